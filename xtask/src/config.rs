@@ -1,0 +1,195 @@
+//! `[workspace.metadata.policy-platform]` in the root Cargo.toml, read through
+//! `cargo metadata` (no TOML parser to compile).
+
+use crate::{ctx::Ctx, exit};
+use anyhow::Result;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub image: String,
+    pub description: String,
+    pub source: String,
+    pub registries: Vec<String>,
+    pub trivy_version: String,
+    pub trivy_db_repository: Vec<String>,
+    pub kubernetes_version: String,
+    pub size_budget_mb: u64,
+    pub sha_length: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            image: "policy-platform".into(),
+            description: String::new(),
+            source: String::new(),
+            registries: Vec::new(),
+            trivy_version: "0.59.1".into(),
+            trivy_db_repository: Vec::new(),
+            kubernetes_version: "v1.31.0".into(),
+            size_budget_mb: 400,
+            sha_length: 7,
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "image",
+    "description",
+    "source",
+    "registries",
+    "trivy-version",
+    "trivy-db-repository",
+    "kubernetes-version",
+    "size-budget-mb",
+    "sha-length",
+];
+
+impl Config {
+    pub fn load(ctx: &Ctx) -> Result<Config> {
+        let manifest = ctx.path("Cargo.toml");
+        let cmd = ctx.sh.cmd("cargo").args(["metadata", "--format-version", "1", "--no-deps", "--offline"]);
+        let out = ctx.probe_output(cmd.arg("--manifest-path").arg(&manifest))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(exit::usage(format!(
+                "cannot read {}: {}; fix the manifest",
+                manifest.display(),
+                err.trim()
+            )));
+        }
+        let meta: Value = serde_json::from_slice(&out.stdout)?;
+        Config::from_metadata(&meta)
+    }
+
+    /// Pure: the config from `cargo metadata` JSON.
+    pub fn from_metadata(meta: &Value) -> Result<Config> {
+        let mut c = Config::default();
+        let table = &meta["metadata"]["policy-platform"];
+        let Some(table) = table.as_object() else {
+            return Ok(c);
+        };
+        for (key, v) in table {
+            let bad = |want: &str| {
+                exit::usage(format!(
+                    "Cargo.toml [workspace.metadata.policy-platform] `{key}`: expected {want}, found {v}"
+                ))
+            };
+            match key.as_str() {
+                "image" => {
+                    c.image = v.as_str().ok_or_else(|| bad("a string"))?.to_string();
+                    if !valid_image_name(&c.image) {
+                        return Err(bad("a lowercase image name like `policy-platform`"));
+                    }
+                }
+                "description" => c.description = v.as_str().ok_or_else(|| bad("a string"))?.to_string(),
+                "source" => c.source = v.as_str().ok_or_else(|| bad("a string"))?.to_string(),
+                "registries" => c.registries = string_list(v).ok_or_else(|| bad("a list of HOST[/PATH]"))?,
+                "trivy-db-repository" => {
+                    c.trivy_db_repository = string_list(v).ok_or_else(|| bad("a list of OCI references"))?
+                }
+                "trivy-version" => {
+                    c.trivy_version = v.as_str().filter(|s| is_plain_version(s)).ok_or_else(|| bad("a version like \"0.59.1\""))?.to_string()
+                }
+                "kubernetes-version" => {
+                    let s = v.as_str().filter(|s| s.starts_with('v') && is_plain_version(&s[1..]));
+                    c.kubernetes_version = s.ok_or_else(|| bad("a version with a leading v, like \"v1.31.0\""))?.to_string()
+                }
+                "size-budget-mb" => c.size_budget_mb = v.as_u64().filter(|n| *n > 0).ok_or_else(|| bad("a positive integer"))?,
+                "sha-length" => {
+                    c.sha_length = v.as_u64().filter(|n| (4..=40).contains(n)).ok_or_else(|| bad("an integer from 4 to 40"))? as usize
+                }
+                _ => {
+                    return Err(exit::usage(format!(
+                        "Cargo.toml [workspace.metadata.policy-platform]: unknown key `{key}`; known keys: {}",
+                        KEYS.join(", ")
+                    )))
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?.iter().map(|x| x.as_str().filter(|s| !s.is_empty()).map(String::from)).collect()
+}
+
+fn is_plain_version(s: &str) -> bool {
+    semver::Version::parse(s).is_ok()
+}
+
+/// Docker's repository name rules: lowercase alphanumerics separated by `.`, `_`, `__`, `-`, `/`.
+pub fn valid_image_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && part.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(table: Value) -> Value {
+        json!({ "packages": [], "metadata": { "policy-platform": table } })
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let c = Config::from_metadata(&meta(json!({
+            "image": "pp", "registries": ["ghcr.io/org", "127.0.0.1:5000"], "trivy-version": "0.60.0",
+            "kubernetes-version": "v1.30.2", "size-budget-mb": 50, "sha-length": 12,
+            "trivy-db-repository": ["mirror.example/trivy-db:2"]
+        })))
+        .unwrap();
+        assert_eq!(c.image, "pp");
+        assert_eq!(c.registries, vec!["ghcr.io/org", "127.0.0.1:5000"]);
+        assert_eq!(c.trivy_version, "0.60.0");
+        assert_eq!(c.kubernetes_version, "v1.30.2");
+        assert_eq!(c.size_budget_mb, 50);
+        assert_eq!(c.sha_length, 12);
+        assert_eq!(c.trivy_db_repository, vec!["mirror.example/trivy-db:2"]);
+    }
+
+    #[test]
+    fn defaults_without_a_table() {
+        let c = Config::from_metadata(&json!({ "metadata": null })).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.image, "policy-platform");
+        assert_eq!(c.sha_length, 7);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (table, key) in [
+            (json!({ "image": "" }), "`image`"),
+            (json!({ "image": "Policy Platform" }), "`image`"),
+            (json!({ "image": 3 }), "`image`"),
+            (json!({ "registries": "ghcr.io" }), "`registries`"),
+            (json!({ "size-budget-mb": "big" }), "`size-budget-mb`"),
+            (json!({ "sha-length": 2 }), "`sha-length`"),
+            (json!({ "kubernetes-version": "1.30" }), "`kubernetes-version`"),
+            (json!({ "colour": "blue" }), "`colour`"),
+        ] {
+            let e = Config::from_metadata(&meta(table)).unwrap_err();
+            assert_eq!(crate::exit::code_of(&e), 2);
+            assert!(e.to_string().contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn image_names() {
+        assert!(valid_image_name("policy-platform"));
+        assert!(valid_image_name("org/policy_platform.v2"));
+        assert!(!valid_image_name("Policy"));
+        assert!(!valid_image_name("-x"));
+        assert!(!valid_image_name("a//b"));
+    }
+}

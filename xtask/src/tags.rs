@@ -1,0 +1,171 @@
+//! Tags and OCI labels of a release, and the tool pins read from the Dockerfile. Pure.
+
+use crate::config::Config;
+use semver::Version;
+use std::collections::BTreeMap;
+
+/// The tools the image carries, as named in the Dockerfile's `T_VERSION` arguments.
+pub const TOOLS: [&str; 3] = ["kyverno", "helm", "pluto"];
+
+/// Label keys (also read back by smoke and publish).
+pub const LABEL_VERSION: &str = "org.opencontainers.image.version";
+pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
+pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
+pub const LABEL_BASE: &str = "org.opencontainers.image.base.name";
+pub const LABEL_POLICY_HASH: &str = "io.policy-platform.policy-hash";
+
+pub fn tool_label(tool: &str) -> String {
+    format!("io.policy-platform.tool.{tool}")
+}
+
+/// `vX.Y.Z`, `sha-<commit prefix>`, and `latest` unless a pre-release.
+pub fn release_tags(v: &Version, commit: &str, sha_len: usize) -> Vec<String> {
+    let mut tags = vec![crate::version::tag(v), sha_tag(commit, sha_len)];
+    if v.pre.is_empty() {
+        tags.push("latest".to_string());
+    }
+    tags
+}
+
+pub fn sha_tag(commit: &str, sha_len: usize) -> String {
+    format!("sha-{}", &commit[..sha_len.min(commit.len())])
+}
+
+/// Docker's tag rules: 1 to 128 of `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    if tag.is_empty() || tag.len() > 128 {
+        return Err(format!("tag `{tag}` must be 1 to 128 characters long"));
+    }
+    if tag.starts_with('.') || tag.starts_with('-') {
+        return Err(format!("tag `{tag}` must not start with `.` or `-`"));
+    }
+    if let Some(c) = tag.chars().find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c))) {
+        return Err(format!("tag `{tag}` has `{c}`; only letters, digits, `_`, `.` and `-` are allowed"));
+    }
+    Ok(())
+}
+
+/// What the labels are made of. `created` is the commit time, so one commit gives one set.
+pub struct LabelInput<'a> {
+    pub config: &'a Config,
+    pub version: &'a Version,
+    pub commit: &'a str,
+    pub commit_time: &'a str,
+    pub tools: &'a BTreeMap<String, String>,
+    pub base_image: Option<&'a str>,
+}
+
+pub fn labels(i: &LabelInput<'_>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    let oci = |k: &str| format!("org.opencontainers.image.{k}");
+    l.insert(oci("title"), i.config.image.clone());
+    l.insert(oci("description"), i.config.description.clone());
+    l.insert(LABEL_VERSION.into(), crate::version::tag(i.version));
+    l.insert(LABEL_REVISION.into(), i.commit.to_string());
+    l.insert(LABEL_CREATED.into(), i.commit_time.to_string());
+    l.insert(oci("source"), i.config.source.clone());
+    if let Some(base) = i.base_image {
+        l.insert(LABEL_BASE.into(), base.to_string());
+    }
+    for (tool, ver) in i.tools {
+        l.insert(tool_label(tool), ver.clone());
+    }
+    l
+}
+
+/// The `ARG NAME=default` lines of a Dockerfile, later `--build-arg`s winning.
+pub fn dockerfile_args(dockerfile: &str, build_args: &[String]) -> BTreeMap<String, String> {
+    let mut args = BTreeMap::new();
+    for line in dockerfile.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("ARG ").or_else(|| line.strip_prefix("arg ")) else {
+            continue;
+        };
+        if let Some((k, v)) = rest.trim().split_once('=') {
+            args.entry(k.trim().to_string()).or_insert_with(|| v.trim().trim_matches('"').to_string());
+        }
+    }
+    for kv in build_args {
+        if let Some((k, v)) = kv.split_once('=') {
+            args.insert(k.to_string(), v.to_string());
+        }
+    }
+    args
+}
+
+/// Tool name → pinned version, from the `T_VERSION` arguments (`KYVERNO_VERSION` → `kyverno`).
+pub fn tool_pins(args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    args.iter()
+        .filter_map(|(k, v)| {
+            let tool = k.strip_suffix("_VERSION")?;
+            Some((tool.to_ascii_lowercase(), v.trim_start_matches('v').to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn release_tag_set() {
+        let v = Version::new(1, 0, 2);
+        assert_eq!(release_tags(&v, COMMIT, 7), vec!["v1.0.2", "sha-0123456", "latest"]);
+        assert_eq!(release_tags(&v, COMMIT, 12)[1], "sha-0123456789ab");
+        let pre = Version::parse("1.1.0-rc.1").unwrap();
+        assert_eq!(release_tags(&pre, COMMIT, 7), vec!["v1.1.0-rc.1", "sha-0123456"]);
+        for t in release_tags(&pre, COMMIT, 40) {
+            check_tag(&t).unwrap();
+        }
+    }
+
+    #[test]
+    fn tag_rules() {
+        check_tag("v1.0.2-rc.1").unwrap();
+        check_tag("sha-abc_DEF.1").unwrap();
+        assert!(check_tag("").is_err());
+        assert!(check_tag(".hidden").is_err());
+        assert!(check_tag("-dash").is_err());
+        assert!(check_tag("v1.0.2+build").unwrap_err().contains('+'));
+        assert!(check_tag(&"a".repeat(129)).is_err());
+        check_tag(&"a".repeat(128)).unwrap();
+    }
+
+    #[test]
+    fn labels_come_from_the_commit_not_the_clock() {
+        let config = Config { description: "d".into(), source: "https://s".into(), ..Config::default() };
+        let tools = BTreeMap::from([("kyverno".to_string(), "1.19.0".to_string())]);
+        let v = Version::new(1, 2, 3);
+        let input = LabelInput {
+            config: &config,
+            version: &v,
+            commit: COMMIT,
+            commit_time: "2026-11-27T10:00:00+00:00",
+            tools: &tools,
+            base_image: Some("alpine:3.22.1"),
+        };
+        let l = labels(&input);
+        assert_eq!(l[LABEL_VERSION], "v1.2.3");
+        assert_eq!(l[LABEL_REVISION], COMMIT);
+        assert_eq!(l[LABEL_CREATED], "2026-11-27T10:00:00+00:00");
+        assert_eq!(l["org.opencontainers.image.title"], "policy-platform");
+        assert_eq!(l["org.opencontainers.image.source"], "https://s");
+        assert_eq!(l[LABEL_BASE], "alpine:3.22.1");
+        assert_eq!(l["io.policy-platform.tool.kyverno"], "1.19.0");
+        assert_eq!(labels(&input), l, "same inputs, same labels");
+    }
+
+    #[test]
+    fn pins_from_dockerfile_and_build_args() {
+        let df = "ARG BASE_IMAGE=alpine:3.22.1\nFROM ${BASE_IMAGE} AS dl\nARG KYVERNO_VERSION=1.19.0\n  ARG HELM_VERSION=v3.21.4\nARG PLUTO_VERSION=5.24.0\nARG KYVERNO_VERSION=9.9.9\nARG HELM_URL\n";
+        let args = dockerfile_args(df, &["PLUTO_VERSION=5.25.0".to_string()]);
+        assert_eq!(args["BASE_IMAGE"], "alpine:3.22.1");
+        let pins = tool_pins(&args);
+        assert_eq!(pins["kyverno"], "1.19.0", "first default wins");
+        assert_eq!(pins["helm"], "3.21.4", "leading v dropped");
+        assert_eq!(pins["pluto"], "5.25.0", "build arg wins");
+        assert_eq!(pins.len(), 3);
+    }
+}

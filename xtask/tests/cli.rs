@@ -1,0 +1,2 @@
+//! The command line as users meet it: help, unknown tasks, bump-version and its errors.
+mod support;
