@@ -65,6 +65,10 @@ fn dispatch(argv: &[String]) -> Result<()> {
         return Ok(());
     };
     let ctx = Ctx::new(args.has("--dry-run"))?;
+    if spec.name != bump::SPEC.name && spec.name != doctor::SPEC.name {
+        // A bad config is reported before any work, whatever the task.
+        ctx.config()?;
+    }
     run(&ctx, &args)
 }
 
