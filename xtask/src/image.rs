@@ -1,8 +1,19 @@
-//! `image`: builds the image from the Dockerfile and tags it locally. Needs docker.
+//! `image`: builds the image from the Dockerfile, labels it (version, commit, tool pins,
+//! base, policy hash) and tags it locally as `vX.Y.Z`, `sha-<commit>` and `latest`;
+//! reports its size per layer and fails over `size-budget-mb`. Needs docker and git.
+//!
+//! `publish` calls [`build`] with its own [`BuildOpts`]; the pure parts (the plan, the
+//! docker argv, the mirror file names, the size report) live in `image/plan.rs`.
+
+pub mod plan;
+
 
 use crate::cli::{self, Args, Spec};
-use crate::{ctx::Ctx, exit};
-use anyhow::Result;
+use crate::{ctx::Ctx, exit, git, release, smoke, tags, tools};
+use anyhow::{Context, Result};
+use semver::Version;
+use std::collections::BTreeMap;
+use std::io::BufRead;
 
 pub const SPEC: Spec = Spec {
     name: "image",
@@ -11,6 +22,164 @@ pub const SPEC: Spec = Spec {
     flags: &[cli::BUILD_ARG, cli::PULL, cli::NO_CACHE, cli::NETWORK, cli::TOOLS_MIRROR, cli::DRY_RUN],
 };
 
-pub fn run(_ctx: &Ctx, _args: &Args) -> Result<()> {
-    Err(exit::env("the `image` task is not built yet (issue 3)"))
+/// How to build: the `image` flags, plus what `publish` adds (cache sources, more tags).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOpts {
+    /// `KEY=VALUE` pairs for `docker build --build-arg`, in order (later wins).
+    pub build_args: Vec<String>,
+    pub pull: bool,
+    pub no_cache: bool,
+    /// `docker build --network` (tests use `host` to reach a loopback tool server).
+    pub network: Option<String>,
+    /// Base URL that replaces each tool's upstream download (same file names and sums).
+    pub tools_mirror: Option<String>,
+    /// `docker build --cache-from` references.
+    pub cache_from: Vec<String>,
+    /// More full references to tag the image with (e.g. `registry/policy-platform:v1.2.3`).
+    pub extra_tags: Vec<String>,
+}
+
+impl BuildOpts {
+    pub fn from_args(args: &Args) -> BuildOpts {
+        BuildOpts {
+            build_args: args.values("--build-arg"),
+            pull: args.has("--pull"),
+            no_cache: args.has("--no-cache"),
+            network: args.value("--network").map(String::from),
+            tools_mirror: args.value("--tools-mirror").map(String::from),
+            cache_from: Vec::new(),
+            extra_tags: Vec::new(),
+        }
+    }
+}
+
+/// What a build produced. In a dry run `id` is empty and `size_bytes` 0.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// `<image>:vX.Y.Z`, the local reference the checks default to.
+    pub reference: String,
+    /// `sha256:<64 hex>` from `--iidfile`.
+    pub id: String,
+    /// Every reference the image was tagged with (local tags, then `extra_tags`).
+    pub tags: Vec<String>,
+    pub size_bytes: u64,
+    /// Tool → pinned version (no leading `v`), as labelled.
+    pub tools: BTreeMap<String, String>,
+    pub version: Version,
+    pub commit: String,
+}
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let built = build(ctx, &BuildOpts::from_args(args))?;
+    if !ctx.dry_run {
+        println!("built {} ({})", built.reference, built.id);
+    }
+    Ok(())
+}
+
+/// Builds, tags and size-checks the image. Errors: exit 2 for bad build arguments or
+/// VERSION, 3 when docker or a download fails (the message names the tool), 1 over the
+/// size budget.
+pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
+    if ctx.dry_run {
+        tools::require(&["git"])?;
+    } else {
+        tools::require_docker(ctx, &["docker", "git"])?;
+    }
+    let config = ctx.config()?.clone();
+    let version = release::read_version(ctx)?;
+    let head = git::head(ctx)?;
+    let dockerfile_path = ctx.path("Dockerfile");
+    let dockerfile = std::fs::read_to_string(&dockerfile_path).map_err(|e| {
+        exit::usage(format!("cannot read {} ({e}); the image is built from the repo's Dockerfile", dockerfile_path.display()))
+    })?;
+    let policy_hash = smoke::policy_hash(ctx)?;
+    let iidfile = ctx.out_dir("image")?.join("iid");
+    let p = plan::plan(&plan::Input {
+        config: &config,
+        dockerfile: &dockerfile,
+        version: &version,
+        commit: &head.commit,
+        commit_time: &head.time,
+        policy_hash: &policy_hash,
+        opts,
+        iidfile: &iidfile,
+        context: &ctx.root,
+    })?;
+
+    ctx.step(&format!("docker build {}", p.reference));
+    let cmd = ctx.sh.cmd("docker").args(&p.argv);
+    ctx.echo(&cmd);
+    let mut built = Built {
+        reference: p.reference.clone(),
+        id: String::new(),
+        tags: p.tags.clone(),
+        size_bytes: 0,
+        tools: p.tools.clone(),
+        version,
+        commit: head.commit,
+    };
+    if ctx.dry_run {
+        ctx.end_step();
+        return Ok(built);
+    }
+    let _ = std::fs::remove_file(&iidfile);
+    stream_build(ctx, &p.argv, p.base_image.as_deref())?;
+    ctx.end_step();
+    built.id = std::fs::read_to_string(&iidfile)
+        .with_context(|| format!("docker build wrote no image id to {}", iidfile.display()))?
+        .trim()
+        .to_string();
+
+    let size = ctx.probe(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Size}}", &built.id]))?;
+    built.size_bytes = size.trim().parse().with_context(|| format!("unexpected image size `{}`", size.trim()))?;
+    let history = ctx.probe(ctx.sh.cmd("docker").args([
+        "history",
+        "--no-trunc",
+        "--human=false",
+        "--format",
+        "{{.Size}}\t{{.CreatedBy}}",
+        &built.id,
+    ]))?;
+    let layers = plan::parse_history(&history);
+    println!("image {} id {} size {}", built.reference, built.id, plan::mb(built.size_bytes));
+    for t in &built.tags {
+        println!("tagged {t}");
+    }
+    print!("{}", plan::layer_table(&layers));
+    plan::size_gate(built.size_bytes, config.size_budget_mb, &layers)?;
+    Ok(built)
+}
+
+/// Runs `docker build`, streaming its output to stderr and keeping the tail to explain a
+/// failure in one line (which tool's download or checksum failed, or a missing base image).
+fn stream_build(ctx: &Ctx, argv: &[String], base_image: Option<&str>) -> Result<()> {
+    let reader = duct::cmd("docker", argv)
+        .dir(&ctx.root)
+        .stderr_to_stdout()
+        .unchecked()
+        .reader()
+        .context("cannot start `docker build`")?;
+    let mut tail: Vec<String> = Vec::new();
+    let mut lines = std::io::BufReader::new(&reader);
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        match lines.read_line(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {
+                eprint!("{buf}");
+                tail.push(buf.trim_end().to_string());
+                if tail.len() > 200 {
+                    tail.drain(..100);
+                }
+            }
+            Err(e) => return Err(e).context("reading docker build output"),
+        }
+    }
+    let out = reader.try_wait()?.context("docker build did not finish")?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(plan::explain_failure(&tail, tags::TOOLS.as_slice(), base_image))
 }
