@@ -13,6 +13,8 @@ pub struct Config {
     pub registries: Vec<String>,
     pub trivy_version: String,
     pub trivy_db_repository: Vec<String>,
+    /// The scan's fallback when `trivy` is not on PATH: `<trivy-image>:<trivy-version>`.
+    pub trivy_image: String,
     pub kubernetes_version: String,
     pub size_budget_mb: u64,
     pub sha_length: usize,
@@ -27,6 +29,7 @@ impl Default for Config {
             registries: Vec::new(),
             trivy_version: "0.59.1".into(),
             trivy_db_repository: Vec::new(),
+            trivy_image: "aquasec/trivy".into(),
             kubernetes_version: "v1.31.0".into(),
             size_budget_mb: 400,
             sha_length: 7,
@@ -41,6 +44,7 @@ const KEYS: &[&str] = &[
     "registries",
     "trivy-version",
     "trivy-db-repository",
+    "trivy-image",
     "kubernetes-version",
     "size-budget-mb",
     "sha-length",
@@ -88,6 +92,9 @@ impl Config {
                 "registries" => c.registries = string_list(v).ok_or_else(|| bad("a list of HOST[/PATH]"))?,
                 "trivy-db-repository" => {
                     c.trivy_db_repository = string_list(v).ok_or_else(|| bad("a list of OCI references"))?
+                }
+                "trivy-image" => {
+                    c.trivy_image = v.as_str().filter(|s| valid_image_name(s)).ok_or_else(|| bad("an image name without tag, like \"aquasec/trivy\""))?.to_string()
                 }
                 "trivy-version" => {
                     c.trivy_version = v.as_str().filter(|s| is_plain_version(s)).ok_or_else(|| bad("a version like \"0.59.1\""))?.to_string()
@@ -182,6 +189,15 @@ mod tests {
             assert_eq!(crate::exit::code_of(&e), 2);
             assert!(e.to_string().contains(key), "{e}");
         }
+    }
+
+    #[test]
+    fn trivy_image_is_a_name_without_tag() {
+        assert_eq!(Config::default().trivy_image, "aquasec/trivy");
+        let c = Config::from_metadata(&meta(json!({ "trivy-image": "mirror.example/aquasec/trivy" }))).unwrap();
+        assert_eq!(c.trivy_image, "mirror.example/aquasec/trivy");
+        let e = Config::from_metadata(&meta(json!({ "trivy-image": "aquasec/trivy:0.59.1" }))).unwrap_err();
+        assert!(e.to_string().contains("`trivy-image`"), "{e}");
     }
 
     #[test]

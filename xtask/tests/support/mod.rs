@@ -3,6 +3,9 @@
 //! the image/smoke/integration, scan and publish tests add their own submodules here.
 #![allow(dead_code)]
 
+pub mod boltdb;
+pub mod trivy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
