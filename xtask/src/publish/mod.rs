@@ -1,8 +1,29 @@
 //! `publish`: preflight, image, smoke, integration, scan, login, push, verify, release record.
+//! Needs docker, git, skopeo (registry reads) and the scan's trivy; credentials from
+//! `REGISTRY_USERNAME` and `REGISTRY_PASSWORD` or `REGISTRY_PASSWORD_FILE`.
+//!
+//! A publish either pushes every tag and verifies each against the registry, or stops
+//! before the first push. Modes: a release (default), `--rebuild` (the weekly job),
+//! `--rollback vX.Y.Z`, and `--local` (a throwaway registry on 127.0.0.1).
+
+mod gates;
+mod local;
+mod plan;
+mod preflight;
+mod rebuild;
+mod registry;
+mod rollback;
 
 use crate::cli::{self, Args, Spec};
-use crate::{ctx::Ctx, exit};
-use anyhow::Result;
+use crate::image::{self, BuildOpts};
+use crate::{ctx::Ctx, exit, git, tags, version};
+use anyhow::{Context, Result};
+use plan::{Pushed, Step, Target};
+use preflight::Problems;
+use registry::{Creds, Session};
+use semver::Version;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub const SPEC: Spec = Spec {
     name: "publish",
@@ -24,6 +45,241 @@ pub const SPEC: Spec = Spec {
     ],
 };
 
-pub fn run(_ctx: &Ctx, _args: &Args) -> Result<()> {
-    Err(exit::env("the `publish` task is not built yet (issue 5)"))
+/// Tools every publish needs before it starts (the scan checks its trivy itself).
+const TOOLS: [&str; 3] = ["docker", "git", "skopeo"];
+
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let modes = ["--rebuild", "--rollback", "--local"].into_iter().filter(|m| args.has(m)).collect::<Vec<_>>();
+    if modes.len() > 1 {
+        return Err(exit::usage(format!("{} cannot be combined; pick one mode", modes.join(" and "))));
+    }
+    if args.has("--local") {
+        return local::run(ctx, args);
+    }
+    if let Some(v) = args.value("--rollback") {
+        return rollback::run(ctx, args, v, Creds::from_env());
+    }
+    if args.has("--rebuild") {
+        return rebuild::run(ctx, args, Creds::from_env());
+    }
+    let mut p = Problems::default();
+    let targets = preflight::targets(ctx, args, &mut p);
+    release(ctx, args, targets, Creds::from_env(), p).map(|_| ())
+}
+
+/// What a release leaves for its caller (`--local` prints how to pull it).
+pub struct Released {
+    pub pushed: Vec<Pushed>,
+    pub version: Version,
+}
+
+/// A release: preflight, build, refuse to move fixed tags, gates, push, verify, record.
+pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds, Vec<String>>, mut p: Problems) -> Result<Released> {
+    ctx.step("publish preflight");
+    let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, creds);
+    let head = p.take(git::head(ctx));
+    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
+    let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
+    let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let (Some(s), Some(v), Some(h)) = (&session, &version, &head) {
+        for t in &targets {
+            let Some(tags) = p.take(s.list_tags(ctx, t, &image)) else { continue };
+            if tags.contains(&version::tag(v)) {
+                if let Some(Some((digest, labels))) = p.take(s.inspect(ctx, t, &image, &version::tag(v))) {
+                    let rev = labels[tags::LABEL_REVISION].as_str().unwrap_or("an unknown commit");
+                    if rev != h.commit {
+                        p.usage(format!(
+                            "{} is already published in {} ({digest}, built from {rev}); a version is released once: \
+                             bump VERSION (cargo xtask bump-version patch) and publish again",
+                            version::tag(v),
+                            t.spec
+                        ));
+                    } else {
+                        eprintln!("    {} is already in {} from this commit: resuming", version::tag(v), t.spec);
+                    }
+                }
+            }
+            published.insert(t.spec.clone(), tags);
+        }
+    }
+    p.finish("publish")?;
+    let (Some(version), Some(head), Some(session)) = (version, head, session) else {
+        unreachable!("preflight passed")
+    };
+    ctx.end_step();
+
+    let opts = build_opts(args);
+    let built = image::build(ctx, &opts)?;
+    let sha = tags::sha_tag(&head.commit, ctx.config()?.sha_length);
+    let mut plans = Vec::new();
+    for t in &targets {
+        let mut want = vec![version::tag(&version), sha.clone()];
+        let latest = plan::latest_decision(&version, published.get(&t.spec).map(Vec::as_slice).unwrap_or(&[]));
+        if latest.is_ok() {
+            want.push("latest".to_string());
+        }
+        let remote = if ctx.dry_run { BTreeMap::new() } else { session.remotes(ctx, t, &image, &want)? };
+        let steps = plan::tag_steps(&built.id, &want, &remote, &["latest"]);
+        for (tag, step) in &steps {
+            if let Step::Refuse(there) = step {
+                return Err(exit::usage(format!(
+                    "{tag} in {} already holds {there}, another image than this build ({}); a version or commit tag \
+                     never moves: bump VERSION (cargo xtask bump-version patch) and publish again",
+                    t.spec, built.id
+                )));
+            }
+        }
+        plans.push((t, steps, latest.err()));
+    }
+
+    let passed = if ctx.dry_run {
+        eprintln!("[dry-run] gates: smoke, integration, scan on {}", built.reference);
+        None
+    } else {
+        Some(gates::run(ctx, args, &built.reference)?)
+    };
+
+    let mut pushed = Vec::new();
+    for (t, steps, latest_skipped) in plans {
+        ctx.step(&format!("push to {}", t.spec));
+        if let Some(why) = &latest_skipped {
+            eprintln!("    latest stays where it is in {}: {why}", t.spec);
+        }
+        pushed.push(push_steps(ctx, &session, t, &image, &built.id, &steps, latest_skipped)?);
+        ctx.end_step();
+    }
+    verify(ctx, &session, &image, &pushed)?;
+    untag(ctx, &image, &pushed);
+    if !ctx.dry_run {
+        let passed = passed.expect("gates ran");
+        write_record(ctx, &plan::Record {
+            mode: "release",
+            version: &version,
+            commit: &head.commit,
+            image_id: &built.id,
+            pushed: &pushed,
+            tools: &built.tools,
+            policy_hash: &gates::policy_hash(ctx)?,
+            scan: &passed.scan,
+            integration: &passed.integration,
+        })?;
+    }
+    drop(session);
+    Ok(Released { pushed, version })
+}
+
+/// The `image` flags publish passes through.
+fn build_opts(args: &Args) -> BuildOpts {
+    BuildOpts::from_args(args)
+}
+
+/// Pushes one registry's tags in order (`latest` comes last in `steps`); skipped tags
+/// already hold this image. Every tag of a registry must come out at one digest.
+fn push_steps(
+    ctx: &Ctx,
+    session: &Session,
+    t: &Target,
+    image: &str,
+    id: &str,
+    steps: &[(String, Step)],
+    latest_skipped: Option<String>,
+) -> Result<Pushed> {
+    let mut digest: Option<String> = None;
+    let mut tags = BTreeMap::new();
+    for (tag, step) in steps {
+        let (d, how) = match step {
+            Step::Skip(d) => {
+                eprintln!("    {tag} already holds this image in {} ({d}): skipped", t.spec);
+                (Some(d.clone()), "unchanged")
+            }
+            Step::Push => {
+                let reference = t.reference(image, tag);
+                let src = if id.is_empty() { "<built image>" } else { id };
+                ctx.run(ctx.sh.cmd("docker").args(["tag", src, &reference]))?;
+                (session.push(ctx, t, &reference, tag)?, "pushed")
+            }
+            Step::Refuse(_) => unreachable!("refused before the gates"),
+        };
+        if let (Some(first), Some(d)) = (&digest, &d) {
+            if first != d {
+                return Err(exit::env(format!(
+                    "{tag} in {} came out as {d}, but the tags before it as {first}; the registry holds two manifests \
+                     of one image: check it, then rerun",
+                    t.spec
+                )));
+            }
+        }
+        digest = digest.or(d);
+        tags.insert(tag.clone(), how);
+    }
+    Ok(Pushed {
+        target: t.clone(),
+        repo: t.repo(image),
+        digest: digest.unwrap_or_default(),
+        tags,
+        latest_skipped,
+    })
+}
+
+/// Asks each registry (not the local daemon) for the digest behind every tag.
+fn verify(ctx: &Ctx, session: &Session, image: &str, pushed: &[Pushed]) -> Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    ctx.step("verify");
+    for p in pushed {
+        for tag in p.tags.keys() {
+            let there = session.inspect(ctx, &p.target, image, tag)?.map(|(d, _)| d);
+            if there.as_deref() != Some(p.digest.as_str()) {
+                return Err(exit::env(format!(
+                    "verify: {}:{tag} holds {}, but {} was pushed; something else wrote to the registry: check it and rerun",
+                    p.repo,
+                    there.as_deref().unwrap_or("nothing"),
+                    p.digest
+                )));
+            }
+        }
+        eprintln!("    {}: {} verified at {}", p.target.spec, p.tags.keys().cloned().collect::<Vec<_>>().join(", "), p.digest);
+    }
+    ctx.end_step();
+    Ok(())
+}
+
+/// Drops the local `registry/image:tag` names pushing needed (the image keeps its own tags).
+fn untag(ctx: &Ctx, image: &str, pushed: &[Pushed]) {
+    if ctx.dry_run {
+        return;
+    }
+    for p in pushed {
+        for (tag, how) in &p.tags {
+            if *how == "pushed" {
+                let _ = ctx.sh.cmd("docker").args(["rmi", &p.target.reference(image, tag)]).quiet().ignore_stdout().ignore_stderr().run();
+            }
+        }
+    }
+}
+
+/// `target/xtask/release.json`, the deploy references on stdout, and in CI a Markdown
+/// summary (appended to `$GITHUB_STEP_SUMMARY` when set).
+fn write_record(ctx: &Ctx, r: &plan::Record<'_>) -> Result<Value> {
+    let rec = plan::record(r);
+    let dir = ctx.out_dir("")?;
+    let path = dir.join("release.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&rec)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("    release record: {}", path.display());
+    for p in r.pushed {
+        println!("{}@{}", p.repo, p.digest);
+    }
+    if ctx.ci {
+        let md = plan::summary_markdown(&rec);
+        let md_path = dir.join("release-summary.md");
+        std::fs::write(&md_path, &md)?;
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&summary)?;
+            f.write_all(md.as_bytes())?;
+        }
+        eprintln!("    CI summary: {}", md_path.display());
+    }
+    Ok(rec)
 }

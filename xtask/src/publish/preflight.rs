@@ -1,0 +1,130 @@
+//! Everything checked before a build, collected so that one run names every problem.
+
+use super::plan::Target;
+use super::registry::{Creds, Session};
+use crate::{cli::Args, ctx::Ctx, exit, git, release, tools};
+use anyhow::Result;
+use semver::Version;
+
+/// Problems found so far: `(exit code, message)`.
+#[derive(Default)]
+pub struct Problems(Vec<(i32, String)>);
+
+impl Problems {
+    pub fn usage(&mut self, msg: impl Into<String>) {
+        self.0.push((exit::USAGE, msg.into()));
+    }
+
+    pub fn env(&mut self, msg: impl Into<String>) {
+        self.0.push((exit::ENV, msg.into()));
+    }
+
+    /// Records an error with its own exit code; `None` when there was one.
+    pub fn take<T>(&mut self, r: Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push((exit::code_of(&e), exit::one_line(&e)));
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// All problems at once: listed on stderr, then one error line. Exit 2 when any is a
+    /// usage or input problem (fix those first), else 3.
+    pub fn finish(self, what: &str) -> Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        eprintln!("{what} preflight found {} problem(s):", self.0.len());
+        for (_, m) in &self.0 {
+            eprintln!("  - {m}");
+        }
+        let code = if self.0.iter().any(|(c, _)| *c == exit::USAGE) { exit::USAGE } else { exit::ENV };
+        let all: Vec<String> = self.0.iter().enumerate().map(|(i, (_, m))| format!("({}) {m}", i + 1)).collect();
+        Err(exit::Exit { code, msg: format!("{what} preflight: {}", all.join(" ")) }.into())
+    }
+}
+
+/// `--registry` values, else the configured `registries`; Docker Hub needs `--allow-public`.
+pub fn targets(ctx: &Ctx, args: &Args, p: &mut Problems) -> Vec<Target> {
+    let mut specs = args.values("--registry");
+    if specs.is_empty() {
+        if let Ok(c) = ctx.config() {
+            specs = c.registries.clone();
+        }
+    }
+    if specs.is_empty() {
+        p.usage(
+            "no registry to publish to: pass --registry HOST[/PATH] (repeatable), set `registries` in Cargo.toml \
+             [workspace.metadata.policy-platform], or try it out with --local",
+        );
+    }
+    let mut out: Vec<Target> = Vec::new();
+    for s in specs {
+        match Target::parse(&s) {
+            Err(e) => p.usage(e),
+            Ok(t) if t.public && !args.has("--allow-public") => p.usage(format!(
+                "registry `{}` is Docker Hub, which is public: publish to a private registry, or pass --allow-public if this image may be public",
+                t.spec
+            )),
+            Ok(t) if out.iter().any(|o| o.host == t.host && o.path == t.path) => p.usage(format!("registry `{}` is given twice", t.spec)),
+            Ok(t) => out.push(t),
+        }
+    }
+    out
+}
+
+/// What every mode needs: tools, Docker, config, VERSION, a clean tree (when `clean`),
+/// credentials. Returns VERSION and the credentials when they could be had.
+pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Result<Creds, Vec<String>>) -> (Option<Version>, Option<Creds>) {
+    p.take(tools::require(need));
+    if need.contains(&"docker") && tools::find("docker").is_some() {
+        p.take(tools::docker_daemon(ctx));
+    }
+    p.take(ctx.config());
+    let version = p.take(release::read_version(ctx));
+    if clean {
+        match git::dirty_files(ctx) {
+            Ok(files) if !files.is_empty() => {
+                let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
+                let more = if files.len() > 10 { format!(" and {} more", files.len() - 10) } else { String::new() };
+                p.usage(format!(
+                    "the git tree has uncommitted changes ({}{more}): commit or stash them; a release is built from a commit",
+                    shown.join(", ")
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => p.usage(format!("cannot read the git status ({}); run inside a git checkout", exit::one_line(&e))),
+        }
+    }
+    let creds = match creds {
+        Ok(c) => Some(c),
+        Err(list) => {
+            for m in list {
+                p.usage(m);
+            }
+            None
+        }
+    };
+    (version, creds)
+}
+
+/// Logs in to every registry (also when other problems were found, so that one run names
+/// them all). Returns the session when every login worked.
+pub fn login(ctx: &Ctx, p: &mut Problems, targets: &[Target], creds: Option<&Creds>) -> Option<Session> {
+    let creds = creds?;
+    if targets.is_empty() || tools::find("docker").is_none() || tools::find("skopeo").is_none() {
+        return None;
+    }
+    let session = p.take(Session::new(ctx))?;
+    let before = p.0.len();
+    for t in targets {
+        p.take(session.login(ctx, t, creds));
+    }
+    (p.0.len() == before).then_some(session)
+}
