@@ -65,7 +65,7 @@ pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Runner> {
     let present = ctx.probe_output(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Id}}", &image]))?;
     if !present.status.success() {
         return Err(exit::env(format!(
-            "`trivy` is not on PATH and the fallback image {image} is not present locally; install Trivy {want} ({}) or load that image (`docker load`)",
+            "`trivy` is not on PATH and the fallback image {image} is not present locally; install Trivy {want}: {}; or `docker load` the image {image}",
             tools::how_to_get("trivy")
         )));
     }

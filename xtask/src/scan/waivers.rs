@@ -531,6 +531,11 @@ licenses: []
     }
 
     #[test]
+    fn the_repos_own_waiver_file_is_valid() {
+        parse(include_str!("../../../.trivyignore.yaml")).unwrap();
+    }
+
+    #[test]
     fn globs() {
         assert!(glob("usr/local/bin/*", "usr/local/bin/helm"));
         assert!(!glob("usr/local/bin/*", "usr/local/bin/x/helm"));

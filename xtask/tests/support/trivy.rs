@@ -204,3 +204,11 @@ pub fn fake_github_token() -> String {
     let body: String = "q7Rz2Lk9Xw4Tn8Vb1Mc6Hd3Fg5Js0Pa2Ye7Uo4".chars().take(36).collect();
     format!("{}_{body}", "ghp")
 }
+
+/// The UTC date `n` days from today as YYYY-MM-DD, from GNU `date` (independent of the xtask's
+/// own calendar code).
+pub fn days_from_today(n: i64) -> String {
+    let out = Command::new("date").args(["-u", "-d", &format!("{n} days"), "+%F"]).output().expect("date runs");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
