@@ -23,7 +23,8 @@ ARG PLUTO_SHA256=cb21cb99a79386474fc9f172bd0c092f7ca766dc529163ec42a544e1fc9d09c
 
 # fetch TOOL URL SHA256 MEMBER: download, verify, and unpack only the binary into /rootfs,
 # the tree the final stage copies. Every failure names the tool (the xtask reads these).
-# The non-root user is added to copies of the base's passwd and group files.
+# The non-root user is added to copies of the base's passwd and group files; /tmp is made
+# world-writable (sticky) whatever the base, since the tools write temporary files there.
 WORKDIR /download
 RUN set -eu; \
     fetch() { \
@@ -34,7 +35,7 @@ RUN set -eu; \
       tar -xzOf "$1.tar.gz" "$4" > "/rootfs/usr/local/bin/$1" || { echo "no $4 in the $1 tarball"; exit 1; }; \
       chmod 0755 "/rootfs/usr/local/bin/$1"; \
     }; \
-    mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/workspace; \
+    mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/workspace /rootfs/tmp; \
     fetch kyverno "$KYVERNO_URL" "$KYVERNO_SHA256" kyverno; \
     fetch helm "$HELM_URL" "$HELM_SHA256" linux-amd64/helm; \
     fetch pluto "$PLUTO_URL" "$PLUTO_SHA256" pluto; \
@@ -42,6 +43,7 @@ RUN set -eu; \
     echo "policy:x:10001:10001:policy-platform:/workspace:/sbin/nologin" >> /rootfs/etc/passwd; \
     echo "policy:x:10001:" >> /rootfs/etc/group; \
     chown 10001:10001 /rootfs/workspace; \
+    chmod 1777 /rootfs/tmp; \
     rm -f ./*.tar.gz ./*.sha256
 
 # The image: the base, the three binaries, the user, and the policies. Nothing else.

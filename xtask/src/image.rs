@@ -81,11 +81,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 /// VERSION, 3 when docker or a download fails (the message names the tool), 1 over the
 /// size budget.
 pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
-    if ctx.dry_run {
-        tools::require(&["git"])?;
-    } else {
-        tools::require_docker(ctx, &["docker", "git"])?;
-    }
+    tools::require(&["git"])?;
     let config = ctx.config()?.clone();
     let version = release::read_version(ctx)?;
     let head = git::head(ctx)?;
@@ -107,6 +103,9 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         context: &ctx.root,
     })?;
 
+    if !ctx.dry_run {
+        tools::require_docker(ctx, &["docker"])?;
+    }
     ctx.step(&format!("docker build {}", p.reference));
     let cmd = ctx.sh.cmd("docker").args(&p.argv);
     ctx.echo(&cmd);

@@ -249,26 +249,28 @@ pub fn explain_failure(tail: &[String], tools: &[&str], base_image: Option<&str>
         let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
         tools.contains(&name.as_str()).then_some(name)
     };
-    if let Some(line) = find("checksum mismatch for ") {
-        if let Some(tool) = tool_after(line, "checksum mismatch for ") {
-            let up = tool.to_ascii_uppercase();
-            return exit::env(format!(
-                "the {tool} download does not match its pinned sha256 ({up}_SHA256): the file at {up}_URL was changed or corrupted, or the pin is wrong; do not build from it: check the source (--tools-mirror) and the pin in the Dockerfile"
-            ));
-        }
+    // The step's own messages; the echo of the failed command holds the same words with
+    // `$1` for the tool, which names no tool and is skipped.
+    let named = |marker: &str| tail.iter().rev().find_map(|l| Some((tool_after(l, marker)?, l.trim().to_string())));
+    if let Some((tool, _)) = named("checksum mismatch for ") {
+        let up = tool.to_ascii_uppercase();
+        return exit::env(format!(
+            "the {tool} download does not match its pinned sha256 ({up}_SHA256): the file at {up}_URL was changed or corrupted, or the pin is wrong; do not build from it: check the source (--tools-mirror) and the pin in the Dockerfile"
+        ));
     }
-    if let Some(line) = find("download failed for ") {
-        if let Some(tool) = tool_after(line, "download failed for ") {
-            let up = tool.to_ascii_uppercase();
-            return exit::env(format!(
-                "cannot download {tool} ({}); check the network or point the build at a mirror with --tools-mirror URL (or --build-arg {up}_URL=...)",
-                line.trim()
-            ));
-        }
+    if let Some((tool, line)) = named("download failed for ") {
+        let up = tool.to_ascii_uppercase();
+        return exit::env(format!(
+            "cannot download {tool} ({line}); check the network or point the build at a mirror with --tools-mirror URL (or --build-arg {up}_URL=...)"
+        ));
     }
-    if let Some(line) = find("tarball") {
-        if let Some(tool) = tools.iter().find(|t| line.contains(&format!("the {t} tarball"))) {
-            return exit::env(format!("the {tool} release tarball has an unexpected layout ({}); check {}_URL", line.trim(), tool.to_ascii_uppercase()));
+    for tool in tools {
+        if let Some(line) = find(&format!(" in the {tool} tarball")) {
+            return exit::env(format!(
+                "the {tool} release tarball has an unexpected layout ({}); check {}_URL",
+                line.trim(),
+                tool.to_ascii_uppercase()
+            ));
         }
     }
     let base = base_image.unwrap_or("the base image");
@@ -433,7 +435,7 @@ mod tests {
     fn failures_name_the_tool() {
         let tools = tags::TOOLS.as_slice();
         let lines = |s: &str| s.lines().map(String::from).collect::<Vec<_>>();
-        let e = explain_failure(&lines("Step 5/9 : RUN ...\nkyverno.tar.gz: FAILED\nchecksum mismatch for kyverno: ...\nThe command '/bin/sh -c ...' returned a non-zero code: 1"), tools, None);
+        let e = explain_failure(&lines("Step 5/9 : RUN ...\nkyverno.tar.gz: FAILED\nchecksum mismatch for kyverno: ...\nThe command '/bin/sh -c fetch() { echo \"download failed for $1\"; echo \"checksum mismatch for $1\"; echo \"no $4 in the $1 tarball\"; }' returned a non-zero code: 1"), tools, None);
         assert_eq!(code_of(&e), 3);
         assert!(e.to_string().starts_with("the kyverno download does not match") && e.to_string().contains("KYVERNO_SHA256"), "{e}");
         let e = explain_failure(&lines("download failed for pluto from http://x/p.tgz"), tools, None);

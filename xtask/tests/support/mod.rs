@@ -3,6 +3,8 @@
 //! the image/smoke/integration, scan and publish tests add their own submodules here.
 #![allow(dead_code)]
 
+pub mod image;
+
 pub mod boltdb;
 pub mod trivy;
 

@@ -1,0 +1,286 @@
+//! Building the real Dockerfile in tests: the stand-ins of `tests/standins/` packed into
+//! tarballs with the upstream layouts, served from a loopback HTTP server, and the
+//! `cargo xtask image` arguments that point the Dockerfile at them.
+//!
+//! ```ignore
+//! let server = support::image::ToolServer::start();          // stand-ins at the pinned versions
+//! let run = repo.xtask(&support::image::xtask_args("image", &server)); // builds the real Dockerfile
+//! ```
+//! The server stops when dropped. `server.tamper("kyverno")` serves other bytes than the
+//! sha256 the build arguments declare; `ToolServer::start_with(&[("pluto", "5.0.0")])`
+//! packs a stand-in that reports another version than the pinned one.
+
+use super::{busybox_base, repo_root, TempDir};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub const TOOLS: [&str; 3] = ["kyverno", "helm", "pluto"];
+
+/// The versions the repo's Dockerfile pins (`ARG KYVERNO_VERSION=...`), without a `v`.
+pub fn pinned_versions() -> BTreeMap<String, String> {
+    let df = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("read Dockerfile");
+    let mut pins = BTreeMap::new();
+    for line in df.lines() {
+        let Some(rest) = line.trim().strip_prefix("ARG ") else { continue };
+        let Some((k, v)) = rest.split_once('=') else { continue };
+        if let Some(tool) = k.strip_suffix("_VERSION") {
+            pins.entry(tool.to_ascii_lowercase()).or_insert_with(|| v.trim().trim_start_matches('v').to_string());
+        }
+    }
+    pins
+}
+
+/// The upstream release file name (linux/amd64), as the xtask's `--tools-mirror` expects.
+pub fn upstream_file(tool: &str, version: &str) -> String {
+    match tool {
+        "kyverno" => format!("kyverno-cli_v{version}_linux_x86_64.tar.gz"),
+        "helm" => format!("helm-v{version}-linux-amd64.tar.gz"),
+        "pluto" => format!("pluto_{version}_linux_amd64.tar.gz"),
+        _ => panic!("unknown tool {tool}"),
+    }
+}
+
+/// Where a tool's binary sits in its release tarball.
+pub fn member(tool: &str) -> &'static str {
+    match tool {
+        "helm" => "linux-amd64/helm",
+        "kyverno" => "kyverno",
+        "pluto" => "pluto",
+        _ => panic!("unknown tool {tool}"),
+    }
+}
+
+/// The stand-in script of a tool with `@VERSION@` replaced.
+pub fn standin(tool: &str, version: &str) -> String {
+    let path = repo_root().join("xtask/tests/standins").join(tool);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read stand-in {}: {e}", path.display()));
+    assert!(text.contains("@VERSION@"), "{} has no @VERSION@ placeholder", path.display());
+    text.replace("@VERSION@", version)
+}
+
+/// A release tarball in the upstream layout holding `script` as the tool's binary (plus
+/// the LICENSE/README files upstream ships next to it). Returns the gzip'd tar bytes.
+pub fn pack(tool: &str, script: &str) -> Vec<u8> {
+    let tmp = TempDir::new("pack");
+    let tree = tmp.path().join("tree");
+    let bin = tree.join(member(tool));
+    let dir = bin.parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&bin, script).unwrap();
+    std::fs::write(dir.join("LICENSE"), "Apache License 2.0 (test stand-in package)\n").unwrap();
+    if tool != "kyverno" {
+        std::fs::write(dir.join("README.md"), format!("{tool} test stand-in\n")).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = tmp.path().join("t.tar.gz");
+    let top = if tool == "helm" { vec!["linux-amd64".to_string()] } else { list(&tree) };
+    let ok = Command::new("tar")
+        .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+        .arg(&out)
+        .arg("-C")
+        .arg(&tree)
+        .args(&top)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "tar failed");
+    std::fs::read(out).unwrap()
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// sha256 of some bytes, by the system's `sha256sum`.
+pub fn sha256(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum runs");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+/// One tool as served: the version the build declares, its file name and the sha256 the
+/// build arguments carry.
+#[derive(Clone, Debug)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+    pub file: String,
+    pub sha256: String,
+}
+
+type Files = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
+
+/// A loopback HTTP server with the stand-in tarballs, stopped on drop.
+pub struct ToolServer {
+    pub port: u16,
+    pub tools: Vec<Tool>,
+    files: Files,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ToolServer {
+    /// Stand-ins that report exactly the pinned versions.
+    pub fn start() -> ToolServer {
+        ToolServer::start_with(&[])
+    }
+
+    /// Like `start`, but the listed tools' stand-ins report another version than the one
+    /// the build declares (the label still carries the pinned version).
+    pub fn start_with(reported: &[(&str, &str)]) -> ToolServer {
+        let pins = pinned_versions();
+        let files: Files = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut tools = Vec::new();
+        for tool in TOOLS {
+            let version = pins.get(tool).unwrap_or_else(|| panic!("Dockerfile pins no {tool} version")).clone();
+            let says = reported.iter().find(|(t, _)| *t == tool).map(|(_, v)| v.to_string()).unwrap_or(version.clone());
+            let bytes = pack(tool, &standin(tool, &says));
+            let file = upstream_file(tool, &version);
+            tools.push(Tool { name: tool.to_string(), version, file: file.clone(), sha256: sha256(&bytes) });
+            files.lock().unwrap().insert(format!("/{file}"), bytes);
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (files, stop, requests) = (files.clone(), stop.clone(), requests.clone());
+            std::thread::spawn(move || serve(listener, files, stop, requests))
+        };
+        ToolServer { port, tools, files, requests, stop, thread: Some(thread) }
+    }
+
+    /// `http://127.0.0.1:PORT`: every tool's upstream file name is served under it.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn tool(&self, name: &str) -> &Tool {
+        self.tools.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no tool {name}"))
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/{}", self.base_url(), self.tool(name).file)
+    }
+
+    /// From now on serve a tarball for `name` whose bytes differ from the declared sha256.
+    pub fn tamper(&self, name: &str) {
+        let t = self.tool(name);
+        let bytes = pack(name, &format!("{}\n# tampered\n", standin(name, &t.version)));
+        assert_ne!(sha256(&bytes), t.sha256);
+        self.files.lock().unwrap().insert(format!("/{}", t.file), bytes);
+    }
+
+    /// Paths requested so far (e.g. `/helm-v3.21.4-linux-amd64.tar.gz`).
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ToolServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(listener: TcpListener, files: Files, stop: Arc<AtomicBool>, requests: Arc<Mutex<Vec<String>>>) {
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut conn) = conn else { continue };
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let mut first = head.lines().next().unwrap_or("").split_whitespace();
+        let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or("").to_string());
+        requests.lock().unwrap().push(path.clone());
+        let body = if method == "GET" { files.lock().unwrap().get(&path).cloned() } else { None };
+        let _ = match body {
+            Some(b) => conn
+                .write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len())
+                        .as_bytes(),
+                )
+                .and_then(|_| conn.write_all(&b)),
+            None => conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n"),
+        };
+    }
+}
+
+/// The `--build-arg`s (BASE_IMAGE = the busybox test base; each tool's VERSION, URL and
+/// SHA256 pointing at `server`) and `--network host`, as arguments for `cargo xtask image`
+/// or `publish`.
+pub fn build_args(server: &ToolServer) -> Vec<String> {
+    let mut a = vec!["--build-arg".to_string(), format!("BASE_IMAGE={}", busybox_base())];
+    for t in &server.tools {
+        let up = t.name.to_ascii_uppercase();
+        for kv in [
+            format!("{up}_VERSION={}", t.version),
+            format!("{up}_URL={}", server.url(&t.name)),
+            format!("{up}_SHA256={}", t.sha256),
+        ] {
+            a.push("--build-arg".into());
+            a.push(kv);
+        }
+    }
+    a.push("--network".into());
+    a.push("host".into());
+    a
+}
+
+/// `[task, build args...]` as `&str`-ready strings: `repo.xtask(&as_strs(&xtask_args("image", &s)))`.
+pub fn xtask_args(task: &str, server: &ToolServer) -> Vec<String> {
+    let mut v = vec![task.to_string()];
+    v.extend(build_args(server));
+    v
+}
+
+pub fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Removes images (by reference or id) when dropped, so a failing test cleans up too.
+#[derive(Default)]
+pub struct ImageGuard(pub Vec<String>);
+
+impl ImageGuard {
+    pub fn add(&mut self, reference: impl Into<String>) {
+        self.0.push(reference.into());
+    }
+}
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = Command::new("docker").arg("rmi").arg("-f").args(&self.0).output();
+        }
+    }
+}
