@@ -1,0 +1,366 @@
+//! `publish` against real registries (Debian's docker-registry with htpasswd auth on
+//! 127.0.0.1), the real Docker engine building the repo's real Dockerfile (stand-in tools
+//! from a loopback server), and the real Trivy. What was pushed is read from the
+//! registry's HTTP API with curl, never through the xtask.
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use support::image::{build_args, ToolServer};
+use support::registry::{push_image, ArgvWatch, Registry};
+use support::trivy::{BinDir, Cache};
+use support::{busybox_base, docker, need_docker, Run, TempDir, TempRepo, PREFIX};
+
+/// The registry password in every test: it must never show up in output, argv or files.
+/// Made at run time, so that this source file (copied into each temp repo) does not hold it.
+fn canary() -> &'static str {
+    static C: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    C.get_or_init(|| format!("canary{}x{}", std::process::id(), "Pw-never-shown"))
+}
+
+fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{PREFIX}-{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A temp repo with its own image name, the tool server and an offline Trivy.
+struct Bed {
+    repo: TempRepo,
+    tools: ToolServer,
+    trivy: BinDir,
+    cache: Cache,
+    image: String,
+}
+
+impl Bed {
+    fn new(what: &str) -> Option<Bed> {
+        if !need_docker() {
+            return None;
+        }
+        let trivy = BinDir::real()?;
+        let repo = TempRepo::new();
+        let image = unique(what);
+        let toml = repo.read("Cargo.toml").replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
+        assert!(toml.contains(&image), "Cargo.toml has no image key to rename");
+        repo.write("Cargo.toml", &toml);
+        repo.commit("test image name");
+        Some(Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image })
+    }
+
+    /// `cargo xtask publish` with the build arguments of the stand-in tools, the given
+    /// registries and flags, and `password` (None: no credentials in the environment).
+    fn publish(&self, regs: &[&Registry], extra: &[&str], password: Option<&str>) -> Run {
+        let mut args: Vec<String> = vec!["publish".into()];
+        args.extend(build_args(&self.tools));
+        for r in regs {
+            args.push("--registry".into());
+            args.push(r.addr());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.repo.xtask_cmd(&argv, |c| {
+            c.env("PATH", self.trivy.path_var())
+                .env("TRIVY_CACHE_DIR", self.cache.path())
+                .env("TRIVY_SKIP_DB_UPDATE", "true")
+                .env("TRIVY_NO_PROGRESS", "true")
+                .env_remove("REGISTRY_PASSWORD_FILE")
+                .env_remove("CI");
+            match password {
+                Some(p) => c.env("REGISTRY_USERNAME", support::registry::USER).env("REGISTRY_PASSWORD", p),
+                None => c.env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD"),
+            };
+        })
+    }
+
+    fn set_version(&self, v: &str) {
+        self.repo.write("VERSION", &format!("{v}\n"));
+        self.repo.commit(&format!("release {v}"));
+    }
+
+    fn head(&self) -> String {
+        self.repo.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    fn record(&self) -> serde_json::Value {
+        serde_json::from_str(&self.repo.read("target/xtask/release.json")).unwrap()
+    }
+
+    /// The canary in no file of the repo copy (sources, target/, .git).
+    fn assert_no_canary_in_files(&self) {
+        let out = std::process::Command::new("grep").args(["-r", "-l", "-F", canary()]).arg(self.repo.path()).output().unwrap();
+        assert!(out.stdout.is_empty(), "the password is in: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        // Every local tag of this test's image (including registry-prefixed ones).
+        let out = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let mine: Vec<&str> = out.stdout.lines().filter(|l| l.contains(&self.image)).collect();
+        if !mine.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(mine);
+            docker(&args);
+        }
+    }
+}
+
+fn ok(r: &Run) {
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+fn built(r: &Run) -> bool {
+    r.stderr.contains("docker build")
+}
+
+/// The release path end to end, sharing one build cache: two registries, three tags at
+/// one digest, the record, no secret anywhere; a rerun pushes nothing; the same version
+/// from another commit is refused before building; a newer release moves latest; a
+/// backport and a pre-release leave it alone; rollback moves it back.
+#[test]
+fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
+    let Some(bed) = Bed::new("pub") else { return };
+    let (r1, r2) = (Registry::start(canary()), Registry::start(canary()));
+    let img = bed.image.as_str();
+
+    let watch = ArgvWatch::start(canary());
+    let run = bed.publish(&[&r1, &r2], &[], Some(canary()));
+    let (argv_hits, scans) = watch.finish();
+    ok(&run);
+    assert!(argv_hits.is_empty(), "the password was in argv: {argv_hits:?}");
+    assert!(scans > 10, "the argv watch barely ran ({scans} scans)");
+    assert!(!run.all().contains(canary()), "the password is in the output");
+    bed.assert_no_canary_in_files();
+
+    let sha = format!("sha-{}", &bed.head()[..7]);
+    let mut want = vec!["latest".to_string(), sha.clone(), "v1.0.0".to_string()];
+    want.sort();
+    for r in [&r1, &r2] {
+        assert_eq!(r.tags(img), want, "tags in {}", r.addr());
+        let d = r.digest(img, "v1.0.0").unwrap();
+        assert!(d.starts_with("sha256:"));
+        for t in &want {
+            assert_eq!(r.digest(img, t).as_deref(), Some(d.as_str()), "{t} in {}", r.addr());
+        }
+        assert!(run.stdout.contains(&format!("{}/{img}@{d}", r.addr())), "deploy reference printed: {run:?}");
+    }
+    let v100 = r1.digest(img, "v1.0.0").unwrap();
+    let rec = bed.record();
+    assert_eq!(rec["version"], "v1.0.0");
+    assert_eq!(rec["commit"], bed.head());
+    assert_eq!(rec["registries"].as_array().unwrap().len(), 2);
+    assert_eq!(rec["registries"][0]["digest"], v100.as_str());
+    assert!(rec["tools"]["kyverno"].is_string(), "{rec}");
+    assert!(!rec["scan"].is_null(), "{rec}");
+    assert_eq!(
+        r1.config_digest(img, "v1.0.0"),
+        Some(rec["image_id"].as_str().unwrap().to_string()),
+        "the registry holds the image that was built and tested"
+    );
+
+    // Rerun: everything is there already, nothing is pushed.
+    let puts = r1.manifest_puts() + r2.manifest_puts();
+    let again = bed.publish(&[&r1, &r2], &[], Some(canary()));
+    ok(&again);
+    assert_eq!(r1.manifest_puts() + r2.manifest_puts(), puts, "a rerun pushed again: {again:?}");
+
+    // A dirty tree: exit 2 naming the file, before any build.
+    bed.repo.write("policies/notes.txt", "uncommitted\n");
+    let dirty = bed.publish(&[&r1], &[], Some(canary()));
+    assert_eq!(dirty.code, 2, "{dirty:?}");
+    assert!(dirty.error_line().contains("policies/notes.txt"), "{dirty:?}");
+    assert!(!built(&dirty), "{dirty:?}");
+
+    // The same version from another commit: exit 2 before any build, nothing moved.
+    bed.repo.commit("a change without a version bump");
+    let same = bed.publish(&[&r1], &[], Some(canary()));
+    assert_eq!(same.code, 2, "{same:?}");
+    let line = same.error_line();
+    assert!(line.contains("v1.0.0 is already published") && line.contains("bump-version"), "{line}");
+    assert!(!built(&same), "built before refusing: {same:?}");
+    assert_eq!(r1.digest(img, "v1.0.0").as_deref(), Some(v100.as_str()));
+
+    // v1.1.0 moves latest.
+    bed.set_version("v1.1.0");
+    ok(&bed.publish(&[&r1], &[], Some(canary())));
+    let v110 = r1.digest(img, "v1.1.0").unwrap();
+    assert_ne!(v110, v100);
+    assert_eq!(r1.digest(img, "latest"), Some(v110.clone()));
+
+    // A backport (v1.0.1 after v1.1.0) and a pre-release leave latest alone.
+    bed.set_version("v1.0.1");
+    let back = bed.publish(&[&r1], &[], Some(canary()));
+    ok(&back);
+    assert!(r1.digest(img, "v1.0.1").is_some());
+    assert_eq!(r1.digest(img, "latest"), Some(v110.clone()), "a backport moved latest: {back:?}");
+    assert!(back.stderr.contains("lower than v1.1.0"), "{back:?}");
+    bed.set_version("v1.2.0-rc.1");
+    let rc = bed.publish(&[&r1], &[], Some(canary()));
+    ok(&rc);
+    assert!(r1.digest(img, "v1.2.0-rc.1").is_some());
+    assert_eq!(r1.digest(img, "latest"), Some(v110.clone()), "a pre-release moved latest: {rc:?}");
+
+    // Rollback: latest back to v1.0.0's digest, without building.
+    let rb = bed.publish(&[&r1], &["--rollback", "v1.0.0"], Some(canary()));
+    ok(&rb);
+    assert!(!built(&rb));
+    assert_eq!(r1.digest(img, "latest"), Some(v100.clone()));
+    assert_eq!(r1.digest(img, "v1.1.0"), Some(v110), "rollback touched a version tag");
+    assert_eq!(bed.record()["mode"], "rollback");
+    assert!(!rb.all().contains(canary()));
+    bed.assert_no_canary_in_files();
+}
+
+/// Wrong password: exit 3 naming the registry, nothing built, nothing pushed.
+#[test]
+fn wrong_password_is_refused_before_anything_is_pushed() {
+    let Some(bed) = Bed::new("pw") else { return };
+    let reg = Registry::start(canary());
+    let run = bed.publish(&[&reg], &[], Some("not-the-password"));
+    assert_eq!(run.code, 3, "{run:?}");
+    let line = run.error_line();
+    assert!(line.contains(&reg.addr()) && line.contains("REGISTRY_PASSWORD"), "{line}");
+    assert!(!built(&run), "{run:?}");
+    assert!(reg.catalog().is_empty(), "something was pushed");
+}
+
+/// Every preflight problem in one run: Docker Hub without --allow-public (any spelling),
+/// no credentials, a dirty tree, a malformed VERSION; exit 2, nothing built.
+#[test]
+fn preflight_reports_every_problem_at_once() {
+    let Some(bed) = Bed::new("pre") else { return };
+    bed.repo.write("VERSION", "1.0\n");
+    let mut args: Vec<String> = Vec::new();
+    for hub in ["docker.io/team", "index.docker.io/team", "registry-1.docker.io/x", "registry.hub.docker.com/x", "someone"] {
+        args.push("--registry".into());
+        args.push(hub.into());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = bed.publish(&[], &argv, None);
+    assert_eq!(run.code, 2, "{run:?}");
+    let line = run.error_line();
+    for hub in ["`docker.io/team`", "`index.docker.io/team`", "`registry-1.docker.io/x`", "`registry.hub.docker.com/x`", "`someone`"] {
+        assert!(line.contains(hub), "{hub} not named: {line}");
+    }
+    assert!(line.contains("--allow-public"), "{line}");
+    assert!(line.contains("REGISTRY_USERNAME") && line.contains("REGISTRY_PASSWORD"), "{line}");
+    assert!(line.contains("uncommitted") && line.contains("VERSION"), "{line}");
+    assert!(!built(&run));
+
+    // No registry at all: exit 2 with the fix.
+    let none = bed.publish(&[], &[], Some(canary()));
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(none.error_line().contains("--registry HOST[/PATH]"), "{none:?}");
+}
+
+/// The registry stops right after the first tag is pushed: exit 3 naming the tag and the
+/// registry after retries; once it is back, the same command completes at the same digest.
+#[test]
+fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
+    let Some(bed) = Bed::new("stop") else { return };
+    let reg = Registry::start(canary());
+    let img = bed.image.as_str();
+    reg.stop_after_pushes(1);
+    let run = bed.publish(&[&reg], &[], Some(canary()));
+    assert_eq!(run.code, 3, "{run:?}");
+    let line = run.error_line();
+    let sha = format!("sha-{}", &bed.head()[..7]);
+    assert!(line.contains(&sha) && line.contains(&reg.addr()) && line.contains("rerun"), "{line}");
+    assert!(run.stderr.contains("retry 3 of 3"), "{run:?}");
+    reg.restart();
+    assert_eq!(reg.tags(img), vec!["v1.0.0".to_string()], "only the first tag got through");
+    let first = reg.digest(img, "v1.0.0").unwrap();
+
+    let again = bed.publish(&[&reg], &[], Some(canary()));
+    ok(&again);
+    assert!(again.stderr.contains("already holds this image"), "{again:?}");
+    for t in ["v1.0.0", sha.as_str(), "latest"] {
+        assert_eq!(reg.digest(img, t).as_deref(), Some(first.as_str()), "{t}");
+    }
+}
+
+/// The weekly rebuild, with the base image in the registry (so `--pull` works offline):
+/// unchanged → nothing pushed; a new base → latest and a dated tag move, vX.Y.Z stays.
+#[test]
+fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
+    let Some(bed) = Bed::new("rb") else { return };
+    let reg = Registry::start(canary());
+    let img = bed.image.as_str();
+    let base_name = unique("base");
+    let base = push_image(&reg, &busybox_base(), &base_name, "1");
+    let base_arg = format!("BASE_IMAGE={base}");
+    ok(&bed.publish(&[&reg], &["--build-arg", &base_arg], Some(canary())));
+    let released = reg.state(img);
+    let v100 = reg.digest(img, "v1.0.0").unwrap();
+
+    // A docs-only commit since the release does not count as an unreleased change.
+    bed.repo.write("NOTES.md", "not in the image\n");
+    bed.repo.commit("docs");
+    let puts = reg.manifest_puts();
+    let same = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg], Some(canary()));
+    ok(&same);
+    assert!(same.stdout.contains("unchanged"), "{same:?}");
+    assert_eq!(reg.manifest_puts(), puts, "an unchanged rebuild pushed: {same:?}");
+    assert_eq!(reg.state(img), released);
+
+    // A policy change without a release is refused.
+    bed.repo.write("policies/security-policy/pp-test-unreleased.yaml", "# not released yet\n");
+    bed.repo.commit("unreleased policy");
+    let refused = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg], Some(canary()));
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.error_line().contains("policies/security-policy/pp-test-unreleased.yaml"), "{refused:?}");
+    bed.repo.git(&["rm", "-q", "policies/security-policy/pp-test-unreleased.yaml"]);
+    bed.repo.commit("drop it again");
+
+    // A new base under the same tag: latest and a dated tag move, the version tag stays.
+    let tmp = TempDir::new("newbase");
+    std::fs::write(tmp.path().join("Dockerfile"), format!("FROM {}\nRUN echo patched > /etc/base-patch\n", busybox_base())).unwrap();
+    let newbase = unique("newbase");
+    let b = docker(&["build", "-q", "-t", &newbase, tmp.path().to_str().unwrap()]);
+    assert_eq!(b.code, 0, "{b:?}");
+    push_image(&reg, &newbase, &base_name, "1");
+    docker(&["rmi", "-f", &newbase, &base]);
+    let moved = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg], Some(canary()));
+    ok(&moved);
+    let latest = reg.digest(img, "latest").unwrap();
+    assert_ne!(latest, v100, "{moved:?}");
+    assert_eq!(reg.digest(img, "v1.0.0"), Some(v100), "a rebuild moved the version tag");
+    let dated: Vec<String> = reg.tags(img).into_iter().filter(|t| t.starts_with("rebuild-")).collect();
+    assert_eq!(dated.len(), 1, "{:?}", reg.tags(img));
+    assert_eq!(reg.digest(img, &dated[0]), Some(latest));
+    assert_eq!(bed.record()["mode"], "rebuild");
+    let _ = docker(&["rmi", "-f", &base]);
+}
+
+/// `--dry-run` checks the registry and prints the plan per registry; builds and pushes nothing.
+#[test]
+fn dry_run_prints_the_plan_and_pushes_nothing() {
+    let Some(bed) = Bed::new("dry") else { return };
+    let reg = Registry::start(canary());
+    let run = bed.publish(&[&reg], &["--dry-run"], Some(canary()));
+    ok(&run);
+    let img = &bed.image;
+    for t in ["v1.0.0", "latest"] {
+        assert!(run.stderr.contains(&format!("[dry-run] $ docker push {}/{img}:{t}", reg.addr())), "{run:?}");
+    }
+    assert!(reg.catalog().is_empty());
+    assert!(!std::path::Path::new(&bed.repo.path().join("target/xtask/release.json")).exists());
+}
+
+/// `--local`: a throwaway registry started and stopped by the xtask; the printed recipe
+/// names a digest the registry really holds.
+#[test]
+fn local_publishes_to_a_throwaway_registry_and_stops_it() {
+    let Some(bed) = Bed::new("local") else { return };
+    let run = bed.publish(&[], &["--local"], None);
+    ok(&run);
+    let pull = run.stdout.lines().find(|l| l.contains("docker pull 127.0.0.1:")).unwrap_or_else(|| panic!("{run:?}"));
+    let reference = pull.trim().trim_start_matches("docker pull ");
+    let (repo, digest) = reference.split_once('@').unwrap();
+    let addr = repo.split('/').next().unwrap();
+    assert!(std::net::TcpStream::connect(addr).is_err(), "the registry still runs at {addr}");
+    let rec = bed.record();
+    assert_eq!(rec["registries"][0]["digest"], digest);
+    // Its storage holds the manifest under that digest.
+    let blob = bed.repo.path().join("target/xtask/local-registry/data/docker/registry/v2/blobs/sha256").join(&digest[7..9]).join(&digest[7..]);
+    assert!(blob.exists(), "{}", blob.display());
+}
