@@ -6,6 +6,7 @@
 pub mod image;
 
 pub mod boltdb;
+pub mod registry;
 pub mod trivy;
 
 use std::path::{Path, PathBuf};
