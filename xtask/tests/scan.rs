@@ -20,12 +20,17 @@ fn scan_env(repo: &TempRepo, bin: &BinDir, cache: &Cache, args: &[&str], env: &[
     let mut all = vec!["scan"];
     all.extend_from_slice(args);
     let r = repo.xtask_cmd(&all, |c| {
+        // Only what the test sets: nothing from the caller's TRIVY_* settings.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("TRIVY_") {
+                c.env_remove(k);
+            }
+        }
         c.env("PATH", bin.path_var())
             .env("TRIVY_CACHE_DIR", cache.path())
             .env("TRIVY_SKIP_JAVA_DB_UPDATE", "true")
             .env("TRIVY_OFFLINE_SCAN", "true")
-            .env("TRIVY_NO_PROGRESS", "true")
-            .env_remove("TRIVY_SKIP_DB_UPDATE");
+            .env("TRIVY_NO_PROGRESS", "true");
         for (k, v) in env {
             c.env(k, v);
         }
@@ -190,6 +195,16 @@ fn settings_that_hide_findings_are_refused() {
     });
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.error_line().contains("TRIVY_SKIP_FILES set: it would hide findings"), "{r:?}");
+    // Files Trivy would pick up from the repo root on its own.
+    repo.write(".trivyignore", "CVE-2099-0001\n");
+    let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.error_line().contains(".trivyignore would make Trivy drop findings silently"), "{r:?}");
+    std::fs::remove_file(repo.path().join(".trivyignore")).unwrap();
+    repo.write("trivy-secret.yaml", "disable-rules:\n  - github-pat\n");
+    let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.error_line().contains("trivy-secret.yaml can disable"), "{r:?}");
 }
 
 #[test]

@@ -173,9 +173,16 @@ fn sarif_command<'a>(ctx: &'a Ctx, runner: &trivy::Runner, json: &Path, sarif: &
 
 /// The waivers at the repo root (none if the file is missing); a malformed file is exit 2.
 fn read_waivers(ctx: &Ctx) -> Result<Vec<waivers::Waiver>> {
+    // Trivy reads these from its working folder (the repo root) and would drop findings silently.
     if ctx.path(".trivyignore").exists() {
         return Err(exit::usage(format!(
             ".trivyignore would make Trivy drop findings silently; move its entries to {} with a statement and expired_at",
+            waivers::FILE
+        )));
+    }
+    if ctx.path("trivy-secret.yaml").exists() {
+        return Err(exit::usage(format!(
+            "trivy-secret.yaml can disable Trivy's secret rules for the gate; remove it and waive findings in {}",
             waivers::FILE
         )));
     }

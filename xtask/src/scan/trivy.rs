@@ -24,6 +24,7 @@ pub const HIDING_ENV: &[&str] = &[
     "TRIVY_VEX",
     "TRIVY_OUTPUT",
     "TRIVY_INPUT",
+    "TRIVY_SECRET_CONFIG",
 ];
 
 /// Where Trivy comes from.

@@ -51,8 +51,12 @@ fn which_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-/// A folder to put first on PATH, holding `trivy` (a link to the real one or a stand-in).
-pub struct BinDir(pub TempDir);
+/// A folder to put first on PATH, holding `trivy` (a link to the real one or a stand-in), and
+/// the PATH to give the xtask.
+pub struct BinDir {
+    pub dir: TempDir,
+    path: std::ffi::OsString,
+}
 
 impl BinDir {
     /// PATH with only the real Trivy as `trivy`.
@@ -60,7 +64,7 @@ impl BinDir {
         let bin = binary()?;
         let d = TempDir::new("trivy-bin");
         std::os::unix::fs::symlink(bin, d.path().join("trivy")).unwrap();
-        Some(BinDir(d))
+        Some(BinDir::finish(d))
     }
 
     /// PATH with a script named `trivy` (a stand-in: tests of the version check only).
@@ -70,20 +74,39 @@ impl BinDir {
         let p = d.path().join("trivy");
         std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        BinDir(d)
+        BinDir::finish(d)
     }
 
     /// PATH with no `trivy` at all.
     pub fn none() -> BinDir {
-        BinDir(TempDir::new("trivy-bin"))
+        BinDir::finish(TempDir::new("trivy-bin"))
     }
 
-    /// This folder, then the inherited PATH without any folder that holds a `trivy`.
-    pub fn path_var(&self) -> std::ffi::OsString {
+    /// This folder first, then the inherited PATH, where a folder that holds another `trivy`
+    /// (CI links it into /usr/local/bin, next to docker) is replaced by a mirror without it.
+    fn finish(dir: TempDir) -> BinDir {
         let rest = std::env::var_os("PATH").unwrap_or_default();
-        let dirs = std::iter::once(self.0.path().to_path_buf())
-            .chain(std::env::split_paths(&rest).filter(|d| !d.join("trivy").exists()));
-        std::env::join_paths(dirs).unwrap()
+        let mut dirs = vec![dir.path().to_path_buf()];
+        for (i, d) in std::env::split_paths(&rest).enumerate() {
+            if !d.join("trivy").exists() {
+                dirs.push(d);
+                continue;
+            }
+            let mirror = dir.path().join(format!("mirror-{i}"));
+            std::fs::create_dir_all(&mirror).unwrap();
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.file_name() != "trivy" {
+                    let _ = std::os::unix::fs::symlink(e.path(), mirror.join(e.file_name()));
+                }
+            }
+            dirs.push(mirror);
+        }
+        let path = std::env::join_paths(dirs).unwrap();
+        BinDir { dir, path }
+    }
+
+    pub fn path_var(&self) -> std::ffi::OsString {
+        self.path.clone()
     }
 }
 
