@@ -6,9 +6,24 @@ use serde_json::Value;
 use support::trivy::{self, fake_github_token, Advisory, BinDir, Cache, Image};
 use support::{Run, TempRepo};
 
-const CRITICAL_BUSYBOX: Advisory = Advisory { id: "CVE-2099-0001", pkg: "busybox", fixed: "1.37.0-r20", severity: "CRITICAL" };
-const HIGH_ZLIB: Advisory = Advisory { id: "CVE-2099-0002", pkg: "zlib", fixed: "1.3.1-r9", severity: "HIGH" };
-const CRITICAL_UNFIXED: Advisory = Advisory { id: "CVE-2099-0003", pkg: "musl", fixed: "", severity: "CRITICAL" };
+const CRITICAL_BUSYBOX: Advisory = Advisory {
+    id: "CVE-2099-0001",
+    pkg: "busybox",
+    fixed: "1.37.0-r20",
+    severity: "CRITICAL",
+};
+const HIGH_ZLIB: Advisory = Advisory {
+    id: "CVE-2099-0002",
+    pkg: "zlib",
+    fixed: "1.3.1-r9",
+    severity: "HIGH",
+};
+const CRITICAL_UNFIXED: Advisory = Advisory {
+    id: "CVE-2099-0003",
+    pkg: "musl",
+    fixed: "",
+    severity: "CRITICAL",
+};
 
 /// The environment every scan gets: the real Trivy first on PATH, the test's own cache and
 /// DB, and Trivy's offline switches, all as `TRIVY_*` variables (so they must reach Trivy).
@@ -49,7 +64,10 @@ fn ids_in(report: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for r in report["Results"].as_array().into_iter().flatten() {
         for v in r["Vulnerabilities"].as_array().into_iter().flatten() {
-            out.push((v["VulnerabilityID"].as_str().unwrap().to_string(), v["Severity"].as_str().unwrap().to_string()));
+            out.push((
+                v["VulnerabilityID"].as_str().unwrap().to_string(),
+                v["Severity"].as_str().unwrap().to_string(),
+            ));
         }
     }
     out
@@ -68,13 +86,22 @@ fn planted_token_fails_naming_rule_and_file() {
     let Some(bin) = ready() else { return };
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
-    let image = Image::build("v1.0.0", &[("workspace/deploy.env", format!("REGISTRY=ghcr.io\nGITHUB_TOKEN={}\n", fake_github_token()))]);
+    let image = Image::build(
+        "v1.0.0",
+        &[(
+            "workspace/deploy.env",
+            format!("REGISTRY=ghcr.io\nGITHUB_TOKEN={}\n", fake_github_token()),
+        )],
+    );
     let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
     assert_eq!(r.code, 1, "{r:?}");
     let err = r.error_line();
     assert!(err.contains("secret github-pat in /workspace/deploy.env"), "{err}");
     assert!(r.stdout.contains("github-pat in /workspace/deploy.env line 2"), "{r:?}");
-    assert!(!r.all().contains(&fake_github_token()), "the secret itself is never printed");
+    assert!(
+        !r.all().contains(&fake_github_token()),
+        "the secret itself is never printed"
+    );
     // Reports: the full JSON, and SARIF converted from it.
     let report = json_report(&repo, &image);
     assert_eq!(report["ArtifactName"], image.name.as_str());
@@ -93,8 +120,15 @@ fn critical_cve_fails_and_the_fixed_version_passes() {
     assert_eq!(r.code, 1, "{r:?}");
     let err = r.error_line();
     assert!(err.contains("CVE-2099-0001 in busybox 1.37.0-r18"), "{err}");
-    assert!(r.stdout.contains("CVE-2099-0001 in busybox 1.37.0-r18 (fixed in 1.37.0-r20)"), "{r:?}");
-    assert_eq!(ids_in(&json_report(&repo, &old)), vec![("CVE-2099-0001".into(), "CRITICAL".into())]);
+    assert!(
+        r.stdout
+            .contains("CVE-2099-0001 in busybox 1.37.0-r18 (fixed in 1.37.0-r20)"),
+        "{r:?}"
+    );
+    assert_eq!(
+        ids_in(&json_report(&repo, &old)),
+        vec![("CVE-2099-0001".into(), "CRITICAL".into())]
+    );
 
     let fixed = Image::alpine("v1.0.1", &[("busybox", "1.37.0-r20")], &[]);
     let r = scan(&repo, &bin, &cache, &["--image", &fixed.name]);
@@ -111,11 +145,23 @@ fn high_finding_passes_a_critical_gate_but_is_reported() {
     let image = Image::alpine("v2.0.0", &[("busybox", "1.37.0-r20"), ("zlib", "1.3.1-r2")], &[]);
     let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(ids_in(&json_report(&repo, &image)), vec![("CVE-2099-0002".into(), "HIGH".into())]);
+    assert_eq!(
+        ids_in(&json_report(&repo, &image)),
+        vec![("CVE-2099-0002".into(), "HIGH".into())]
+    );
     let high_row = r.stdout.lines().find(|l| l.starts_with("HIGH")).unwrap();
-    assert_eq!(high_row.split_whitespace().collect::<Vec<_>>(), ["HIGH", "1", "0", "0", "-"], "{r:?}");
+    assert_eq!(
+        high_row.split_whitespace().collect::<Vec<_>>(),
+        ["HIGH", "1", "0", "0", "-"],
+        "{r:?}"
+    );
     // The same finding fails a gate that includes HIGH.
-    let r = scan(&repo, &bin, &cache, &["--image", &image.name, "--severity", "HIGH,CRITICAL"]);
+    let r = scan(
+        &repo,
+        &bin,
+        &cache,
+        &["--image", &image.name, "--severity", "HIGH,CRITICAL"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.error_line().contains("CVE-2099-0002 in zlib 1.3.1-r2"));
 }
@@ -132,7 +178,10 @@ fn ignore_unfixed_skips_vulnerabilities_without_a_fix() {
     let r = scan(&repo, &bin, &cache, &["--image", &image.name, "--ignore-unfixed"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("no fix yet (--ignore-unfixed) (1)"), "{r:?}");
-    assert_eq!(ids_in(&json_report(&repo, &image)), vec![("CVE-2099-0003".into(), "CRITICAL".into())]);
+    assert_eq!(
+        ids_in(&json_report(&repo, &image)),
+        vec![("CVE-2099-0003".into(), "CRITICAL".into())]
+    );
 }
 
 #[test]
@@ -143,7 +192,10 @@ fn waived_findings_pass_and_are_listed_until_the_waiver_expires() {
     let image = Image::alpine(
         "v4.0.0",
         &[("busybox", "1.37.0-r18")],
-        &[("workspace/deploy.env", format!("GITHUB_TOKEN={}\n", fake_github_token()))],
+        &[(
+            "workspace/deploy.env",
+            format!("GITHUB_TOKEN={}\n", fake_github_token()),
+        )],
     );
     let waivers = |until: &str| {
         format!(
@@ -157,14 +209,23 @@ fn waived_findings_pass_and_are_listed_until_the_waiver_expires() {
     assert!(r.stdout.contains("waived (2)"), "{r:?}");
     assert!(r.stdout.contains("CVE-2099-0001 in busybox 1.37.0-r18 (fixed in 1.37.0-r20) -- waived by `CVE-2099-0001` (.trivyignore.yaml:2), until 2999-12-31"), "{r:?}");
     assert!(r.stdout.contains("secret github-pat in /workspace/deploy.env"), "{r:?}");
-    assert_eq!(ids_in(&json_report(&repo, &image)).len(), 1, "waived is not hidden from the report");
+    assert_eq!(
+        ids_in(&json_report(&repo, &image)).len(),
+        1,
+        "waived is not hidden from the report"
+    );
 
     // Expiring within 14 days: still waived, with a warning.
     let soon = support::trivy::days_from_today(5);
     repo.write(".trivyignore.yaml", &waivers(&soon));
     let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains(&format!("warning: waiver `CVE-2099-0001` (.trivyignore.yaml:2) expires on {soon} (in 5 days)")), "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: waiver `CVE-2099-0001` (.trivyignore.yaml:2) expires on {soon} (in 5 days)"
+        )),
+        "{r:?}"
+    );
 
     // Expired (today counts as expired, as in Trivy): the scan fails and names the waiver.
     let today = support::trivy::days_from_today(0);
@@ -172,19 +233,33 @@ fn waived_findings_pass_and_are_listed_until_the_waiver_expires() {
     let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
     assert_eq!(r.code, 1, "{r:?}");
     let err = r.error_line();
-    assert!(err.contains(&format!("expired waiver(s): `CVE-2099-0001` (.trivyignore.yaml:2) expired on {today}")), "{err}");
-    assert!(err.contains("CVE-2099-0001 in busybox"), "the finding is no longer waived: {err}");
+    assert!(
+        err.contains(&format!(
+            "expired waiver(s): `CVE-2099-0001` (.trivyignore.yaml:2) expired on {today}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("CVE-2099-0001 in busybox"),
+        "the finding is no longer waived: {err}"
+    );
 }
 
 #[test]
 fn waiver_without_statement_is_an_input_error() {
     // Read before Trivy runs: no Docker or Trivy needed.
     let repo = TempRepo::new();
-    repo.write(".trivyignore.yaml", "vulnerabilities:\n  - id: CVE-2099-0001\n    expired_at: 2999-01-01\n");
+    repo.write(
+        ".trivyignore.yaml",
+        "vulnerabilities:\n  - id: CVE-2099-0001\n    expired_at: 2999-01-01\n",
+    );
     let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
     assert_eq!(r.code, 2, "{r:?}");
     let err = r.error_line();
-    assert!(err.contains(".trivyignore.yaml:2: waiver `CVE-2099-0001` has no `statement`"), "{err}");
+    assert!(
+        err.contains(".trivyignore.yaml:2: waiver `CVE-2099-0001` has no `statement`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -194,12 +269,19 @@ fn settings_that_hide_findings_are_refused() {
         c.env("TRIVY_SKIP_FILES", "workspace/deploy.env");
     });
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.error_line().contains("TRIVY_SKIP_FILES set: it would hide findings"), "{r:?}");
+    assert!(
+        r.error_line().contains("TRIVY_SKIP_FILES set: it would hide findings"),
+        "{r:?}"
+    );
     // Files Trivy would pick up from the repo root on its own.
     repo.write(".trivyignore", "CVE-2099-0001\n");
     let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.error_line().contains(".trivyignore would make Trivy drop findings silently"), "{r:?}");
+    assert!(
+        r.error_line()
+            .contains(".trivyignore would make Trivy drop findings silently"),
+        "{r:?}"
+    );
     std::fs::remove_file(repo.path().join(".trivyignore")).unwrap();
     repo.write("trivy-secret.yaml", "disable-rules:\n  - github-pat\n");
     let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
@@ -212,7 +294,11 @@ fn broken_db_is_an_environment_error_not_a_finding() {
     let Some(bin) = ready() else { return };
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
-    std::fs::write(cache.db_dir().join("trivy.db"), b"this is not a bolt database, just text that fills a page ...".repeat(100)).unwrap();
+    std::fs::write(
+        cache.db_dir().join("trivy.db"),
+        b"this is not a bolt database, just text that fills a page ...".repeat(100),
+    )
+    .unwrap();
     let image = Image::alpine("v5.0.0", &[("busybox", "1.37.0-r18")], &[]);
     let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
     assert_eq!(r.code, 3, "{r:?}");
@@ -238,7 +324,11 @@ fn configured_db_repository_reaches_trivy() {
     let Some(bin) = ready() else { return };
     let repo = TempRepo::new();
     // A repository on a loopback port nobody listens on: Trivy must try exactly this one.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let db_repo = format!("127.0.0.1:{port}/pp-test/trivy-db:2");
     let manifest = repo.read("Cargo.toml").replace(
         "[workspace.metadata.policy-platform]\n",
@@ -250,7 +340,10 @@ fn configured_db_repository_reaches_trivy() {
     let image = Image::build("v5.2.0", &[]);
     let r = scan_env(&repo, &bin, &cache, &["--image", &image.name], &[]);
     assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains(&format!("--db-repository {db_repo}")), "the echoed command: {r:?}");
+    assert!(
+        r.stderr.contains(&format!("--db-repository {db_repo}")),
+        "the echoed command: {r:?}"
+    );
     assert!(r.error_line().contains(&format!("127.0.0.1:{port}")), "{r:?}");
 }
 
@@ -266,7 +359,10 @@ fn wrong_trivy_version_is_an_environment_error() {
     let r = scan(&repo, &bin, &cache, &["--image", "pp-test-none:v0"]);
     assert_eq!(r.code, 3, "{r:?}");
     let err = r.error_line();
-    assert!(err.contains("found Trivy 0.58.0 at") && err.contains("accepts exactly 0.59.1"), "{err}");
+    assert!(
+        err.contains("found Trivy 0.58.0 at") && err.contains("accepts exactly 0.59.1"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -280,7 +376,10 @@ fn no_trivy_and_no_fallback_image_says_how_to_install() {
     let r = scan(&repo, &BinDir::none(), &cache, &["--image", "pp-test-none:v0"]);
     assert_eq!(r.code, 3, "{r:?}");
     let err = r.error_line();
-    assert!(err.contains("`trivy` is not on PATH and the fallback image pp-test-no-such-trivy:0.59.1 is not present"), "{err}");
+    assert!(
+        err.contains("`trivy` is not on PATH and the fallback image pp-test-no-such-trivy:0.59.1 is not present"),
+        "{err}"
+    );
     assert!(err.contains(trivy::INSTALL), "{err}");
 }
 
@@ -295,7 +394,7 @@ fn fallback_runs_the_pinned_trivy_image_with_the_docker_socket() {
     let image = Image::alpine("v6.0.0", &[("busybox", "1.37.0-r18")], &[]);
     let r = scan(&repo, &BinDir::none(), &cache, &["--image", &image.name]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains(&format!("/var/run/docker.sock:/var/run/docker.sock")), "{r:?}");
+    assert!(r.stderr.contains("/var/run/docker.sock:/var/run/docker.sock"), "{r:?}");
     assert!(r.error_line().contains("CVE-2099-0001 in busybox 1.37.0-r18"), "{r:?}");
     let sarif: Value = serde_json::from_str(&repo.read("target/xtask/scan/v6.0.0.sarif")).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
@@ -309,7 +408,11 @@ fn missing_image_is_an_input_error() {
     let cache = Cache::with(&[]);
     let r = scan(&repo, &bin, &cache, &["--image", "pp-test-scan-none:v0"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.error_line().contains("pp-test-scan-none:v0 is not in the local Docker engine"), "{r:?}");
+    assert!(
+        r.error_line()
+            .contains("pp-test-scan-none:v0 is not in the local Docker engine"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -319,7 +422,12 @@ fn dry_run_prints_the_trivy_command_and_scans_nothing() {
     let cache = Cache::with(&[]);
     let r = scan(&repo, &bin, &cache, &["--dry-run", "--image", "pp-test-scan-none:v9"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("[dry-run] $ ") && r.stderr.contains("--exit-code 10 --image-src docker pp-test-scan-none:v9"), "{r:?}");
+    assert!(
+        r.stderr.contains("[dry-run] $ ")
+            && r.stderr
+                .contains("--exit-code 10 --image-src docker pp-test-scan-none:v9"),
+        "{r:?}"
+    );
     assert!(r.stderr.contains("convert --format sarif"), "{r:?}");
     assert!(!repo.path().join("target/xtask/scan/v9.json").exists());
 }
@@ -332,7 +440,11 @@ fn default_image_is_the_local_version_tag() {
     let version = repo.read("VERSION").trim().to_string();
     let r = scan(&repo, &bin, &cache, &["--dry-run"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains(&format!("--image-src docker policy-platform:{version}")), "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("--image-src docker policy-platform:{version}")),
+        "{r:?}"
+    );
 }
 
 /// The written DB is a valid bbolt file: a bucket larger than a page spills over, and
@@ -341,8 +453,15 @@ fn default_image_is_the_local_version_tag() {
 fn db_fixture_with_overflow_pages_is_read_by_trivy() {
     let Some(bin) = ready() else { return };
     let many: Vec<String> = (0..300).map(|i| format!("CVE-2098-{i:04}")).collect();
-    let mut advisories: Vec<Advisory> =
-        many.iter().map(|id| Advisory { id, pkg: "zlib", fixed: "1.0.0-r0", severity: "LOW" }).collect();
+    let mut advisories: Vec<Advisory> = many
+        .iter()
+        .map(|id| Advisory {
+            id,
+            pkg: "zlib",
+            fixed: "1.0.0-r0",
+            severity: "LOW",
+        })
+        .collect();
     advisories.push(CRITICAL_BUSYBOX);
     let cache = Cache::with(&advisories);
     let size = std::fs::metadata(cache.db_dir().join("trivy.db")).unwrap().len();
@@ -351,7 +470,10 @@ fn db_fixture_with_overflow_pages_is_read_by_trivy() {
     let image = Image::alpine("v7.0.0", &[("busybox", "1.37.0-r18"), ("zlib", "1.3.1-r2")], &[]);
     let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert_eq!(ids_in(&json_report(&repo, &image)), vec![("CVE-2099-0001".into(), "CRITICAL".into())]);
+    assert_eq!(
+        ids_in(&json_report(&repo, &image)),
+        vec![("CVE-2099-0001".into(), "CRITICAL".into())]
+    );
 }
 
 fn set_trivy_image(repo: &TempRepo, name: &str) {
@@ -377,7 +499,15 @@ impl TrivyImage {
         )
         .unwrap();
         let base = format!("BASE={}", support::busybox_base());
-        let r = support::docker(&["build", "-q", "--build-arg", &base, "-t", &tag, ctx.path().to_str().unwrap()]);
+        let r = support::docker(&[
+            "build",
+            "-q",
+            "--build-arg",
+            &base,
+            "-t",
+            &tag,
+            ctx.path().to_str().unwrap(),
+        ]);
         assert_eq!(r.code, 0, "{r:?}");
         TrivyImage(tag)
     }

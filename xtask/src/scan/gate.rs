@@ -29,7 +29,10 @@ impl Verdict {
     }
 
     pub fn count(&self, severity: &str, kind: Kind) -> usize {
-        self.all.iter().filter(|f| f.severity == severity && f.kind == Some(kind)).count()
+        self.all
+            .iter()
+            .filter(|f| f.severity == severity && f.kind == Some(kind))
+            .count()
     }
 }
 
@@ -78,22 +81,32 @@ pub fn covers(w: &Waiver, f: &Finding) -> bool {
     let path_ok = w.paths.is_empty()
         || w.paths.iter().any(|p| {
             let p = p.trim_start_matches('/');
-            waivers::glob(p, target) || (!f.pkg_path.is_empty() && waivers::glob(p, f.pkg_path.trim_start_matches('/')))
+            glob(p, target) || (!f.pkg_path.is_empty() && glob(p, f.pkg_path.trim_start_matches('/')))
         });
     // A purl without version or qualifiers covers every version of the package.
     let purl_ok = w.purls.is_empty()
         || w.purls.iter().any(|p| {
-            f.purl == *p || f.purl.strip_prefix(p.as_str()).is_some_and(|rest| rest.starts_with(['@', '?']))
+            f.purl == *p
+                || f.purl
+                    .strip_prefix(p.as_str())
+                    .is_some_and(|rest| rest.starts_with(['@', '?']))
         });
     path_ok && purl_ok
 }
 
 /// The terminal summary: severity x count, then what fails, what is waived, and warnings.
 pub fn table(v: &Verdict, opts: &ScanOpts) -> String {
-    let mut s = format!("{:<10} {:>15} {:>8} {:>7}  gate\n", "severity", "vulnerabilities", "secrets", "waived");
+    let mut s = format!(
+        "{:<10} {:>15} {:>8} {:>7}  gate\n",
+        "severity", "vulnerabilities", "secrets", "waived"
+    );
     for sev in SEVERITIES {
         let waived = v.waived.iter().filter(|(f, _)| f.severity == sev).count();
-        let gate = if opts.severity.iter().any(|s| s == sev) { "fails" } else { "-" };
+        let gate = if opts.severity.iter().any(|s| s == sev) {
+            "fails"
+        } else {
+            "-"
+        };
         s.push_str(&format!(
             "{sev:<10} {:>15} {:>8} {waived:>7}  {gate}\n",
             v.count(sev, Kind::Vulnerability),
@@ -110,17 +123,29 @@ pub fn table(v: &Verdict, opts: &ScanOpts) -> String {
         s.push_str(&format!("\nwaived ({}):\n", v.waived.len()));
         for (f, w) in &v.waived {
             let until = w.expired_at.map(|d| format!("until {d}")).unwrap_or("no expiry".into());
-            s.push_str(&format!("  {} -- waived by {}, {until}: {}\n", f.describe(), w.name(), w.statement));
+            s.push_str(&format!(
+                "  {} -- waived by {}, {until}: {}\n",
+                f.describe(),
+                w.name(),
+                w.statement
+            ));
         }
     }
     if !v.unfixed.is_empty() {
-        s.push_str(&format!("\nnot gated, no fix yet (--ignore-unfixed) ({}):\n", v.unfixed.len()));
+        s.push_str(&format!(
+            "\nnot gated, no fix yet (--ignore-unfixed) ({}):\n",
+            v.unfixed.len()
+        ));
         for f in &v.unfixed {
             s.push_str(&format!("  {}\n", f.describe()));
         }
     }
     for w in &v.expired {
-        s.push_str(&format!("\nexpired waiver: {} expired on {}\n", w.name(), w.expired_at.unwrap()));
+        s.push_str(&format!(
+            "\nexpired waiver: {} expired on {}\n",
+            w.name(),
+            w.expired_at.unwrap()
+        ));
     }
     s
 }
@@ -137,7 +162,10 @@ pub fn warnings(v: &Verdict, today: Date) -> Vec<String> {
         ));
     }
     for w in &v.endless {
-        out.push(format!("warning: waiver {} has no `expired_at`; it never expires, add a date", w.name()));
+        out.push(format!(
+            "warning: waiver {} has no `expired_at`; it never expires, add a date",
+            w.name()
+        ));
     }
     out
 }
@@ -155,7 +183,11 @@ pub fn failure(v: &Verdict, opts: &ScanOpts) -> String {
                 _ => format!("{} in {} {}", f.id, f.pkg, f.installed),
             })
             .collect();
-        let more = if v.failing.len() > 5 { format!(" and {} more", v.failing.len() - 5) } else { String::new() };
+        let more = if v.failing.len() > 5 {
+            format!(" and {} more", v.failing.len() - 5)
+        } else {
+            String::new()
+        };
         parts.push(format!(
             "{} finding(s) at gate severity {}: {}{more}",
             v.failing.len(),
@@ -164,8 +196,11 @@ pub fn failure(v: &Verdict, opts: &ScanOpts) -> String {
         ));
     }
     if !v.expired.is_empty() {
-        let names: Vec<String> =
-            v.expired.iter().map(|w| format!("{} expired on {}", w.name(), w.expired_at.unwrap())).collect();
+        let names: Vec<String> = v
+            .expired
+            .iter()
+            .map(|w| format!("{} expired on {}", w.name(), w.expired_at.unwrap()))
+            .collect();
         parts.push(format!("expired waiver(s): {}", names.join(", ")));
     }
     format!(
@@ -198,6 +233,26 @@ pub fn summary(v: &Verdict, opts: &ScanOpts) -> Value {
     })
 }
 
+/// Glob match as in Trivy's `paths`: `**` crosses `/`, `*` and `?` do not.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => match p[2..].strip_prefix(b"/") {
+                // `**/`: zero or more whole folders.
+                Some(after) => go(after, t) || (1..=t.len()).any(|i| t[i - 1] == b'/' && go(after, &t[i..])),
+                None => (0..=t.len()).any(|i| go(&p[2..], &t[i..])),
+            },
+            Some(b'*') => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != b'/')
+                .any(|i| go(&p[1..], &t[i..])),
+            Some(b'?') => t.first().is_some_and(|&c| c != b'/') && go(&p[1..], &t[1..]),
+            Some(&c) => t.first() == Some(&c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +273,14 @@ mod tests {
     }
 
     fn secret(rule: &str, file: &str) -> Finding {
-        Finding { kind: Some(Kind::Secret), id: rule.into(), severity: "CRITICAL".into(), target: file.into(), line: 1, ..Finding::default() }
+        Finding {
+            kind: Some(Kind::Secret),
+            id: rule.into(),
+            severity: "CRITICAL".into(),
+            target: file.into(),
+            line: 1,
+            ..Finding::default()
+        }
     }
 
     fn waiver(section: Section, id: &str, until: Option<&str>) -> Waiver {
@@ -234,7 +296,10 @@ mod tests {
     }
 
     fn opts(sev: &[&str], ignore_unfixed: bool) -> ScanOpts {
-        ScanOpts { severity: sev.iter().map(|s| s.to_string()).collect(), ignore_unfixed }
+        ScanOpts {
+            severity: sev.iter().map(|s| s.to_string()).collect(),
+            ignore_unfixed,
+        }
     }
 
     const TODAY: Date = Date { y: 2026, m: 11, d: 27 };
@@ -265,7 +330,10 @@ mod tests {
 
     #[test]
     fn live_waivers_waive_and_list() {
-        let f = vec![vuln("CVE-1", "CRITICAL", "2"), secret("github-pat", "/workspace/deploy.env")];
+        let f = vec![
+            vuln("CVE-1", "CRITICAL", "2"),
+            secret("github-pat", "/workspace/deploy.env"),
+        ];
         let w = vec![
             waiver(Section::Vulnerabilities, "CVE-1", Some("2027-01-31")),
             waiver(Section::Secrets, "github-pat", Some("2027-01-31")),
@@ -274,7 +342,10 @@ mod tests {
         assert!(v.passed());
         assert_eq!(v.waived.len(), 2);
         let t = table(&v, &opts(&["CRITICAL"], false));
-        assert!(t.contains("waived (2)") && t.contains("CVE-1") && t.contains("github-pat"), "{t}");
+        assert!(
+            t.contains("waived (2)") && t.contains("CVE-1") && t.contains("github-pat"),
+            "{t}"
+        );
         let s = summary(&v, &opts(&["CRITICAL"], false));
         assert_eq!(s["waived"][0]["waiver"]["expired_at"], "2027-01-31");
         assert_eq!(s["counts"]["CRITICAL"]["vulnerabilities"], 1);
@@ -283,7 +354,10 @@ mod tests {
     #[test]
     fn a_waiver_of_the_wrong_kind_or_id_does_not_apply() {
         let f = vec![vuln("github-pat", "CRITICAL", "2"), secret("CVE-1", "/a")];
-        let w = vec![waiver(Section::Secrets, "github-pat", None), waiver(Section::Vulnerabilities, "CVE-1", None)];
+        let w = vec![
+            waiver(Section::Secrets, "github-pat", None),
+            waiver(Section::Vulnerabilities, "CVE-1", None),
+        ];
         let v = decide(f, &opts(&["CRITICAL"], false), &w, TODAY);
         assert_eq!(v.failing.len(), 2);
         assert_eq!(v.endless.len(), 2);
@@ -296,9 +370,17 @@ mod tests {
         let v = decide(vec![], &opts(&["CRITICAL"], false), &w, TODAY);
         assert!(!v.passed());
         let msg = failure(&v, &opts(&["CRITICAL"], false));
-        assert!(msg.contains("`CVE-9` (.trivyignore.yaml:2) expired on 2026-11-27"), "{msg}");
+        assert!(
+            msg.contains("`CVE-9` (.trivyignore.yaml:2) expired on 2026-11-27"),
+            "{msg}"
+        );
         // And what it covered fails again.
-        let v = decide(vec![vuln("CVE-9", "CRITICAL", "2")], &opts(&["CRITICAL"], false), &w, TODAY);
+        let v = decide(
+            vec![vuln("CVE-9", "CRITICAL", "2")],
+            &opts(&["CRITICAL"], false),
+            &w,
+            TODAY,
+        );
         assert_eq!((v.failing.len(), v.waived.len()), (1, 0));
     }
 
@@ -328,7 +410,10 @@ mod tests {
     #[test]
     fn failure_line_names_findings() {
         let v = decide(
-            vec![vuln("CVE-1", "CRITICAL", "2"), secret("github-pat", "/workspace/deploy.env")],
+            vec![
+                vuln("CVE-1", "CRITICAL", "2"),
+                secret("github-pat", "/workspace/deploy.env"),
+            ],
             &opts(&["CRITICAL"], false),
             &[],
             TODAY,
@@ -337,5 +422,16 @@ mod tests {
         assert!(msg.contains("2 finding(s) at gate severity CRITICAL"), "{msg}");
         assert!(msg.contains("CVE-1 in busybox 1.37.0-r18"), "{msg}");
         assert!(msg.contains("secret github-pat in /workspace/deploy.env"), "{msg}");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("usr/local/bin/*", "usr/local/bin/helm"));
+        assert!(!glob("usr/local/bin/*", "usr/local/bin/x/helm"));
+        assert!(glob("usr/**", "usr/local/bin/x/helm"));
+        assert!(glob("**/deploy.env", "workspace/deploy.env"));
+        assert!(glob("**/deploy.env", "deploy.env"));
+        assert!(glob("workspace/deploy.en?", "workspace/deploy.env"));
+        assert!(!glob("etc/*", "workspace/deploy.env"));
     }
 }

@@ -6,6 +6,7 @@
 //! also means "Trivy crashed"). The full report goes to `target/xtask/scan/<tag>.json`, a
 //! SARIF copy (converted from that JSON) next to it. Waivers: `.trivyignore.yaml`.
 
+mod date;
 mod gate;
 mod report;
 mod trivy;
@@ -47,7 +48,10 @@ impl ScanOpts {
             None => vec!["CRITICAL".to_string()],
             Some(list) => parse_severities(list)?,
         };
-        Ok(ScanOpts { severity, ignore_unfixed: args.has("--ignore-unfixed") })
+        Ok(ScanOpts {
+            severity,
+            ignore_unfixed: args.has("--ignore-unfixed"),
+        })
     }
 }
 
@@ -108,10 +112,16 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     if ctx.dry_run {
         ctx.echo(&scan_cmd);
         ctx.echo(&sarif_cmd);
-        return Ok(json!({ "image": image, "dry_run": true, "report": rel(ctx, &json_path), "sarif": rel(ctx, &sarif_path) }));
+        return Ok(
+            json!({ "image": image, "dry_run": true, "report": rel(ctx, &json_path), "sarif": rel(ctx, &sarif_path) }),
+        );
     }
     // An image that is not there is the user's input, not a scanner problem.
-    let inspect = ctx.probe_output(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Id}}", image]))?;
+    let inspect = ctx.probe_output(
+        ctx.sh
+            .cmd("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", image]),
+    )?;
     if !inspect.status.success() {
         return Err(exit::usage(format!(
             "image {image} is not in the local Docker engine; build it with `cargo xtask image` or pass --image REF of a local image"
@@ -130,7 +140,10 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     let conv = ctx.probe_output(sarif_cmd)?;
     if !conv.status.success() {
         let log = String::from_utf8_lossy(&conv.stderr);
-        return Err(exit::env(format!("`trivy convert` to SARIF failed: {}; see Trivy's log above", trivy::fatal(&log))));
+        return Err(exit::env(format!(
+            "`trivy convert` to SARIF failed: {}; see Trivy's log above",
+            trivy::fatal(&log)
+        )));
     }
 
     let today = waivers::Date::from_days(now_days());
@@ -141,14 +154,21 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     }
     println!("reports: {} {}", rel(ctx, &json_path), rel(ctx, &sarif_path));
     if !verdict.passed() {
-        return Err(exit::gate(format!("scan of {image}: {}", gate::failure(&verdict, opts))));
+        return Err(exit::gate(format!(
+            "scan of {image}: {}",
+            gate::failure(&verdict, opts)
+        )));
     }
     let mut summary = gate::summary(&verdict, opts);
     summary["image"] = json!(image);
     summary["trivy"] = json!(cfg.trivy_version);
     summary["report"] = json!(rel(ctx, &json_path));
     summary["sarif"] = json!(rel(ctx, &sarif_path));
-    println!("scan passed: no finding at {} (gate), {} waived", opts.severity.join(","), verdict.waived.len());
+    println!(
+        "scan passed: no finding at {} (gate), {} waived",
+        opts.severity.join(","),
+        verdict.waived.len()
+    );
     Ok(summary)
 }
 
@@ -201,7 +221,10 @@ fn rel(ctx: &Ctx, p: &Path) -> String {
 
 /// Today (UTC) as days since 1970-01-01: the only clock the scan reads.
 fn now_days() -> i64 {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     (secs / 86_400) as i64
 }
 
@@ -212,9 +235,19 @@ mod tests {
     #[test]
     fn severities_default_to_critical_and_are_checked() {
         let o = ScanOpts::from_args(&Args::default()).unwrap();
-        assert_eq!(o, ScanOpts { severity: vec!["CRITICAL".into()], ignore_unfixed: false });
-        let o = ScanOpts::from_args(&Args::default().with("--severity", "high, critical,HIGH").with("--ignore-unfixed", ""))
-            .unwrap();
+        assert_eq!(
+            o,
+            ScanOpts {
+                severity: vec!["CRITICAL".into()],
+                ignore_unfixed: false
+            }
+        );
+        let o = ScanOpts::from_args(
+            &Args::default()
+                .with("--severity", "high, critical,HIGH")
+                .with("--ignore-unfixed", ""),
+        )
+        .unwrap();
         assert_eq!(o.severity, vec!["HIGH", "CRITICAL"]);
         assert!(o.ignore_unfixed);
         let e = ScanOpts::from_args(&Args::default().with("--severity", "CRITICAL,SEVERE")).unwrap_err();

@@ -52,8 +52,15 @@ impl Finding {
                 self.severity, self.id, self.target, self.line, self.title
             ),
             _ => {
-                let fix = if self.fixed.is_empty() { "no fix yet".to_string() } else { format!("fixed in {}", self.fixed) };
-                format!("{:<8} {} in {} {} ({fix})", self.severity, self.id, self.pkg, self.installed)
+                let fix = if self.fixed.is_empty() {
+                    "no fix yet".to_string()
+                } else {
+                    format!("fixed in {}", self.fixed)
+                };
+                format!(
+                    "{:<8} {} in {} {} ({fix})",
+                    self.severity, self.id, self.pkg, self.installed
+                )
             }
         }
     }
@@ -132,7 +139,11 @@ fn text(v: &Value) -> String {
 }
 
 fn need(v: &Value, key: &str) -> Result<String, String> {
-    v[key].as_str().filter(|s| !s.is_empty()).map(String::from).ok_or_else(|| format!("a finding without `{key}`"))
+    v[key]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .ok_or_else(|| format!("a finding without `{key}`"))
 }
 
 fn severity(v: &Value) -> Result<String, String> {
@@ -157,7 +168,15 @@ pub fn file_stem(image: &str) -> String {
         (None, Some(d)) => d.replace(':', "-").chars().take(7 + 12).collect(),
         (None, None) => "latest".to_string(),
     };
-    raw.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -192,19 +211,39 @@ mod tests {
         let f = parse(&sample()).unwrap();
         assert_eq!(f.len(), 3);
         assert_eq!(f[0].id, "CVE-2099-0001");
-        assert_eq!((f[0].pkg.as_str(), f[0].installed.as_str(), f[0].fixed.as_str()), ("busybox", "1.37.0-r18", "1.37.0-r20"));
+        assert_eq!(
+            (f[0].pkg.as_str(), f[0].installed.as_str(), f[0].fixed.as_str()),
+            ("busybox", "1.37.0-r18", "1.37.0-r20")
+        );
         assert!(f[0].has_fix());
         assert!(!f[1].has_fix());
         assert_eq!(f[2].kind, Some(Kind::Secret));
-        assert_eq!((f[2].id.as_str(), f[2].target.as_str(), f[2].line), ("github-pat", "/workspace/deploy.env", 3));
-        assert!(f[2].describe().contains("github-pat in /workspace/deploy.env line 3"), "{}", f[2].describe());
-        assert!(f[0].describe().contains("busybox 1.37.0-r18 (fixed in 1.37.0-r20)"), "{}", f[0].describe());
+        assert_eq!(
+            (f[2].id.as_str(), f[2].target.as_str(), f[2].line),
+            ("github-pat", "/workspace/deploy.env", 3)
+        );
+        assert!(
+            f[2].describe().contains("github-pat in /workspace/deploy.env line 3"),
+            "{}",
+            f[2].describe()
+        );
+        assert!(
+            f[0].describe().contains("busybox 1.37.0-r18 (fixed in 1.37.0-r20)"),
+            "{}",
+            f[0].describe()
+        );
     }
 
     #[test]
     fn a_clean_report_has_no_findings() {
-        assert_eq!(parse(&json!({ "SchemaVersion": 2, "ArtifactName": "x" })).unwrap(), vec![]);
-        assert_eq!(parse(&json!({ "SchemaVersion": 2, "Results": [{ "Target": "x" }] })).unwrap(), vec![]);
+        assert_eq!(
+            parse(&json!({ "SchemaVersion": 2, "ArtifactName": "x" })).unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            parse(&json!({ "SchemaVersion": 2, "Results": [{ "Target": "x" }] })).unwrap(),
+            vec![]
+        );
     }
 
     #[test]
@@ -219,10 +258,18 @@ mod tests {
 
     #[test]
     fn has_fix_without_status_falls_back_to_fixed_version() {
-        let f = Finding { fixed: "1.2".into(), ..Finding::default() };
+        let f = Finding {
+            fixed: "1.2".into(),
+            ..Finding::default()
+        };
         assert!(f.has_fix());
         assert!(!Finding::default().has_fix());
-        assert!(!Finding { fixed: "1.2".into(), status: "will_not_fix".into(), ..Finding::default() }.has_fix());
+        assert!(!Finding {
+            fixed: "1.2".into(),
+            status: "will_not_fix".into(),
+            ..Finding::default()
+        }
+        .has_fix());
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub enum Runner {
     /// `trivy` found on PATH.
     Host(PathBuf),
     /// The fallback: the pinned Trivy image, run with the Docker socket mounted.
-    Container { image: String, socket: PathBuf, cache: PathBuf },
+    Container {
+        image: String,
+        socket: PathBuf,
+        cache: PathBuf,
+    },
 }
 
 /// The pinned Trivy, or exit 3 that says what was found and how to get the right one.
@@ -63,7 +67,11 @@ pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Runner> {
         return Ok(Runner::Host(bin));
     }
     let image = format!("{}:{want}", cfg.trivy_image);
-    let present = ctx.probe_output(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Id}}", &image]))?;
+    let present = ctx.probe_output(
+        ctx.sh
+            .cmd("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", &image]),
+    )?;
     if !present.status.success() {
         return Err(exit::env(format!(
             "`trivy` is not on PATH and the fallback image {image} is not present locally; install Trivy {want}: {}; or `docker load` the image {image}",
@@ -81,12 +89,19 @@ pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Runner> {
     let socket = docker_socket(std::env::var("DOCKER_HOST").ok().as_deref()).ok_or_else(|| {
         exit::env("the Trivy container needs the local Docker socket, but DOCKER_HOST is not a unix:// socket; install Trivy on this host")
     })?;
-    Ok(Runner::Container { image, socket, cache: host_cache_dir() })
+    Ok(Runner::Container {
+        image,
+        socket,
+        cache: host_cache_dir(),
+    })
 }
 
 /// `Version: 0.59.1` (the first such line of `trivy --version`).
 pub fn version_of(text: &str) -> Option<String> {
-    text.lines().find_map(|l| l.trim().strip_prefix("Version:")).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Version:"))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// The Docker socket to mount into the fallback container.
@@ -169,8 +184,10 @@ pub fn command<'a>(ctx: &'a Ctx, runner: &Runner, args: &[String], mounts: &[(&P
 }
 
 fn trivy_env_names() -> Vec<String> {
-    let mut v: Vec<String> =
-        std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).filter(|k| k.starts_with("TRIVY_") && k != "TRIVY_CACHE_DIR").collect();
+    let mut v: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("TRIVY_") && k != "TRIVY_CACHE_DIR")
+        .collect();
     v.sort();
     v
 }
@@ -183,8 +200,9 @@ pub fn interpret(code: Option<i32>, stdout: &[u8], stderr: &str) -> Result<(Valu
         Some(c) => return Err(format!("Trivy failed (exit {c}): {}; {}", fatal(stderr), hint(stderr))),
         None => return Err("Trivy was killed by a signal; run the scan again".into()),
     };
-    let report: Value = serde_json::from_slice(stdout)
-        .map_err(|e| format!("Trivy exited {code} but its output is not a JSON report ({e}); run it by hand to see why"))?;
+    let report: Value = serde_json::from_slice(stdout).map_err(|e| {
+        format!("Trivy exited {code} but its output is not a JSON report ({e}); run it by hand to see why")
+    })?;
     let findings = report::parse(&report).map_err(|e| format!("Trivy's JSON report is not readable: {e}"))?;
     let says_findings = code == FINDINGS_EXIT;
     if says_findings == findings.is_empty() {
@@ -202,11 +220,22 @@ pub fn fatal(stderr: &str) -> String {
     if let Some(first) = lines.next() {
         let msg = first.split("\tFATAL\t").nth(1).unwrap_or(first);
         let msg = msg.strip_prefix("Fatal error\t").unwrap_or(msg);
-        let more = lines.take_while(|l| !l.contains("\tINFO\t") && !l.contains("\tWARN\t")).map(str::trim);
-        let all: Vec<&str> = std::iter::once(msg.trim()).chain(more).filter(|l| !l.is_empty()).collect();
+        let more = lines
+            .take_while(|l| !l.contains("\tINFO\t") && !l.contains("\tWARN\t"))
+            .map(str::trim);
+        let all: Vec<&str> = std::iter::once(msg.trim())
+            .chain(more)
+            .filter(|l| !l.is_empty())
+            .collect();
         return all.join(" ");
     }
-    stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message").trim().to_string()
+    stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message")
+        .trim()
+        .to_string()
 }
 
 fn hint(stderr: &str) -> &'static str {
@@ -227,7 +256,10 @@ mod tests {
 
     #[test]
     fn version_line() {
-        assert_eq!(version_of("Version: 0.59.1\nVulnerability DB:\n  Version: 2\n").as_deref(), Some("0.59.1"));
+        assert_eq!(
+            version_of("Version: 0.59.1\nVulnerability DB:\n  Version: 2\n").as_deref(),
+            Some("0.59.1")
+        );
         assert_eq!(version_of("trivy 0.59.1"), None);
     }
 
@@ -238,13 +270,26 @@ mod tests {
             a,
             "image --scanners vuln,secret --severity UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL --format json --exit-code 10 --image-src docker pp:v1"
         );
-        let a = scan_args("pp:v1", Some("mirror.example/trivy-db:2,ghcr.io/aquasecurity/trivy-db:2"));
-        assert_eq!(a[a.len() - 3..], ["--db-repository", "mirror.example/trivy-db:2,ghcr.io/aquasecurity/trivy-db:2", "pp:v1"]);
+        let a = scan_args(
+            "pp:v1",
+            Some("mirror.example/trivy-db:2,ghcr.io/aquasecurity/trivy-db:2"),
+        );
+        assert_eq!(
+            a[a.len() - 3..],
+            [
+                "--db-repository",
+                "mirror.example/trivy-db:2,ghcr.io/aquasecurity/trivy-db:2",
+                "pp:v1"
+            ]
+        );
     }
 
     #[test]
     fn db_repository_from_config_unless_the_environment_says() {
-        let cfg = Config { trivy_db_repository: vec!["a/db:2".into(), "b/db:2".into()], ..Config::default() };
+        let cfg = Config {
+            trivy_db_repository: vec!["a/db:2".into(), "b/db:2".into()],
+            ..Config::default()
+        };
         assert_eq!(db_repository(&cfg, false).as_deref(), Some("a/db:2,b/db:2"));
         assert_eq!(db_repository(&cfg, true), None);
         assert_eq!(db_repository(&Config::default(), false), None);
@@ -266,7 +311,10 @@ mod tests {
     #[test]
     fn socket_from_docker_host() {
         assert_eq!(docker_socket(None), Some(PathBuf::from("/var/run/docker.sock")));
-        assert_eq!(docker_socket(Some("unix:///run/user/1000/docker.sock")), Some(PathBuf::from("/run/user/1000/docker.sock")));
+        assert_eq!(
+            docker_socket(Some("unix:///run/user/1000/docker.sock")),
+            Some(PathBuf::from("/run/user/1000/docker.sock"))
+        );
         assert_eq!(docker_socket(Some("tcp://10.0.0.1:2376")), None);
     }
 
@@ -279,8 +327,12 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert!(interpret(Some(0), REPORT_CLEAN.as_bytes(), "").unwrap().1.is_empty());
         // Disagreement is never taken at face value.
-        assert!(interpret(Some(0), REPORT_WITH.as_bytes(), "").unwrap_err().contains("disagrees"));
-        assert!(interpret(Some(10), REPORT_CLEAN.as_bytes(), "").unwrap_err().contains("disagrees"));
+        assert!(interpret(Some(0), REPORT_WITH.as_bytes(), "")
+            .unwrap_err()
+            .contains("disagrees"));
+        assert!(interpret(Some(10), REPORT_CLEAN.as_bytes(), "")
+            .unwrap_err()
+            .contains("disagrees"));
         assert!(interpret(Some(10), b"", "").unwrap_err().contains("not a JSON report"));
     }
 
@@ -293,7 +345,10 @@ mod tests {
         assert!(e.contains("TRIVY_SKIP_DB_UPDATE"), "{e}");
         let log = "x\tFATAL\tFatal error\timage scan error: unable to find the specified image \"pp:v9\" in [\"docker\"]: 1 error occurred:\n\t* docker error: no such image\n\n";
         let e = interpret(Some(1), b"", log).unwrap_err();
-        assert!(e.contains("in [\"docker\"]: 1 error occurred: * docker error: no such image;"), "{e}");
+        assert!(
+            e.contains("in [\"docker\"]: 1 error occurred: * docker error: no such image;"),
+            "{e}"
+        );
         assert!(e.contains("cargo xtask image"), "{e}");
         assert!(interpret(Some(2), b"", "boom\n").unwrap_err().contains("exit 2): boom"));
     }

@@ -33,7 +33,10 @@ impl Bucket {
 
     /// The nested bucket `name`, created if missing.
     pub fn bucket(&mut self, name: &str) -> &mut Bucket {
-        let e = self.0.entry(name.as_bytes().to_vec()).or_insert_with(|| Entry::Bucket(Bucket::new()));
+        let e = self
+            .0
+            .entry(name.as_bytes().to_vec())
+            .or_insert_with(|| Entry::Bucket(Bucket::new()));
         match e {
             Entry::Bucket(b) => b,
             Entry::Value(_) => panic!("`{name}` is a value, not a bucket"),

@@ -48,7 +48,9 @@ pub fn binary() -> Option<PathBuf> {
 }
 
 fn which_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// A folder to put first on PATH, holding `trivy` (a link to the real one or a stand-in), and
@@ -137,7 +139,10 @@ impl Cache {
         }
         let vulns = root.bucket("vulnerability");
         for a in advisories {
-            let level = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"].iter().position(|s| *s == a.severity).unwrap();
+            let level = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+                .iter()
+                .position(|s| *s == a.severity)
+                .unwrap();
             let detail = serde_json::json!({
                 "Title": format!("planted test vulnerability in {}", a.pkg),
                 "Description": "A vulnerability that exists only in this test's database.",
@@ -185,9 +190,21 @@ impl Image {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, content).unwrap();
         }
-        std::fs::write(ctx.path().join("Dockerfile"), "ARG BASE\nFROM ${BASE}\nCOPY rootfs/ /\n").unwrap();
+        std::fs::write(
+            ctx.path().join("Dockerfile"),
+            "ARG BASE\nFROM ${BASE}\nCOPY rootfs/ /\n",
+        )
+        .unwrap();
         let base = format!("BASE={}", super::busybox_base());
-        let r = docker(&["build", "-q", "--build-arg", &base, "-t", &name, ctx.path().to_str().unwrap()]);
+        let r = docker(&[
+            "build",
+            "-q",
+            "--build-arg",
+            &base,
+            "-t",
+            &name,
+            ctx.path().to_str().unwrap(),
+        ]);
         assert_eq!(r.code, 0, "docker build: {r:?}");
         Image { name }
     }
@@ -231,7 +248,10 @@ pub fn fake_github_token() -> String {
 /// The UTC date `n` days from today as YYYY-MM-DD, from GNU `date` (independent of the xtask's
 /// own calendar code).
 pub fn days_from_today(n: i64) -> String {
-    let out = Command::new("date").args(["-u", "-d", &format!("{n} days"), "+%F"]).output().expect("date runs");
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("{n} days"), "+%F"])
+        .output()
+        .expect("date runs");
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
