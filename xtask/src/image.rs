@@ -90,7 +90,7 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         exit::usage(format!("cannot read {} ({e}); the image is built from the repo's Dockerfile", dockerfile_path.display()))
     })?;
     let policy_hash = smoke::policy_hash(ctx)?;
-    let iidfile = ctx.out_dir("image")?.join("iid");
+    let out_dir = ctx.out_dir("image")?;
     let p = plan::plan(&plan::Input {
         config: &config,
         dockerfile: &dockerfile,
@@ -99,16 +99,12 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         commit_time: &head.time,
         policy_hash: &policy_hash,
         opts,
-        iidfile: &iidfile,
+        out_dir: &out_dir,
         context: &ctx.root,
     })?;
-
     if !ctx.dry_run {
         tools::require_docker(ctx, &["docker"])?;
     }
-    ctx.step(&format!("docker build {}", p.reference));
-    let cmd = ctx.sh.cmd("docker").args(&p.argv);
-    ctx.echo(&cmd);
     let mut built = Built {
         reference: p.reference.clone(),
         id: String::new(),
@@ -118,17 +114,25 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         version,
         commit: head.commit,
     };
+
+    ctx.step(&format!("docker build {}", p.reference));
+    ctx.echo(&ctx.sh.cmd("docker").args(&p.argv));
+    if !ctx.dry_run {
+        let _ = std::fs::remove_file(&p.build_iidfile);
+        stream_build(ctx, &p.argv, None, p.base_image.as_deref())?;
+    }
+    let built_id = if ctx.dry_run { "<id of the build above>".to_string() } else { read_id(&p.build_iidfile)? };
+    let label_df = plan::label_dockerfile(&built_id, &p.labels);
+    ctx.echo(&ctx.sh.cmd("docker").args(&p.label_argv));
+    eprintln!("  with this Dockerfile on stdin (labels and tags in one step):\n    {}", label_df.trim_end().replace('\n', "\n    "));
     if ctx.dry_run {
         ctx.end_step();
         return Ok(built);
     }
-    let _ = std::fs::remove_file(&iidfile);
-    stream_build(ctx, &p.argv, p.base_image.as_deref())?;
+    let _ = std::fs::remove_file(&p.iidfile);
+    stream_build(ctx, &p.label_argv, Some(label_df), p.base_image.as_deref())?;
     ctx.end_step();
-    built.id = std::fs::read_to_string(&iidfile)
-        .with_context(|| format!("docker build wrote no image id to {}", iidfile.display()))?
-        .trim()
-        .to_string();
+    built.id = read_id(&p.iidfile)?;
 
     let size = ctx.probe(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Size}}", &built.id]))?;
     built.size_bytes = size.trim().parse().with_context(|| format!("unexpected image size `{}`", size.trim()))?;
@@ -150,11 +154,20 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
     Ok(built)
 }
 
-/// Runs `docker build`, streaming its output to stderr and keeping the tail to explain a
-/// failure in one line (which tool's download or checksum failed, or a missing base image).
-fn stream_build(ctx: &Ctx, argv: &[String], base_image: Option<&str>) -> Result<()> {
-    let reader = duct::cmd("docker", argv)
-        .dir(&ctx.root)
+fn read_id(path: &std::path::Path) -> Result<String> {
+    let id = std::fs::read_to_string(path).with_context(|| format!("docker build wrote no image id to {}", path.display()))?;
+    Ok(id.trim().to_string())
+}
+
+/// Runs `docker build` (with `stdin` as its input, if given), streaming its output to
+/// stderr and keeping the tail to explain a failure in one line (which tool's download
+/// or checksum failed, or a missing base image).
+fn stream_build(ctx: &Ctx, argv: &[String], stdin: Option<String>, base_image: Option<&str>) -> Result<()> {
+    let mut expr = duct::cmd("docker", argv).dir(&ctx.root);
+    if let Some(text) = stdin {
+        expr = expr.stdin_bytes(text);
+    }
+    let reader = expr
         .stderr_to_stdout()
         .unchecked()
         .reader()

@@ -73,16 +73,18 @@ pub fn labels(i: &LabelInput<'_>) -> BTreeMap<String, String> {
     l
 }
 
-/// The `ARG NAME=default` lines of a Dockerfile, later `--build-arg`s winning.
+/// The `ARG NAME=default` pairs of a Dockerfile (also several per `ARG` and continued
+/// lines), later `--build-arg`s winning.
 pub fn dockerfile_args(dockerfile: &str, build_args: &[String]) -> BTreeMap<String, String> {
     let mut args = BTreeMap::new();
-    for line in dockerfile.lines() {
-        let line = line.trim();
+    for line in dockerfile_instructions(dockerfile) {
         let Some(rest) = line.strip_prefix("ARG ").or_else(|| line.strip_prefix("arg ")) else {
             continue;
         };
-        if let Some((k, v)) = rest.trim().split_once('=') {
-            args.entry(k.trim().to_string()).or_insert_with(|| v.trim().trim_matches('"').to_string());
+        for pair in rest.split_whitespace() {
+            if let Some((k, v)) = pair.split_once('=') {
+                args.entry(k.trim().to_string()).or_insert_with(|| v.trim().trim_matches('"').to_string());
+            }
         }
     }
     for kv in build_args {
@@ -91,6 +93,33 @@ pub fn dockerfile_args(dockerfile: &str, build_args: &[String]) -> BTreeMap<Stri
         }
     }
     args
+}
+
+/// A Dockerfile's instructions, one string each: `\`-continued lines joined, comment and
+/// blank lines dropped.
+pub fn dockerfile_instructions(dockerfile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in dockerfile.lines() {
+        let t = line.trim();
+        if t.starts_with('#') || (t.is_empty() && cur.is_empty()) {
+            continue;
+        }
+        match t.strip_suffix('\\') {
+            Some(head) => {
+                cur.push_str(head.trim_end());
+                cur.push(' ');
+            }
+            None => {
+                cur.push_str(t);
+                out.push(std::mem::take(&mut cur).trim().to_string());
+            }
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
 }
 
 /// Tool name → pinned version, from the `T_VERSION` arguments (`KYVERNO_VERSION` → `kyverno`).
@@ -167,5 +196,16 @@ mod tests {
         assert_eq!(pins["helm"], "3.21.4", "leading v dropped");
         assert_eq!(pins["pluto"], "5.25.0", "build arg wins");
         assert_eq!(pins.len(), 3);
+    }
+
+    #[test]
+    fn args_from_multi_pair_and_continued_instructions() {
+        let df = "# comment\nARG BASE_IMAGE=a\nFROM ${BASE_IMAGE}\nARG KYVERNO_VERSION=1.19.1 \\\n    # inside\n    HELM_VERSION=3.21.4 \\\n    PLUTO_VERSION=5.10.4\nARG KYVERNO_URL=https://x/v${KYVERNO_VERSION}/k.tgz \\\n    KYVERNO_SHA256=ab\nRUN a \\\n  b\n";
+        let args = dockerfile_args(df, &[]);
+        assert_eq!(args["KYVERNO_URL"], "https://x/v${KYVERNO_VERSION}/k.tgz");
+        assert_eq!(args["KYVERNO_SHA256"], "ab");
+        let pins = tool_pins(&args);
+        assert_eq!((pins["kyverno"].as_str(), pins["helm"].as_str(), pins["pluto"].as_str()), ("1.19.1", "3.21.4", "5.10.4"));
+        assert!(dockerfile_instructions(df).contains(&"RUN a b".to_string()));
     }
 }

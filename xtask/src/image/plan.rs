@@ -7,7 +7,7 @@ use crate::{exit, tags};
 use anyhow::Result;
 use semver::Version;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct Input<'a> {
     pub config: &'a Config,
@@ -17,15 +17,25 @@ pub struct Input<'a> {
     pub commit_time: &'a str,
     pub policy_hash: &'a str,
     pub opts: &'a BuildOpts,
-    pub iidfile: &'a Path,
+    /// Where the id files go (`target/xtask/image`).
+    pub out_dir: &'a Path,
     /// The build context (the repo root).
     pub context: &'a Path,
 }
 
+/// Two `docker build`s: the Dockerfile (no labels, no tags), then one `LABEL` step on
+/// top of it that also tags. The classic builder turns every `--label` into a step of
+/// its own (a container and a commit each); one `LABEL` instruction is one step.
 #[derive(Debug)]
 pub struct Plan {
-    /// Everything after `docker`.
+    /// `docker build` of the Dockerfile: everything after `docker`.
     pub argv: Vec<String>,
+    /// Where that build writes its image id.
+    pub build_iidfile: PathBuf,
+    /// `docker build` of [`label_dockerfile`] (on stdin): labels and tags.
+    pub label_argv: Vec<String>,
+    /// Where the final image id goes.
+    pub iidfile: PathBuf,
     /// `<image>:vX.Y.Z`.
     pub reference: String,
     pub tags: Vec<String>,
@@ -54,14 +64,15 @@ pub fn mirror_file(mirror: &str, tool: &str, version: &str) -> Option<String> {
 /// Names of every `ARG` in a Dockerfile, with or without a default.
 pub fn arg_names(dockerfile: &str) -> Vec<String> {
     let mut names = Vec::new();
-    for line in dockerfile.lines() {
-        let line = line.trim();
+    for line in tags::dockerfile_instructions(dockerfile) {
         let Some(rest) = line.strip_prefix("ARG ").or_else(|| line.strip_prefix("arg ")) else {
             continue;
         };
-        let name = rest.trim().split('=').next().unwrap_or("").trim().to_string();
-        if !name.is_empty() && !names.contains(&name) {
-            names.push(name);
+        for pair in rest.split_whitespace() {
+            let name = pair.split('=').next().unwrap_or("").to_string();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
         }
     }
     names
@@ -143,11 +154,13 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
         }
     }
 
+    let build_iidfile = i.out_dir.join("build.iid");
+    let iidfile = i.out_dir.join("iid");
     let mut argv: Vec<String> = vec!["build".into(), "--file".into(), i.context.join("Dockerfile").display().to_string()];
     // Remove the containers of failed steps too: a failed build leaves nothing behind.
     argv.push("--force-rm".into());
     argv.push("--iidfile".into());
-    argv.push(i.iidfile.display().to_string());
+    argv.push(build_iidfile.display().to_string());
     if i.opts.pull {
         argv.push("--pull".into());
     }
@@ -166,16 +179,37 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
         argv.push("--build-arg".into());
         argv.push(kv.clone());
     }
-    for (k, v) in &labels {
-        argv.push("--label".into());
-        argv.push(format!("{k}={v}"));
-    }
-    for t in &all_tags {
-        argv.push("--tag".into());
-        argv.push(t.clone());
-    }
     argv.push(i.context.display().to_string());
-    Ok(Plan { argv, reference, tags: all_tags, tools, labels, base_image })
+
+    let mut label_argv: Vec<String> = vec!["build".into(), "--force-rm".into(), "--iidfile".into(), iidfile.display().to_string()];
+    for t in &all_tags {
+        label_argv.push("--tag".into());
+        label_argv.push(t.clone());
+    }
+    label_argv.push("-".into());
+    Ok(Plan { argv, build_iidfile, label_argv, iidfile, reference, tags: all_tags, tools, labels, base_image })
+}
+
+/// `FROM <id>` and one `LABEL` instruction with every label, values double-quoted
+/// (Dockerfile escapes: `\\`, `\"`, `\$`; a newline becomes a space).
+pub fn label_dockerfile(image_id: &str, labels: &BTreeMap<String, String>) -> String {
+    let quote = |s: &str| {
+        let mut q = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '\\' | '"' | '$' => {
+                    q.push('\\');
+                    q.push(c);
+                }
+                '\n' | '\r' => q.push(' '),
+                _ => q.push(c),
+            }
+        }
+        q.push('"');
+        q
+    };
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{}={}", quote(k), quote(v))).collect();
+    format!("FROM {image_id}\nLABEL {}\n", pairs.join(" \\\n      "))
 }
 
 /// One line of `docker history`.
@@ -303,7 +337,7 @@ mod tests {
             commit_time: "2026-11-27T10:00:00+00:00",
             policy_hash: "feed",
             opts,
-            iidfile: Path::new("/r/target/xtask/image/iid"),
+            out_dir: Path::new("/r/target/xtask/image"),
             context: Path::new("/r"),
         }
     }
@@ -337,7 +371,11 @@ mod tests {
         let p = plan(&input(&config, &v, &opts)).unwrap();
         assert_eq!(p.reference, "pp:v1.2.3");
         assert_eq!(p.tags, vec!["pp:v1.2.3", "pp:sha-0123456", "pp:latest", "reg.example/pp:v1.2.3"]);
-        assert_eq!(pairs(&p.argv, "--tag"), p.tags);
+        assert_eq!(pairs(&p.label_argv, "--tag"), p.tags);
+        assert!(pairs(&p.argv, "--tag").is_empty() && pairs(&p.argv, "--label").is_empty());
+        assert_eq!(p.label_argv.last().unwrap(), "-");
+        assert!(!p.label_argv.contains(&"--pull".to_string()), "the label step builds on a local id");
+        assert_eq!(pairs(&p.label_argv, "--iidfile"), vec!["/r/target/xtask/image/iid"]);
         assert_eq!(&p.argv[..3], &["build", "--file", "/r/Dockerfile"]);
         assert_eq!(p.argv.last().unwrap(), "/r");
         for f in ["--pull", "--no-cache", "--force-rm"] {
@@ -345,9 +383,9 @@ mod tests {
         }
         assert_eq!(pairs(&p.argv, "--network"), vec!["host"]);
         assert_eq!(pairs(&p.argv, "--cache-from"), vec!["pp:latest"]);
-        assert_eq!(pairs(&p.argv, "--iidfile"), vec!["/r/target/xtask/image/iid"]);
+        assert_eq!(pairs(&p.argv, "--iidfile"), vec!["/r/target/xtask/image/build.iid"]);
         assert_eq!(pairs(&p.argv, "--build-arg"), vec!["BASE_IMAGE=busybox:local"]);
-        let labels = pairs(&p.argv, "--label");
+        let labels: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         for want in [
             "io.policy-platform.tool.kyverno=1.19.1",
             "io.policy-platform.tool.helm=3.21.4",
@@ -358,6 +396,16 @@ mod tests {
         ] {
             assert!(labels.contains(&want.to_string()), "{want} in {labels:?}");
         }
+    }
+
+    #[test]
+    fn one_label_instruction_with_escaped_values() {
+        let labels = BTreeMap::from([
+            ("a.title".to_string(), "pp".to_string()),
+            ("b.desc".to_string(), "say \"hi\" $HOME \\ ok\nnext".to_string()),
+        ]);
+        let df = label_dockerfile("sha256:abc", &labels);
+        assert_eq!(df, "FROM sha256:abc\nLABEL \"a.title\"=\"pp\" \\\n      \"b.desc\"=\"say \\\"hi\\\" \\$HOME \\\\ ok next\"\n");
     }
 
     #[test]
@@ -450,6 +498,6 @@ mod tests {
 
     #[test]
     fn arg_names_with_and_without_defaults() {
-        assert_eq!(arg_names("ARG A=1\nFROM x\nARG B\n  ARG A\nRUN echo ARG C"), vec!["A", "B"]);
+        assert_eq!(arg_names("ARG A=1\nFROM x\nARG B\n  ARG A\nRUN echo ARG C\nARG D=1 \\\n  E=2 F"), vec!["A", "B", "D", "E", "F"]);
     }
 }

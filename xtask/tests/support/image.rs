@@ -26,12 +26,15 @@ pub const TOOLS: [&str; 3] = ["kyverno", "helm", "pluto"];
 /// The versions the repo's Dockerfile pins (`ARG KYVERNO_VERSION=...`), without a `v`.
 pub fn pinned_versions() -> BTreeMap<String, String> {
     let df = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("read Dockerfile");
+    let joined = df.replace("\\\n", " ");
     let mut pins = BTreeMap::new();
-    for line in df.lines() {
+    for line in joined.lines() {
         let Some(rest) = line.trim().strip_prefix("ARG ") else { continue };
-        let Some((k, v)) = rest.split_once('=') else { continue };
-        if let Some(tool) = k.strip_suffix("_VERSION") {
-            pins.entry(tool.to_ascii_lowercase()).or_insert_with(|| v.trim().trim_start_matches('v').to_string());
+        for pair in rest.split_whitespace() {
+            let Some((k, v)) = pair.split_once('=') else { continue };
+            if let Some(tool) = k.strip_suffix("_VERSION") {
+                pins.entry(tool.to_ascii_lowercase()).or_insert_with(|| v.trim_start_matches('v').to_string());
+            }
         }
     }
     pins
