@@ -15,6 +15,8 @@ pub struct Config {
     pub trivy_db_repository: Vec<String>,
     /// The scan's fallback when `trivy` is not on PATH: `<trivy-image>:<trivy-version>`.
     pub trivy_image: String,
+    /// sha256 of the `trivy` binary the scan accepts (empty: only the version is checked).
+    pub trivy_sha256: String,
     pub kubernetes_version: String,
     pub size_budget_mb: u64,
     pub sha_length: usize,
@@ -30,6 +32,7 @@ impl Default for Config {
             trivy_version: "0.59.1".into(),
             trivy_db_repository: Vec::new(),
             trivy_image: "aquasec/trivy".into(),
+            trivy_sha256: String::new(),
             kubernetes_version: "v1.31.0".into(),
             size_budget_mb: 400,
             sha_length: 7,
@@ -45,6 +48,7 @@ const KEYS: &[&str] = &[
     "trivy-version",
     "trivy-db-repository",
     "trivy-image",
+    "trivy-sha256",
     "kubernetes-version",
     "size-budget-mb",
     "sha-length",
@@ -95,6 +99,10 @@ impl Config {
                 }
                 "trivy-image" => {
                     c.trivy_image = v.as_str().filter(|s| valid_image_name(s)).ok_or_else(|| bad("an image name without tag, like \"aquasec/trivy\""))?.to_string()
+                }
+                "trivy-sha256" => {
+                    let ok = |s: &&str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+                    c.trivy_sha256 = v.as_str().filter(ok).ok_or_else(|| bad("64 lowercase hex digits"))?.to_string()
                 }
                 "trivy-version" => {
                     c.trivy_version = v.as_str().filter(|s| is_plain_version(s)).ok_or_else(|| bad("a version like \"0.59.1\""))?.to_string()
@@ -198,6 +206,10 @@ mod tests {
         assert_eq!(c.trivy_image, "mirror.example/aquasec/trivy");
         let e = Config::from_metadata(&meta(json!({ "trivy-image": "aquasec/trivy:0.59.1" }))).unwrap_err();
         assert!(e.to_string().contains("`trivy-image`"), "{e}");
+        let sum = "45925bac2d4d1574d059b078e80d362ad9713487293b1f8c12ddc2859b75d4a2";
+        assert_eq!(Config::from_metadata(&meta(json!({ "trivy-sha256": sum }))).unwrap().trivy_sha256, sum);
+        let e = Config::from_metadata(&meta(json!({ "trivy-sha256": "abc" }))).unwrap_err();
+        assert!(e.to_string().contains("`trivy-sha256`"), "{e}");
     }
 
     #[test]

@@ -330,11 +330,7 @@ fn configured_db_repository_reaches_trivy() {
         .unwrap()
         .port();
     let db_repo = format!("127.0.0.1:{port}/pp-test/trivy-db:2");
-    let manifest = repo.read("Cargo.toml").replace(
-        "[workspace.metadata.policy-platform]\n",
-        &format!("[workspace.metadata.policy-platform]\ntrivy-db-repository = [\"{db_repo}\"]\n"),
-    );
-    repo.write("Cargo.toml", &manifest);
+    set_config(&repo, &format!("trivy-db-repository = [\"{db_repo}\"]"));
     let cache = Cache::with(&[]);
     std::fs::remove_dir_all(cache.db_dir()).unwrap();
     let image = Image::build("v5.2.0", &[]);
@@ -361,6 +357,26 @@ fn wrong_trivy_version_is_an_environment_error() {
     let err = r.error_line();
     assert!(
         err.contains("found Trivy 0.58.0 at") && err.contains("accepts exactly 0.59.1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pinned_sha256_accepts_the_real_trivy_and_refuses_another_build() {
+    let Some(bin) = ready() else { return };
+    let repo = TempRepo::new();
+    let cache = Cache::with(&[]);
+    let image = Image::build("v8.0.0", &[]);
+    set_config(&repo, &format!("trivy-sha256 = \"{}\"", trivy::SHA256));
+    let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // A build that prints the right version but is not the pinned binary.
+    let fake = BinDir::script("# stand-in: claims the pinned version\necho 'Version: 0.59.1'");
+    let r = scan(&repo, &fake, &cache, &["--image", &image.name]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let err = r.error_line();
+    assert!(
+        err.contains(&format!("but config `trivy-sha256` pins {}", trivy::SHA256)),
         "{err}"
     );
 }
@@ -477,9 +493,14 @@ fn db_fixture_with_overflow_pages_is_read_by_trivy() {
 }
 
 fn set_trivy_image(repo: &TempRepo, name: &str) {
+    set_config(repo, &format!("trivy-image = \"{name}\""));
+}
+
+/// Adds one `key = value` line to the repo's `[workspace.metadata.policy-platform]`.
+fn set_config(repo: &TempRepo, line: &str) {
     let manifest = repo.read("Cargo.toml").replace(
         "[workspace.metadata.policy-platform]\n",
-        &format!("[workspace.metadata.policy-platform]\ntrivy-image = \"{name}\"\n"),
+        &format!("[workspace.metadata.policy-platform]\n{line}\n"),
     );
     repo.write("Cargo.toml", &manifest);
 }

@@ -108,7 +108,7 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     let (json_path, sarif_path) = (out.join(format!("{stem}.json")), out.join(format!("{stem}.sarif")));
     let db_repo = trivy::db_repository(cfg, env.iter().any(|(k, _)| k == "TRIVY_DB_REPOSITORY"));
     let scan_cmd = trivy::command(ctx, &runner, &trivy::scan_args(image, db_repo.as_deref()), &[]);
-    let sarif_cmd = sarif_command(ctx, &runner, &json_path, &sarif_path);
+    let sarif_cmd = sarif_command(ctx, &runner, &json_path);
     if ctx.dry_run {
         ctx.echo(&scan_cmd);
         ctx.echo(&sarif_cmd);
@@ -138,13 +138,16 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report_json)?)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
     let conv = ctx.probe_output(sarif_cmd)?;
-    if !conv.status.success() {
+    let sarif: Option<Value> = serde_json::from_slice(&conv.stdout).ok();
+    if !conv.status.success() || sarif.as_ref().map(|s| &s["version"]) != Some(&json!("2.1.0")) {
         let log = String::from_utf8_lossy(&conv.stderr);
         return Err(exit::env(format!(
-            "`trivy convert` to SARIF failed: {}; see Trivy's log above",
+            "`trivy convert` to SARIF failed (exit {:?}): {}; run it by hand to see why",
+            conv.status.code(),
             trivy::fatal(&log)
         )));
     }
+    std::fs::write(&sarif_path, &conv.stdout).with_context(|| format!("cannot write {}", sarif_path.display()))?;
 
     let today = waivers::Date::from_days(now_days());
     let verdict = gate::decide(findings, opts, &waivers, today);
@@ -172,21 +175,22 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     Ok(summary)
 }
 
-/// `trivy convert` of the JSON report to SARIF (no second scan).
-fn sarif_command<'a>(ctx: &'a Ctx, runner: &trivy::Runner, json: &Path, sarif: &Path) -> xshell::Cmd<'a> {
+/// `trivy convert` of the JSON report to SARIF on stdout (no second scan; the xtask writes
+/// the file, so a container never writes into the work tree).
+fn sarif_command<'a>(ctx: &'a Ctx, runner: &trivy::Runner, json: &Path) -> xshell::Cmd<'a> {
+    let convert = ["convert", "--format", "sarif"].map(String::from).to_vec();
     match runner {
         trivy::Runner::Host(_) => {
-            let args = ["convert", "--format", "sarif", "--output"].map(String::from);
-            let mut a = args.to_vec();
-            a.push(sarif.display().to_string());
-            a.push(json.display().to_string());
-            trivy::command(ctx, runner, &a, &[])
+            trivy::command(ctx, runner, &[convert, vec![json.display().to_string()]].concat(), &[])
         }
         trivy::Runner::Container { .. } => {
-            let name = |p: &Path| format!("/out/{}", p.file_name().unwrap().to_string_lossy());
-            let a = ["convert", "--format", "sarif", "--output"].map(String::from).to_vec();
-            let a = [a, vec![name(sarif), name(json)]].concat();
-            trivy::command(ctx, runner, &a, &[(json.parent().unwrap(), "/out")])
+            let inside = format!("/out/{}", json.file_name().unwrap().to_string_lossy());
+            trivy::command(
+                ctx,
+                runner,
+                &[convert, vec![inside]].concat(),
+                &[(json.parent().unwrap(), "/out:ro")],
+            )
         }
     }
 }

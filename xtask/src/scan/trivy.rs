@@ -64,6 +64,9 @@ pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Runner> {
                 tools::how_to_get("trivy")
             )));
         }
+        if !cfg.trivy_sha256.is_empty() {
+            check_sha256(ctx, &bin, &cfg.trivy_sha256)?;
+        }
         return Ok(Runner::Host(bin));
     }
     let image = format!("{}:{want}", cfg.trivy_image);
@@ -94,6 +97,23 @@ pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Runner> {
         socket,
         cache: host_cache_dir(),
     })
+}
+
+/// The binary is the one pinned in config `trivy-sha256` (a version string proves nothing
+/// about a tampered build).
+fn check_sha256(ctx: &Ctx, bin: &Path, want: &str) -> Result<()> {
+    tools::require(&["sha256sum"])?;
+    let real = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.to_path_buf());
+    let out = ctx.probe(ctx.sh.cmd("sha256sum").arg(&real))?;
+    let found = out.split_whitespace().next().unwrap_or_default();
+    if found != want {
+        return Err(exit::env(format!(
+            "{} has sha256 {found}, but config `trivy-sha256` pins {want}; reinstall Trivy from a trusted source: {}",
+            real.display(),
+            tools::how_to_get("trivy")
+        )));
+    }
+    Ok(())
 }
 
 /// `Version: 0.59.1` (the first such line of `trivy --version`).
