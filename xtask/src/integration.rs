@@ -71,7 +71,9 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<serde_json::Value> {
         pairs.push(c.chart.clone());
         pairs.push(c.values.clone());
     }
-    let mount = format!("{}:/workspace:ro", ctx.root.display());
+    // An absolute path, or docker would take it for a volume name.
+    let root = std::fs::canonicalize(&ctx.root).with_context(|| format!("cannot resolve {}", ctx.root.display()))?;
+    let mount = format!("{}:/workspace:ro", root.display());
     let cmd = ctx.sh.cmd("docker").args(["run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", "sh"]);
     let cmd = cmd.args(["-v", &mount, "-w", "/workspace", image, "-c", SCRIPT, "sh", POLICY_DIR, &k8s]).args(&pairs);
     if ctx.dry_run {

@@ -49,6 +49,8 @@ pub struct Outcome {
     pub env: Vec<String>,
     /// Full messages (kyverno's validation errors), printed under the table.
     pub details: Vec<String>,
+    /// Cases where kyverno loaded no policy rule (one message for all of them).
+    zero_rules: Vec<String>,
 }
 
 fn find<'a>(sections: &'a [Section], label: &str, case: &Case) -> Option<&'a Section> {
@@ -64,8 +66,14 @@ fn why(s: &Section) -> String {
 pub fn evaluate(cases: &[Case], sections: &[Section], policy_dir: &str) -> Outcome {
     let mut o = Outcome::default();
     for case in cases {
-        let row = check_case(case, sections, policy_dir, &mut o);
+        let row = check_case(case, sections, &mut o);
         o.rows.push(row);
+    }
+    if !o.zero_rules.is_empty() {
+        o.env.push(format!(
+            "kyverno loaded 0 policy rules from {policy_dir} for {} (kyverno drops a whole folder when one .yaml in it is not a policy, and then passes everything); keep only policies there (test resources go in a hidden folder such as .kyverno-test/) and rebuild the image",
+            o.zero_rules.join(", ")
+        ));
     }
     for s in sections.iter().filter(|s| s.label == "kyverno-test") {
         let (passed, failed, result) = match parse::kyverno_test(&s.stdout) {
@@ -90,7 +98,7 @@ pub fn evaluate(cases: &[Case], sections: &[Section], policy_dir: &str) -> Outco
     o
 }
 
-fn check_case(case: &Case, sections: &[Section], policy_dir: &str, o: &mut Outcome) -> Row {
+fn check_case(case: &Case, sections: &[Section], o: &mut Outcome) -> Row {
     let mut row = Row { chart: case.chart.strip_prefix("policies/").unwrap_or(&case.chart).to_string(), values: case.values.clone(), ..Row::default() };
     let name = case.name();
     let env = |o: &mut Outcome, msg: String| {
@@ -120,9 +128,8 @@ fn check_case(case: &Case, sections: &[Section], policy_dir: &str, o: &mut Outco
                 row.rules = Some(a.rules);
                 row.counts = Some(a.counts.clone());
                 if a.rules == 0 {
-                    result = env(o, format!(
-                        "kyverno loaded 0 policy rules from {policy_dir} for {name} (kyverno skips a whole folder when one file in it is not a policy, and then passes everything); check the policy repo in the image"
-                    ));
+                    o.zero_rules.push(name.clone());
+                    result = "ERROR";
                 } else if a.resources as usize != rendered {
                     result = env(o, format!("kyverno read {} of the {rendered} resources helm rendered for {name}", a.resources));
                 } else if a.counts.error > 0 || !(k.code == 0 || k.code == 1) || (k.code == 1 && a.counts.fail == 0) {

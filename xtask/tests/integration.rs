@@ -1,0 +1,191 @@
+//! `integration` on the real Docker engine: the real Dockerfile built on a busybox base
+//! with the stand-in kyverno/helm/pluto (tests/standins/), then the repo's own chart and
+//! policies checked inside it, and each way it must fail: a violating chart (exit 1,
+//! policy, rule and resource named), a deprecated API (exit 1), a policy folder that loads
+//! zero rules (exit 3, the kyverno trap), a chart that renders nothing or does not render
+//! (exit 3), a missing image (exit 3).
+mod support;
+
+use support::image::{as_strs, xtask_args, ImageGuard, ToolServer};
+use support::{docker, need_docker, Run, TempDir, TempRepo, PREFIX};
+
+/// A copy of the repo whose image name is unique to this test process.
+fn repo_named(image: &str) -> TempRepo {
+    let repo = TempRepo::new();
+    let toml = repo.read("Cargo.toml");
+    assert!(toml.contains("image = \"policy-platform\""), "Cargo.toml names the image policy-platform");
+    repo.write("Cargo.toml", &toml.replace("image = \"policy-platform\"", &format!("image = \"{image}\"")));
+    repo.commit("test image name");
+    repo
+}
+
+/// Writes a chart `policies/pp-test-apps/charts/<name>/` with one template.
+fn write_chart(repo: &TempRepo, name: &str, values: &str, template: &str) -> String {
+    let dir = format!("policies/pp-test-apps/charts/{name}");
+    repo.write(&format!("{dir}/Chart.yaml"), &format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\nappVersion: \"1.0.0\"\n"));
+    repo.write(&format!("{dir}/values.yaml"), values);
+    repo.write(&format!("{dir}/templates/workload.yaml"), template);
+    dir
+}
+
+fn remove(repo: &TempRepo, rel: &str) {
+    std::fs::remove_dir_all(repo.path().join(rel)).unwrap();
+}
+
+/// A pod spec that meets every policy in policies/security-policy/, indented for `at`.
+fn good_pod_spec(image: &str, indent: usize) -> String {
+    let spec = format!(
+        "securityContext:\n  runAsNonRoot: true\ncontainers:\n  - name: main\n    image: {image}\n    securityContext:\n      allowPrivilegeEscalation: false\n      privileged: false\n    resources:\n      requests:\n        cpu: 10m\n        memory: 16Mi\n      limits:\n        memory: 32Mi\n"
+    );
+    let pad = " ".repeat(indent);
+    spec.lines().map(|l| format!("{pad}{l}\n")).collect()
+}
+
+fn deployment(values_image: &str, extra_container_lines: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{{{ .Release.Name }}}}-web\nspec:\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n{}{extra_container_lines}",
+        good_pod_spec(values_image, 6)
+    )
+}
+
+fn integration(repo: &TempRepo, image: &str) -> Run {
+    repo.xtask(&["integration", "--image", image])
+}
+
+/// The table row of a chart and values file, split into cells.
+fn row(run: &Run, chart: &str, values: &str) -> Vec<String> {
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            c.len() > 2 && c[0] == chart && c[1] == values
+        })
+        .unwrap_or_else(|| panic!("no row for {chart} {values}: {run:?}"));
+    line.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn integration_checks_every_chart_inside_the_real_image() {
+    if !need_docker() {
+        return;
+    }
+    let name = format!("{PREFIX}-integration-{}", std::process::id());
+    let repo = repo_named(&name);
+    let version = repo.read("VERSION").trim().to_string();
+    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let reference = format!("{name}:{version}");
+    let broken = format!("{name}-zero-rules:{version}");
+    let mut guard = ImageGuard::default();
+    for t in [version.clone(), format!("sha-{}", &commit[..7]), "latest".into()] {
+        guard.add(format!("{name}:{t}"));
+    }
+    guard.add(broken.clone());
+
+    let server = ToolServer::start();
+    let built = repo.xtask(&as_strs(&xtask_args("image", &server)));
+    assert_eq!(built.code, 0, "the real Dockerfile builds: {built:?}");
+
+    // 1. The repo as it is: every values file of the real chart passes, policy tests pass.
+    let run = integration(&repo, &reference);
+    assert_eq!(run.code, 0, "{run:?}");
+    for values in ["values.yaml", "values-prod.yaml", "values-staging.yaml"] {
+        let r = row(&run, "backend-applications/charts/app", values);
+        // CHART VALUES RESOURCES RULES PASS FAIL WARN ERROR SKIP DEPRECATED RESULT
+        assert_eq!(r[2], "2", "a Deployment and a Service: {r:?}");
+        assert!(r[3].parse::<u32>().unwrap() >= 6 * 3, "every policy rule loaded, with autogen: {r:?}");
+        assert!(r[4].parse::<u32>().unwrap() > 0, "{r:?}");
+        assert_eq!(&r[5..9], ["0", "0", "0", "0"], "{r:?}");
+        assert_eq!(&r[9..], ["-", "ok"], "{r:?}");
+    }
+    let tests = run.stdout.lines().find(|l| l.starts_with("/repos/security-policy/")).expect("policy tests row");
+    let t: Vec<&str> = tests.split_whitespace().collect();
+    assert!(t[1].parse::<u32>().unwrap() >= 12 && t[2] == "0" && t[3] == "ok", "{run:?}");
+
+    // 2. A chart that breaks two policies: exit 1, naming policy, rule and resource.
+    let bad = write_chart(
+        &repo,
+        "bad",
+        "image: registry.example/web:latest\n",
+        &deployment("{{ .Values.image }}", "          hostPID: true\n").replace("      privileged: false", "      privileged: true"),
+    );
+    let run = integration(&repo, &reference);
+    assert_eq!(run.code, 1, "{run:?}");
+    let err = run.error_line();
+    for want in [
+        "pp-test-apps/charts/bad values.yaml: policy disallow-privileged-containers, rule autogen-privileged-containers, resource default/Deployment/bad-web",
+        "policy disallow-latest-tag, rule autogen-validate-image-tag, resource default/Deployment/bad-web",
+    ] {
+        assert!(err.contains(want), "want `{want}` in: {err}");
+    }
+    assert!(!err.contains("backend-applications"), "the compliant chart is not blamed: {err}");
+    assert_eq!(row(&run, "pp-test-apps/charts/bad", "values.yaml")[10], "FAIL", "{run:?}");
+    assert!(run.stderr.contains("failed at path /spec/template/spec/containers/0/securityContext/privileged/"), "{run:?}");
+    remove(&repo, &bad);
+
+    // 3. A removed API (batch/v1beta1 CronJob, gone in 1.25; config targets v1.31.0): exit 1.
+    let old = write_chart(
+        &repo,
+        "old",
+        "enabled: true\n",
+        &format!(
+            "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: {{{{ .Release.Name }}}}-job\nspec:\n  schedule: \"0 3 * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n{}",
+            good_pod_spec("registry.example/job:2.0.1", 10)
+        ),
+    );
+    let run = integration(&repo, &reference);
+    assert_eq!(run.code, 1, "{run:?}");
+    let err = run.error_line();
+    assert!(err.contains("pp-test-apps/charts/old values.yaml: batch/v1beta1 CronJob \"old-job\" is removed in v1.25.0, use batch/v1"), "{err}");
+    assert!(!err.contains("policy violation"), "the CronJob meets the policies: {err}");
+    remove(&repo, &old);
+
+    // 4. A chart whose only template is switched off renders nothing: exit 3, not a pass.
+    let off = write_chart(&repo, "off", "enabled: false\n", &format!("{{{{- if .Values.enabled }}}}\n{}{{{{- end }}}}\n", deployment("registry.example/web:1.0.0", "")));
+    let run = integration(&repo, &reference);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.error_line().contains("helm template rendered no resources for pp-test-apps/charts/off values.yaml"), "{run:?}");
+    remove(&repo, &off);
+
+    // 5. A chart helm cannot render: exit 3 with helm's own message.
+    let broken_chart = write_chart(&repo, "norender", "{}\n", &deployment("{{ required \"image is required\" .Values.image }}", ""));
+    let run = integration(&repo, &reference);
+    assert_eq!(run.code, 3, "{run:?}");
+    let err = run.error_line();
+    assert!(err.contains("helm template failed for pp-test-apps/charts/norender values.yaml") && err.contains("image is required"), "{err}");
+    remove(&repo, &broken_chart);
+
+    // 6. The kyverno trap: a Pod manifest dropped into the policy folder makes kyverno load
+    //    zero rules and pass everything. Integration must stop with exit 3 instead.
+    let dir = TempDir::new("zero-rules");
+    std::fs::write(dir.path().join("Dockerfile"), format!("FROM {reference}\nCOPY example-pod.yaml /repos/security-policy/example-pod.yaml\n")).unwrap();
+    std::fs::write(dir.path().join("example-pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata:\n  name: example\nspec:\n  containers:\n    - name: a\n      image: a:1\n").unwrap();
+    let b = docker(&["build", "-q", "-t", &broken, dir.path().to_str().unwrap()]);
+    assert_eq!(b.code, 0, "{b:?}");
+    let run = integration(&repo, &broken);
+    assert_eq!(run.code, 3, "{run:?}");
+    let err = run.error_line();
+    assert!(
+        err.contains("kyverno loaded 0 policy rules from /repos/security-policy/ for backend-applications/charts/app values.yaml, backend-applications/charts/app values-prod.yaml"),
+        "{err}"
+    );
+    assert_eq!(err.matches("loaded 0 policy rules").count(), 1, "said once: {err}");
+    assert_eq!(row(&run, "backend-applications/charts/app", "values.yaml")[3], "0", "{run:?}");
+
+    // 7. No such image: exit 3, saying how to get one.
+    let run = integration(&repo, &format!("{PREFIX}-no-such-image:v0"));
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.error_line().contains("not found locally; run `cargo xtask image` first"), "{run:?}");
+}
+
+#[test]
+fn dry_run_prints_the_container_run_and_runs_nothing() {
+    let repo = TempRepo::new();
+    let run = repo.xtask(&["integration", "--dry-run", "--image", "pp-test-never-built:v0"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let cmd = run.stderr.lines().find(|l| l.starts_with("[dry-run] $ docker run")).unwrap_or_else(|| panic!("{run:?}"));
+    for want in ["--network none", ":/workspace:ro", "pp-test-never-built:v0", "/repos/security-policy/", "v1.31.0", "policies/backend-applications/charts/app values-prod.yaml"] {
+        assert!(cmd.contains(want), "want `{want}` in: {cmd}");
+    }
+    assert!(run.stdout.contains("would check 3 chart/values case(s)"), "{run:?}");
+}
