@@ -133,6 +133,7 @@ fn critical_cve_fails_and_the_fixed_version_passes() {
     let fixed = Image::alpine("v1.0.1", &[("busybox", "1.37.0-r20")], &[]);
     let r = scan(&repo, &bin, &cache, &["--image", &fixed.name]);
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("detected no OS"), "{r:?}");
     assert!(ids_in(&json_report(&repo, &fixed)).is_empty());
     assert!(r.stdout.contains("scan passed"), "{r:?}");
 }
@@ -370,6 +371,10 @@ fn pinned_sha256_accepts_the_real_trivy_and_refuses_another_build() {
     set_config(&repo, &format!("trivy-sha256 = \"{}\"", trivy::SHA256));
     let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("warning: Trivy detected no OS"),
+        "a plain busybox image: {r:?}"
+    );
     // A build that prints the right version but is not the pinned binary.
     let fake = BinDir::script("# stand-in: claims the pinned version\necho 'Version: 0.59.1'");
     let r = scan(&repo, &fake, &cache, &["--image", &image.name]);

@@ -149,6 +149,10 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     }
     std::fs::write(&sarif_path, &conv.stdout).with_context(|| format!("cannot write {}", sarif_path.display()))?;
 
+    let os = report::os(&report_json);
+    if os.is_none() {
+        eprintln!("warning: Trivy detected no OS in {image}; only language packages and secrets were checked");
+    }
     let today = waivers::Date::from_days(now_days());
     let verdict = gate::decide(findings, opts, &waivers, today);
     println!("{}", gate::table(&verdict, opts));
@@ -165,6 +169,7 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     let mut summary = gate::summary(&verdict, opts);
     summary["image"] = json!(image);
     summary["trivy"] = json!(cfg.trivy_version);
+    summary["os"] = json!(os);
     summary["report"] = json!(rel(ctx, &json_path));
     summary["sarif"] = json!(rel(ctx, &sarif_path));
     println!(

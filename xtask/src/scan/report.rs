@@ -155,6 +155,17 @@ fn severity(v: &Value) -> Result<String, String> {
     }
 }
 
+/// The OS Trivy detected (`alpine 3.22.0`); `None` means OS packages were not checked.
+pub fn os(report: &Value) -> Option<String> {
+    let os = &report["Metadata"]["OS"];
+    let family = os["Family"].as_str().filter(|s| !s.is_empty())?;
+    Some(
+        format!("{family} {}", os["Name"].as_str().unwrap_or_default())
+            .trim()
+            .to_string(),
+    )
+}
+
 /// The report's file name (without extension): the image's tag, made file-safe.
 /// `repo/name:v1.2.3` -> `v1.2.3`; a digest -> `sha256-<12 hex>`; no tag -> `latest`.
 pub fn file_stem(image: &str) -> String {
@@ -232,6 +243,13 @@ mod tests {
             "{}",
             f[0].describe()
         );
+    }
+
+    #[test]
+    fn detected_os() {
+        let r = json!({ "Metadata": { "OS": { "Family": "alpine", "Name": "3.22.0" } } });
+        assert_eq!(os(&r).as_deref(), Some("alpine 3.22.0"));
+        assert_eq!(os(&json!({ "Metadata": {} })), None);
     }
 
     #[test]
