@@ -70,11 +70,7 @@ pub struct Built {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    let built = build(ctx, &BuildOpts::from_args(args))?;
-    if !ctx.dry_run {
-        println!("built {} ({})", built.reference, built.id);
-    }
-    Ok(())
+    build(ctx, &BuildOpts::from_args(args)).map(|_| ())
 }
 
 /// Builds, tags and size-checks the image. Errors: exit 2 for bad build arguments or
