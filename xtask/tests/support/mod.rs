@@ -22,8 +22,16 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// The built xtask. Cargo names it for integration tests; the example that reuses this
+/// support (`examples/local_release.rs`) finds it next to itself instead.
 pub fn xtask_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_xtask"))
+    match option_env!("CARGO_BIN_EXE_xtask") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().join("xtask")
+        }
+    }
 }
 
 /// A fresh, empty folder under the system temp dir, removed on drop.
