@@ -131,9 +131,8 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
         let _ = std::fs::remove_file(p); // never leave a stale report next to a failed scan
     }
 
-    let res = ctx.probe_output(scan_cmd)?;
+    let res = run_streaming_log(ctx, scan_cmd)?;
     let log = String::from_utf8_lossy(&res.stderr);
-    eprint!("{log}");
     let (report_json, findings) = trivy::interpret(res.status.code(), &res.stdout, &log).map_err(exit::env)?;
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report_json)?)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
@@ -198,6 +197,35 @@ fn sarif_command<'a>(ctx: &'a Ctx, runner: &trivy::Runner, json: &Path) -> xshel
             )
         }
     }
+}
+
+/// Runs a read-only command, showing its stderr (Trivy's log, e.g. a DB download) as it
+/// comes while keeping it for the error message; stdout (the report) is captured.
+fn run_streaming_log(ctx: &Ctx, cmd: xshell::Cmd<'_>) -> Result<std::process::Output> {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    ctx.echo(&cmd);
+    let mut c: std::process::Command = cmd.into();
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let err = child.stderr.take().unwrap();
+    let logger = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for line in std::io::BufReader::new(err).split(b'\n').map_while(|l| l.ok()) {
+            eprintln!("{}", String::from_utf8_lossy(&line));
+            kept.extend_from_slice(&line);
+            kept.push(b'\n');
+        }
+        kept
+    });
+    let mut stdout = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut stdout)?;
+    let status = child.wait()?;
+    let stderr = logger.join().unwrap_or_default();
+    Ok(std::process::Output { status, stdout, stderr })
 }
 
 /// The waivers at the repo root (none if the file is missing); a malformed file is exit 2.
