@@ -1,9 +1,9 @@
 //! `integration` on the real Docker engine: the real Dockerfile built on a busybox base
 //! with the stand-in kyverno/helm/pluto (tests/standins/), then the repo's own chart and
 //! policies checked inside it, and each way it must fail: a violating chart (exit 1,
-//! policy, rule and resource named), a deprecated API (exit 1), a policy folder that loads
-//! zero rules (exit 3, the kyverno trap), a chart that renders nothing or does not render
-//! (exit 3), a missing image (exit 3).
+//! policy, rule and resource named), a deprecated API (exit 1), a failing policy test
+//! (exit 1), a policy folder that loads zero rules (exit 3, the kyverno trap), a chart that
+//! renders nothing or does not render (exit 3), a missing image (exit 3).
 mod support;
 
 use support::image::{as_strs, xtask_args, ImageGuard, ToolServer};
@@ -48,6 +48,19 @@ fn deployment(values_image: &str, extra_container_lines: &str) -> String {
     )
 }
 
+/// An image `tag` made FROM `base` with files copied in (as root-owned, world-readable files).
+fn derive(base: &str, tag: &str, files: &[(&str, &str)]) {
+    let dir = TempDir::new("derive");
+    let mut dockerfile = format!("FROM {base}\n");
+    for (i, (dest, text)) in files.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("f{i}")), text).unwrap();
+        dockerfile.push_str(&format!("COPY f{i} {dest}\n"));
+    }
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    let b = docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
+    assert_eq!(b.code, 0, "{b:?}");
+}
+
 fn integration(repo: &TempRepo, image: &str) -> Run {
     repo.xtask(&["integration", "--image", image])
 }
@@ -80,7 +93,9 @@ fn integration_checks_every_chart_inside_the_real_image() {
     for t in [version.clone(), format!("sha-{}", &commit[..7]), "latest".into()] {
         guard.add(format!("{name}:{t}"));
     }
+    let wrong_tests = format!("{name}-wrong-tests:{version}");
     guard.add(broken.clone());
+    guard.add(wrong_tests.clone());
 
     let server = ToolServer::start();
     let built = repo.xtask(&as_strs(&xtask_args("image", &server)));
@@ -157,11 +172,8 @@ fn integration_checks_every_chart_inside_the_real_image() {
 
     // 6. The kyverno trap: a Pod manifest dropped into the policy folder makes kyverno load
     //    zero rules and pass everything. Integration must stop with exit 3 instead.
-    let dir = TempDir::new("zero-rules");
-    std::fs::write(dir.path().join("Dockerfile"), format!("FROM {reference}\nCOPY example-pod.yaml /repos/security-policy/example-pod.yaml\n")).unwrap();
-    std::fs::write(dir.path().join("example-pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata:\n  name: example\nspec:\n  containers:\n    - name: a\n      image: a:1\n").unwrap();
-    let b = docker(&["build", "-q", "-t", &broken, dir.path().to_str().unwrap()]);
-    assert_eq!(b.code, 0, "{b:?}");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: example\nspec:\n  containers:\n    - name: a\n      image: a:1\n";
+    derive(&reference, &broken, &[("/repos/security-policy/example-pod.yaml", pod)]);
     let run = integration(&repo, &broken);
     assert_eq!(run.code, 3, "{run:?}");
     let err = run.error_line();
@@ -172,7 +184,19 @@ fn integration_checks_every_chart_inside_the_real_image() {
     assert_eq!(err.matches("loaded 0 policy rules").count(), 1, "said once: {err}");
     assert_eq!(row(&run, "backend-applications/charts/app", "values.yaml")[3], "0", "{run:?}");
 
-    // 7. No such image: exit 3, saying how to get one.
+    // 7. A policy test whose expectation is wrong: `kyverno test` fails, exit 1 naming it.
+    let rel = "disallow-host-path/.kyverno-test/kyverno-test.yaml";
+    let text = std::fs::read_to_string(repo.path().join("policies/security-policy").join(rel)).unwrap();
+    assert!(text.contains("result: pass"), "{text}");
+    let wrong = text.replacen("result: pass", "result: fail", 1);
+    derive(&reference, &wrong_tests, &[(&format!("/repos/security-policy/{rel}"), &wrong)]);
+    let run = integration(&repo, &wrong_tests);
+    assert_eq!(run.code, 1, "{run:?}");
+    let err = run.error_line();
+    assert!(err.contains("kyverno test /repos/security-policy/:") && err.contains("disallow-host-path host-path v1/Pod/default/good-pod: Want fail, got pass"), "{err}");
+    assert!(run.stdout.lines().any(|l| l.starts_with("/repos/security-policy/") && l.ends_with("FAIL")), "{run:?}");
+
+    // 8. No such image: exit 3, saying how to get one.
     let run = integration(&repo, &format!("{PREFIX}-no-such-image:v0"));
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.error_line().contains("not found locally; run `cargo xtask image` first"), "{run:?}");
