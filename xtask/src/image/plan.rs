@@ -235,6 +235,9 @@ fn short_step(by: &str) -> String {
     let s = s.strip_prefix("/bin/sh -c #(nop)").map(str::trim).unwrap_or(s);
     let s = s.strip_prefix("/bin/sh -c ").map(|r| format!("RUN {r}")).unwrap_or_else(|| s.to_string());
     let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.is_empty() {
+        return "(base image)".to_string(); // an imported layer records no step
+    }
     if s.chars().count() > 90 {
         format!("{}…", s.chars().take(89).collect::<String>())
     } else {
@@ -467,6 +470,7 @@ mod tests {
         assert_eq!(layers.len(), 4);
         assert_eq!(layers[0], Layer { size: 1200, created_by: "COPY dir:abc in /repos/".into() });
         assert_eq!(layers[2].created_by, "USER 10001");
+        assert_eq!(parse_history("2000000\t\n")[0].created_by, "(base image)");
         let total: u64 = layers.iter().map(|l| l.size).sum();
         size_gate(total, 48, &layers).unwrap();
         let e = size_gate(total, 40, &layers).unwrap_err();
