@@ -103,6 +103,7 @@ fn planted_token_fails_naming_rule_and_file() {
         "the secret itself is never printed"
     );
     // Reports: the full JSON, and SARIF converted from it.
+    assert!(repo.read("target/xtask/scan/v1.0.0.json").starts_with("{\n  \"SchemaVersion\": 2,"), "Trivy's own bytes");
     let report = json_report(&repo, &image);
     assert_eq!(report["ArtifactName"], image.name.as_str());
     let sarif: Value = serde_json::from_str(&repo.read("target/xtask/scan/v1.0.0.sarif")).unwrap();

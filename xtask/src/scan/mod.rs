@@ -134,8 +134,8 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     let res = run_streaming_log(ctx, scan_cmd)?;
     let log = String::from_utf8_lossy(&res.stderr);
     let (report_json, findings) = trivy::interpret(res.status.code(), &res.stdout, &log).map_err(exit::env)?;
-    std::fs::write(&json_path, serde_json::to_vec_pretty(&report_json)?)
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    // Trivy's own bytes: the full report, exactly as Trivy wrote it.
+    std::fs::write(&json_path, &res.stdout).with_context(|| format!("cannot write {}", json_path.display()))?;
     let conv = ctx.probe_output(sarif_cmd)?;
     let sarif: Option<Value> = serde_json::from_slice(&conv.stdout).ok();
     if !conv.status.success() || sarif.as_ref().map(|s| &s["version"]) != Some(&json!("2.1.0")) {
@@ -182,7 +182,10 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
 /// `trivy convert` of the JSON report to SARIF on stdout (no second scan; the xtask writes
 /// the file, so a container never writes into the work tree).
 fn sarif_command<'a>(ctx: &'a Ctx, runner: &trivy::Runner, json: &Path) -> xshell::Cmd<'a> {
-    let convert = ["convert", "--format", "sarif"].map(String::from).to_vec();
+    // Every severity, as in the JSON (a TRIVY_SEVERITY setting must not thin the SARIF out).
+    let convert = ["convert", "--format", "sarif", "--severity", trivy::ALL_SEVERITIES]
+        .map(String::from)
+        .to_vec();
     match runner {
         trivy::Runner::Host(_) => {
             trivy::command(ctx, runner, &[convert, vec![json.display().to_string()]].concat(), &[])

@@ -12,6 +12,9 @@ use xshell::Cmd;
 /// The exit code Trivy is told to use for findings. Not 1: Trivy exits 1 on every fatal error.
 pub const FINDINGS_EXIT: i32 = 10;
 
+/// `--severity` for Trivy: report everything; the gate picks.
+pub const ALL_SEVERITIES: &str = "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL";
+
 /// Settings that would make Trivy hide findings from the gate. Waivers belong in
 /// `.trivyignore.yaml`; unfixed vulnerabilities are skipped with `--ignore-unfixed`.
 pub const HIDING_ENV: &[&str] = &[
@@ -161,7 +164,7 @@ pub fn scan_args(image: &str, db_repository: Option<&str>) -> Vec<String> {
         "--scanners",
         "vuln,secret",
         "--severity",
-        "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL",
+        ALL_SEVERITIES,
         "--format",
         "json",
         "--exit-code",
