@@ -89,6 +89,7 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<serde_json::Value> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let sections = parse::sections(&stdout);
     if !out.status.success() || (sections.is_empty() && !cases.is_empty()) {
+        ctx.end_step();
         return Err(container_error(image, out.status.code(), &stderr, &stdout));
     }
     let outcome = verdict::evaluate(&cases, &sections, POLICY_DIR);

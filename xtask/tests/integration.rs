@@ -213,3 +213,79 @@ fn dry_run_prints_the_container_run_and_runs_nothing() {
     }
     assert!(run.stdout.contains("would check 3 chart/values case(s)"), "{run:?}");
 }
+
+/// Runs a stand-in under busybox `sh` (as in the image), with `stdin`.
+fn standin(tool: &str, args: &[&str], stdin: &str, dir: &std::path::Path) -> Run {
+    use std::io::Write;
+    let script = support::image::standin(tool, "1.2.3");
+    let path = dir.join(tool);
+    std::fs::write(&path, script).unwrap();
+    let mut child = std::process::Command::new("busybox")
+        .arg("sh")
+        .arg(&path)
+        .args(args)
+        .current_dir(support::repo_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("busybox runs (apt-get install busybox-static)");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
+/// The stand-ins answer in the formats of reference/TOOLS.md (the parsers rely on them).
+#[test]
+fn standins_follow_the_reference_formats() {
+    let dir = TempDir::new("standins");
+    let d = dir.path();
+    let v = standin("kyverno", &["version"], "", d);
+    let lines: Vec<&str> = v.stdout.lines().collect();
+    assert_eq!((v.code, lines.len(), lines[0]), (0, 3, "Version: 1.2.3"), "{v:?}");
+    assert!(lines[1].starts_with("Time: ") && lines[2].len() == "Git commit ID: ".len() + 40, "{v:?}");
+    let v = standin("helm", &["version", "--short"], "", d);
+    assert!(v.stdout.starts_with("v1.2.3+g") && v.stdout.trim().len() == "v1.2.3+g".len() + 7, "{v:?}");
+    assert_eq!(standin("helm", &["version", "--template", "{{.Version}}"], "", d).stdout, "v1.2.3", "no newline");
+    assert!(standin("helm", &["version"], "", d).stdout.starts_with("version.BuildInfo{Version:\"v1.2.3\", GitCommit:\""));
+    let v = standin("pluto", &["version"], "", d);
+    assert!(v.stdout.starts_with("Version:1.2.3 Commit:"), "{v:?}");
+
+    // apply: autogen counts 3 rules per Pod rule; the summary ends with a space; exit 1 on fail.
+    let policy = "policies/security-policy/disallow-host-path/disallow-host-path.yaml";
+    let pod = |name: &str, vol: &str| format!("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n    - name: a\n      image: a:1\n  volumes:\n    - name: v\n      {vol}\n");
+    let input = pod("ok", "emptyDir: {}") + &pod("bad", "hostPath:\n        path: /etc");
+    let r = standin("kyverno", &["apply", policy, "--resource", "-"], &input, d);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.starts_with("\nApplying 3 policy rule(s) to 2 resource(s)...\npolicy disallow-host-path -> resource default/Pod/bad failed:\n1 - host-path validation error: "), "{r:?}");
+    assert!(r.stdout.ends_with("\npass: 1, fail: 1, warn: 0, error: 0, skip: 0 \n"), "{r:?}");
+    // The trap: a folder holding a Pod loads nothing, and passes.
+    let r = standin("kyverno", &["apply", "policies/security-policy/disallow-host-path/.kyverno-test/", "--resource", "-"], &input, d);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "\nApplying 0 policy rule(s) to 2 resource(s)...\n\npass: 0, fail: 0, warn: 0, error: 0, skip: 0 \n"), "{r:?}");
+
+    // test: the summary line; exit 0 on the repo's own policies.
+    let r = standin("kyverno", &["test", "policies/security-policy/disallow-latest-tag"], "", d);
+    assert_eq!(r.code, 0, "{r:?}");
+    let summary = r.stdout.lines().find(|l| l.starts_with("Test Summary: ")).unwrap_or_else(|| panic!("{r:?}"));
+    assert!(summary.ends_with(" tests passed and 0 tests failed") && r.stdout.ends_with(&format!("\n{summary}\n\n")), "{r:?}");
+    // A wrong expectation: the row names it, exit 1, `Error: N tests failed` on stderr.
+    let test = "policies/security-policy/disallow-latest-tag/.kyverno-test/kyverno-test.yaml";
+    let wrong = std::fs::read_to_string(support::repo_root().join(test)).unwrap().replacen("result: fail", "result: pass", 1);
+    let copy = d.join("latest/.kyverno-test");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::write(copy.join("kyverno-test.yaml"), wrong.replace("../disallow-latest-tag.yaml", &support::repo_root().join("policies/security-policy/disallow-latest-tag/disallow-latest-tag.yaml").display().to_string())).unwrap();
+    std::fs::copy(support::repo_root().join("policies/security-policy/disallow-latest-tag/.kyverno-test/resources.yaml"), copy.join("resources.yaml")).unwrap();
+    let r = standin("kyverno", &["test", d.join("latest").to_str().unwrap()], "", d);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("│ Fail   │ Want pass, got fail │") && r.stderr.contains("Error: 1 tests failed"), "{r:?}");
+
+    // pluto: exit 3 for a removed API (4 over 3 when no replacement exists), JSON on one line.
+    let old = "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: old\n";
+    let r = standin("pluto", &["detect", "-", "-o", "json", "--target-versions", "k8s=v1.31.0"], old, d);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    let psp = "apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata:\n  name: p\n";
+    assert_eq!(standin("pluto", &["detect", "-", "-o", "json", "-t", "k8s=v1.31.0"], psp, d).code, 4);
+    assert_eq!(standin("pluto", &["detect", "-", "-o", "json", "-t", "k8s=v1.22.0"], old, d).code, 2, "deprecated, not yet removed");
+    let r = standin("pluto", &["detect", "-", "-t", "k8s=1.25"], old, d);
+    assert!(r.code == 1 && r.stdout.contains("leading 'v' - got k8s 1.25"), "{r:?}");
+}
