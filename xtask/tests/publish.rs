@@ -29,6 +29,7 @@ struct Bed {
     trivy: BinDir,
     cache: Cache,
     image: String,
+    base: String,
 }
 
 impl Bed {
@@ -43,7 +44,10 @@ impl Bed {
         assert!(toml.contains(&image), "Cargo.toml has no image key to rename");
         repo.write("Cargo.toml", &toml);
         repo.commit("test image name");
-        Some(Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image })
+        // A base of this test's own: other test processes re-import the shared busybox tag.
+        let base = format!("{image}-base:1");
+        assert_eq!(docker(&["tag", &busybox_base(), &base]).code, 0);
+        Some(Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image, base })
     }
 
     /// `cargo xtask publish` with the build arguments of the stand-in tools, the given
@@ -51,6 +55,7 @@ impl Bed {
     fn publish(&self, regs: &[&Registry], extra: &[&str], password: Option<&str>) -> Run {
         let mut args: Vec<String> = vec!["publish".into()];
         args.extend(build_args(&self.tools));
+        args.extend(["--build-arg".to_string(), format!("BASE_IMAGE={}", self.base)]);
         for r in regs {
             args.push("--registry".into());
             args.push(r.addr());
@@ -286,7 +291,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     let base_name = unique("base");
-    let base = push_image(&reg, &busybox_base(), &base_name, "1");
+    let base = push_image(&reg, &bed.base, &base_name, "1");
     let base_arg = format!("BASE_IMAGE={base}");
     ok(&bed.publish(&[&reg], &["--build-arg", &base_arg], Some(canary())));
     let released = reg.state(img);
@@ -313,7 +318,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
 
     // A new base under the same tag: latest and a dated tag move, the version tag stays.
     let tmp = TempDir::new("newbase");
-    std::fs::write(tmp.path().join("Dockerfile"), format!("FROM {}\nRUN echo patched > /etc/base-patch\n", busybox_base())).unwrap();
+    std::fs::write(tmp.path().join("Dockerfile"), format!("FROM {}\nRUN echo patched > /etc/base-patch\n", bed.base)).unwrap();
     let newbase = unique("newbase");
     let b = docker(&["build", "-q", "-t", &newbase, tmp.path().to_str().unwrap()]);
     assert_eq!(b.code, 0, "{b:?}");

@@ -68,6 +68,7 @@ impl Creds {
 pub struct Session {
     dir: PathBuf,
     watchdog: Option<Child>,
+    previous: Option<std::ffi::OsString>,
 }
 
 const WATCHDOG: &str = "trap '' INT TERM HUP; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; rm -rf \"$2\"";
@@ -92,9 +93,13 @@ impl Session {
             .stderr(Stdio::null())
             .spawn()
             .ok();
+        // For this process too: builds that run docker without the shell (to stream its
+        // output) must pull a private base with these credentials.
+        let previous = std::env::var_os("DOCKER_CONFIG");
+        std::env::set_var("DOCKER_CONFIG", &dir);
         ctx.sh.set_var("DOCKER_CONFIG", &dir);
         eprintln!("    (credentials go to a throwaway DOCKER_CONFIG={}, removed at the end)", dir.display());
-        Ok(Session { dir, watchdog })
+        Ok(Session { dir, watchdog, previous })
     }
 
     pub fn dir(&self) -> &Path {
@@ -221,6 +226,10 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        match self.previous.take() {
+            Some(p) => std::env::set_var("DOCKER_CONFIG", p),
+            None => std::env::remove_var("DOCKER_CONFIG"),
+        }
         if let Some(mut w) = self.watchdog.take() {
             let _ = w.kill();
             let _ = w.wait();
