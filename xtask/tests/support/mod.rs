@@ -207,6 +207,9 @@ pub fn busybox_base() -> String {
                 let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
             }
         }
+        // Like any distro base: a world-writable, sticky /tmp (the tools write there as non-root).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
         std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
         std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
         let tar = tmp.path().join("rootfs.tar");
