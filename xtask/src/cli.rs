@@ -62,12 +62,6 @@ impl Args {
     pub fn values(&self, name: &str) -> Vec<String> {
         self.flags.get(name).cloned().unwrap_or_default()
     }
-
-    /// A test helper and a way for tasks to build arguments for a sub-task.
-    pub fn with(mut self, name: &'static str, value: &str) -> Args {
-        self.flags.entry(name).or_default().push(value.to_string());
-        self
-    }
 }
 
 /// Parses `args` (after the task name) against `spec`. `Ok(None)` means `--help` was asked.

@@ -1,8 +1,6 @@
 //! `cargo xtask <task>`: version, build, test, scan and publish the policy-platform image.
 //! `main` only parses and dispatches; each task lives in its own module.
 
-// Until every task uses the shared helpers (removed once they do).
-#![allow(dead_code)]
 
 mod bump;
 mod cli;

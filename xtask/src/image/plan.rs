@@ -153,6 +153,11 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
             all_tags.push(t.clone());
         }
     }
+    // Docker's tag rules, checked before anything is built (a long sha-length, a dated tag...).
+    for r in &all_tags {
+        let tag = r.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(_, t)| t).unwrap_or("latest");
+        tags::check_tag(tag).map_err(|why| exit::usage(format!("cannot tag the image `{r}`: {why}")))?;
+    }
 
     let build_iidfile = i.out_dir.join("build.iid");
     let iidfile = i.out_dir.join("iid");
@@ -347,6 +352,20 @@ mod tests {
 
     fn pairs(argv: &[String], flag: &str) -> Vec<String> {
         argv.windows(2).filter(|w| w[0] == flag).map(|w| w[1].clone()).collect()
+    }
+
+    #[test]
+    fn tags_that_break_docker_rules_are_refused_before_building() {
+        let config = Config { image: "pp".into(), ..Config::default() };
+        let v = Version::new(1, 2, 3);
+        for bad in ["reg.example:5000/pp:-dated", "pp:rebuild+1", "reg.example/pp:.x"] {
+            let opts = BuildOpts { extra_tags: vec![bad.into()], ..BuildOpts::default() };
+            let e = plan(&input(&config, &v, &opts)).unwrap_err();
+            assert_eq!(crate::exit::code_of(&e), 2, "{bad}");
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        let opts = BuildOpts { extra_tags: vec!["reg.example:5000/org/pp:20261127".into()], ..BuildOpts::default() };
+        plan(&input(&config, &v, &opts)).unwrap();
     }
 
     #[test]
