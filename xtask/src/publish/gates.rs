@@ -1,7 +1,10 @@
-//! The gates publish runs on the built image, in order: smoke, integration, scan.
-//! Nothing is pushed unless all pass; each keeps its own exit code (1 a finding, 3 a crash).
+//! The gates publish runs on the built image: smoke, integration and scan. They only read
+//! the image, so they run side by side (each with its own context: a shell is not shared
+//! across threads); nothing is pushed unless all pass. Each keeps its own exit code
+//! (1 a finding, 3 a crash); when several fail, the first in that order is the error and
+//! the others are listed.
 
-use crate::{cli::Args, ctx::Ctx, scan};
+use crate::{cli::Args, ctx::Ctx, exit, scan};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -11,28 +14,53 @@ pub struct Passed {
     pub scan: Value,
 }
 
-pub fn run(ctx: &Ctx, args: &Args, image: &str) -> Result<Passed> {
-    ctx.step("gate: smoke");
-    smoke(ctx, image).context("smoke gate")?;
-    ctx.end_step();
-    ctx.step("gate: integration");
-    let integration = integration(ctx, image).context("integration gate")?;
-    ctx.end_step();
-    ctx.step("gate: scan");
-    let opts = scan::ScanOpts::from_args(args)?;
-    let scan = scan::scan(ctx, image, &opts).context("scan gate")?;
-    ctx.end_step();
-    Ok(Passed { integration, scan })
+/// Runs the gates and, meanwhile on this thread, `meanwhile` (the registry reads of the
+/// push plan); returns both outcomes.
+pub fn run<T>(ctx: &Ctx, args: &Args, image: &str, meanwhile: impl FnOnce() -> T) -> (Result<Passed>, T) {
+    let setup = || -> Result<_> { Ok((scan::ScanOpts::from_args(args)?, sibling(ctx)?, sibling(ctx)?, sibling(ctx)?)) };
+    let (opts, c_smoke, c_int, c_scan) = match setup() {
+        Ok(s) => s,
+        Err(e) => return (Err(e), meanwhile()),
+    };
+    eprintln!("==> gates on {image}: smoke, integration and scan, side by side");
+    let opts = &opts;
+    let (smoke, integration, scanned, other) = std::thread::scope(|s| {
+        let a = s.spawn(move || crate::smoke::check(&c_smoke, image).context("smoke gate"));
+        let b = s.spawn(move || crate::integration::check(&c_int, image).context("integration gate"));
+        let c = s.spawn(move || scan::scan(&c_scan, image, opts).context("scan gate"));
+        let other = meanwhile();
+        (join(a), join(b), join(c), other)
+    });
+    let errors: Vec<&anyhow::Error> =
+        [smoke.as_ref().err(), integration.as_ref().err(), scanned.as_ref().err()].into_iter().flatten().collect();
+    if errors.len() > 1 {
+        eprintln!("gates that failed:");
+        for e in &errors {
+            eprintln!("  - {}", exit::one_line(e));
+        }
+    }
+    let passed = (|| Ok(Passed { integration: { smoke?; integration? }, scan: scanned? }))();
+    (passed, other)
 }
 
-fn smoke(ctx: &Ctx, image: &str) -> Result<()> {
-    crate::smoke::check(ctx, image)
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a gate panicked")))
 }
 
-// TEMPORARY until `integration::check` lands (issue 3): publish must not ship like this.
-fn integration(_ctx: &Ctx, _image: &str) -> Result<Value> {
-    eprintln!("    warning: the integration gate is not wired yet (issue 3)");
-    Ok(Value::Null)
+/// A context like `ctx` (same root, same mode, same credentials folder) for another thread.
+fn sibling(ctx: &Ctx) -> Result<Ctx> {
+    let old = std::env::var_os("XTASK_ROOT");
+    std::env::set_var("XTASK_ROOT", &ctx.root);
+    let c = Ctx::new(ctx.dry_run);
+    match old {
+        Some(o) => std::env::set_var("XTASK_ROOT", o),
+        None => std::env::remove_var("XTASK_ROOT"),
+    }
+    let c = c?;
+    if let Some(d) = ctx.sh.var_os("DOCKER_CONFIG") {
+        c.sh.set_var("DOCKER_CONFIG", d);
+    }
+    Ok(c)
 }
 
 pub fn policy_hash(ctx: &Ctx) -> Result<String> {

@@ -111,33 +111,34 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     let opts = build_opts(args);
     let built = image::build(ctx, &opts)?;
     let sha = tags::sha_tag(&head.commit, ctx.config()?.sha_length);
-    let mut plans = Vec::new();
-    for t in &targets {
-        let mut want = vec![version::tag(&version), sha.clone()];
-        let latest = plan::latest_decision(&version, published.get(&t.spec).map(Vec::as_slice).unwrap_or(&[]));
-        if latest.is_ok() {
-            want.push("latest".to_string());
-        }
-        let remote = if ctx.dry_run { BTreeMap::new() } else { session.remotes(ctx, t, &image, &want)? };
-        let steps = plan::tag_steps(&built.id, &want, &remote, &["latest"]);
-        for (tag, step) in &steps {
-            if let Step::Refuse(there) = step {
-                return Err(exit::usage(format!(
-                    "{tag} in {} already holds {there}, another image than this build ({}); a version or commit tag \
-                     never moves: bump VERSION (cargo xtask bump-version patch) and publish again",
-                    t.spec, built.id
-                )));
+    // Per registry: which tags to push, skip or refuse (a fixed tag holding another image).
+    let plan_pushes = || -> Result<Vec<(&Target, Vec<(String, Step)>, Option<String>)>> {
+        let mut plans = Vec::new();
+        for t in &targets {
+            let mut want = vec![version::tag(&version), sha.clone()];
+            let latest = plan::latest_decision(&version, published.get(&t.spec).map(Vec::as_slice).unwrap_or(&[]));
+            if latest.is_ok() {
+                want.push("latest".to_string());
             }
+            let remote = if ctx.dry_run { BTreeMap::new() } else { session.remotes(ctx, t, &image, &want)? };
+            let steps = plan::tag_steps(&built.id, &want, &remote, &["latest"]);
+            for (tag, step) in &steps {
+                if let Step::Refuse(there) = step {
+                    return Err(exit::usage(format!(
+                        "{tag} in {} already holds {there}, another image than this build ({}); a version or commit tag \
+                         never moves: bump VERSION (cargo xtask bump-version patch) and publish again",
+                        t.spec, built.id
+                    )));
+                }
+            }
+            plans.push((t, steps, latest.err()));
         }
-        plans.push((t, steps, latest.err()));
-    }
-
-    let passed = if ctx.dry_run {
-        eprintln!("[dry-run] gates: smoke, integration, scan on {}", built.reference);
-        None
-    } else {
-        Some(gates::run(ctx, args, &built.reference)?)
+        Ok(plans)
     };
+    // The gates also run in a dry run: there they only print their commands.
+    let (passed, plans) = gates::run(ctx, args, &built.reference, plan_pushes);
+    let plans = plans?;
+    let passed = passed?;
 
     let mut pushed = Vec::new();
     for (t, steps, latest_skipped) in plans {
@@ -151,7 +152,6 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     verify(ctx, &session, &image, &pushed)?;
     untag(ctx, &image, &pushed);
     if !ctx.dry_run {
-        let passed = passed.expect("gates ran");
         write_record(ctx, &plan::Record {
             mode: "release",
             version: &version,

@@ -30,10 +30,6 @@ impl Problems {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// All problems at once: listed on stderr, then one error line. Exit 2 when any is a
     /// usage or input problem (fix those first), else 3.
     pub fn finish(self, what: &str) -> Result<()> {

@@ -83,22 +83,7 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
 
     let mut opts = build_opts(args);
     opts.pull = true;
-    if let Some(t) = targets.iter().find(|t| latest.contains_key(&t.spec)) {
-        // The classic builder reuses a pulled image's layers as cache (ids kept).
-        let cache = t.reference(&image, "latest");
-        if ctx.dry_run {
-            ctx.run(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?;
-            opts.cache_from.push(cache);
-        } else {
-            let out = ctx.probe_output(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?;
-            if out.status.success() {
-                opts.cache_from.push(cache);
-            } else {
-                eprintln!("    warning: cannot pull {cache} as build cache; building without it (the digest will differ)");
-            }
-        }
-    }
-    let built = image::build(bctx, &opts)?;
+    let built = build(ctx, bctx, &mut opts, targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r))), &image)?;
 
     let changed: Vec<&Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).collect();
     if !ctx.dry_run && changed.is_empty() {
@@ -108,12 +93,7 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
         return Ok(());
     }
 
-    let passed = if ctx.dry_run {
-        eprintln!("[dry-run] gates: smoke, integration, scan on {}", built.reference);
-        None
-    } else {
-        Some(gates::run(bctx, args, &built.reference)?)
-    };
+    let passed = gates::run(bctx, args, &built.reference, || ()).0?;
     let dated = plan::dated_tag(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
     let mut pushed = Vec::new();
     for t in changed {
@@ -129,7 +109,7 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
     }
     verify(ctx, &session, &image, &pushed)?;
     untag(ctx, &image, &pushed);
-    if let Some(passed) = passed {
+    if !ctx.dry_run {
         write_record(ctx, &plan::Record {
             mode: "rebuild",
             version: &version,
@@ -145,6 +125,37 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
     drop(bctx_owned);
     drop(worktree);
     Ok(())
+}
+
+/// Builds with `--pull`, reusing what reproduces the published `latest` (`published`):
+/// the local build cache when `latest` is here (warm runner), else `latest` pulled from the
+/// registry as `--cache-from` (fresh runner). The classic builder only reuses cache-from
+/// images when given one, so a warm runner that picked another cached chain builds once
+/// more with `latest` as the cache.
+fn build(ctx: &Ctx, bctx: &Ctx, opts: &mut image::BuildOpts, published: Option<(&Target, &Remote)>, image: &str) -> Result<image::Built> {
+    let Some((t, remote)) = published.filter(|_| !opts.no_cache) else {
+        return image::build(bctx, opts);
+    };
+    let local = ctx.probe_output(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Id}}", &remote.config]));
+    if !ctx.dry_run && local.is_ok_and(|o| o.status.success()) {
+        let built = image::build(bctx, opts)?;
+        if built.id == remote.config {
+            return Ok(built);
+        }
+        eprintln!("    the local cache gave another image than latest; building again with latest as the cache");
+        opts.cache_from.push(remote.config.clone());
+        return image::build(bctx, opts);
+    }
+    let cache = t.reference(image, "latest");
+    if ctx.dry_run {
+        ctx.run(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?;
+        opts.cache_from.push(cache);
+    } else if ctx.probe_output(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?.status.success() {
+        opts.cache_from.push(cache);
+    } else {
+        eprintln!("    warning: cannot pull {cache} as build cache; building without it (the digest will differ)");
+    }
+    image::build(bctx, opts)
 }
 
 /// Refuses when the image's inputs changed since the release: they would reach `latest`
