@@ -106,12 +106,14 @@ impl Bed {
 
 impl Drop for Bed {
     fn drop(&mut self) {
-        // Every local tag of this test's image (including registry-prefixed ones).
-        let out = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
-        let mine: Vec<&str> = out.stdout.lines().filter(|l| l.contains(&self.image)).collect();
-        if !mine.is_empty() {
+        // Every local image of this test (its tags, registry-prefixed and untagged pulls).
+        let out = docker(&["image", "ls", "--format", "{{.Repository}} {{.ID}}"]);
+        let mut ids: Vec<&str> =
+            out.stdout.lines().filter(|l| l.contains(&self.image)).filter_map(|l| l.split_whitespace().nth(1)).collect();
+        ids.dedup();
+        if !ids.is_empty() {
             let mut args = vec!["rmi", "-f"];
-            args.extend(mine);
+            args.extend(ids);
             docker(&args);
         }
     }
@@ -303,7 +305,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     let Some(bed) = Bed::new("rb") else { return };
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
-    let base_name = unique("base");
+    let base_name = format!("{img}-base");
     let base = push_image(&reg, &bed.base, &base_name, "1");
     let base_arg = format!("BASE_IMAGE={base}");
     ok(&bed.publish(&[&reg], &["--build-arg", &base_arg], Some(canary())));
@@ -332,7 +334,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     // A new base under the same tag: latest and a dated tag move, the version tag stays.
     let tmp = TempDir::new("newbase");
     std::fs::write(tmp.path().join("Dockerfile"), format!("FROM {}\nRUN echo patched > /etc/base-patch\n", bed.base)).unwrap();
-    let newbase = unique("newbase");
+    let newbase = format!("{img}-newbase");
     let b = docker(&["build", "-q", "-t", &newbase, tmp.path().to_str().unwrap()]);
     assert_eq!(b.code, 0, "{b:?}");
     push_image(&reg, &newbase, &base_name, "1");
@@ -405,7 +407,7 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
     let Some(bed) = Bed::new("fresh") else { return };
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
-    let base = push_image(&reg, &bed.base, &unique("base"), "1");
+    let base = push_image(&reg, &bed.base, &format!("{img}-base"), "1");
     let base_arg = format!("BASE_IMAGE={base}");
     ok(&bed.publish(&[&reg], &["--build-arg", &base_arg], Some(canary())));
     let id = reg.config_digest(img, "latest").unwrap();
@@ -416,4 +418,19 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
     assert!(fresh.stdout.contains("unchanged") && fresh.stderr.contains("docker pull"), "{fresh:?}");
     assert_eq!(reg.manifest_puts(), puts, "an unchanged rebuild on a fresh runner pushed: {fresh:?}");
     let _ = docker(&["rmi", "-f", &base]);
+}
+
+/// A gate that fails (here the scan: a token committed in a policy repo) stops the publish
+/// with exit 1 before anything is pushed.
+#[test]
+fn a_failing_gate_pushes_nothing() {
+    let Some(bed) = Bed::new("gate") else { return };
+    let reg = Registry::start(canary());
+    bed.repo.write("policies/security-policy/deploy.env", &format!("GITHUB_TOKEN={}\n", support::trivy::fake_github_token()));
+    bed.repo.commit("a leaked token");
+    let run = bed.publish(&[&reg], &[], Some(canary()));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.error_line().contains("scan gate"), "{run:?}");
+    assert!(reg.catalog().is_empty(), "something was pushed: {:?}", reg.catalog());
+    assert!(!run.stderr.contains("$ docker push"), "{run:?}");
 }

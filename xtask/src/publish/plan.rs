@@ -158,8 +158,10 @@ pub fn manifest_config(raw: &str) -> Option<String> {
 /// timeouts, 408, 429 and 5xx. Authentication and "not found" are not among them.
 pub fn is_transient(stderr: &str) -> bool {
     let s = stderr.to_ascii_lowercase();
-    const WORDS: [&str; 16] = [
+    const WORDS: [&str; 18] = [
         "connection reset",
+        "server closed idle connection",
+        "use of closed network connection",
         "connection refused",
         "broken pipe",
         "i/o timeout",
@@ -412,6 +414,7 @@ mod tests {
             "Put \"http://127.0.0.1:5000/v2/pp/manifests/v1\": EOF",
             "net/http: TLS handshake timeout",
             "unexpected status code 408",
+            "Put \"http://127.0.0.1:5000/v2/pp/manifests/v1\": http: server closed idle connection",
         ] {
             assert!(is_transient(e), "{e}");
         }

@@ -150,12 +150,17 @@ fn build(ctx: &Ctx, bctx: &Ctx, opts: &mut image::BuildOpts, published: Option<(
     if ctx.dry_run {
         ctx.run(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?;
         opts.cache_from.push(cache);
-    } else if ctx.probe_output(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?.status.success() {
-        opts.cache_from.push(cache);
+        return image::build(bctx, opts);
+    }
+    if ctx.probe_output(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?.status.success() {
+        opts.cache_from.push(cache.clone());
     } else {
         eprintln!("    warning: cannot pull {cache} as build cache; building without it (the digest will differ)");
     }
-    image::build(bctx, opts)
+    let built = image::build(bctx, opts);
+    // Only the name goes; the layers stay as long as the new image uses them.
+    let _ = ctx.sh.cmd("docker").args(["rmi", &cache]).quiet().ignore_stdout().ignore_stderr().run();
+    built
 }
 
 /// Refuses when the image's inputs changed since the release: they would reach `latest`
