@@ -172,11 +172,24 @@ fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
         "the registry holds the image that was built and tested"
     );
 
-    // Rerun: everything is there already, nothing is pushed.
+    // Rerun (as a CI job would): everything is there already, nothing is pushed, and the
+    // summary for the CI's page names both registries and the digest.
     let puts = r1.manifest_puts() + r2.manifest_puts();
-    let again = bed.publish(&[&r1, &r2], &[], Some(canary()));
+    let page = TempDir::new("step-summary");
+    let summary = page.path().join("summary.md");
+    let again = bed.publish_with(&[&r1, &r2], &[], |c| {
+        c.env("REGISTRY_USERNAME", support::registry::USER)
+            .env("REGISTRY_PASSWORD", canary())
+            .env("CI", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary);
+    });
     ok(&again);
     assert_eq!(r1.manifest_puts() + r2.manifest_puts(), puts, "a rerun pushed again: {again:?}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    for r in [&r1, &r2] {
+        assert!(md.contains(&format!("| `{}/{img}` | `{v100}` |", r.addr())), "{md}");
+    }
+    assert!(!md.contains(canary()));
 
     // A dirty tree: exit 2 naming the file, before any build.
     bed.repo.write("policies/notes.txt", "uncommitted\n");
@@ -239,7 +252,7 @@ fn wrong_password_is_refused_before_anything_is_pushed() {
 }
 
 /// Every preflight problem in one run: Docker Hub without --allow-public (any spelling),
-/// no credentials, a dirty tree, a malformed VERSION; exit 2, nothing built.
+/// no credentials, a dirty tree, a malformed VERSION, no Trivy; exit 2, nothing built.
 #[test]
 fn preflight_reports_every_problem_at_once() {
     let Some(bed) = Bed::new("pre") else { return };
@@ -250,7 +263,10 @@ fn preflight_reports_every_problem_at_once() {
         args.push(hub.into());
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = bed.publish(&[], &argv, None);
+    let no_trivy = BinDir::none();
+    let run = bed.publish_with(&[], &argv, |c| {
+        c.env("PATH", no_trivy.path_var());
+    });
     assert_eq!(run.code, 2, "{run:?}");
     let line = run.error_line();
     for hub in ["`docker.io/team`", "`index.docker.io/team`", "`registry-1.docker.io/x`", "`registry.hub.docker.com/x`", "`someone`"] {
@@ -259,6 +275,14 @@ fn preflight_reports_every_problem_at_once() {
     assert!(line.contains("--allow-public"), "{line}");
     assert!(line.contains("REGISTRY_USERNAME") && line.contains("REGISTRY_PASSWORD"), "{line}");
     assert!(line.contains("uncommitted") && line.contains("VERSION"), "{line}");
+    assert!(!built(&run));
+    // With VERSION fixed, a missing Trivy is named too (the scan's own checks run first).
+    bed.repo.write("VERSION", "v1.0.0\n");
+    let run = bed.publish_with(&[], &argv, |c| {
+        c.env("PATH", no_trivy.path_var());
+    });
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.error_line().contains("trivy"), "{run:?}");
     assert!(!built(&run));
 
     // No registry at all: exit 2 with the fix.

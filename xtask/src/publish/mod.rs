@@ -78,8 +78,11 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     ctx.step("publish preflight");
     let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, creds);
     let head = p.take(git::head(ctx));
-    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
     let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
+    if let Some(v) = &version {
+        p.take(gates::preflight(ctx, args, &format!("{image}:{}", version::tag(v))));
+    }
+    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
     let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let (Some(s), Some(v), Some(h)) = (&session, &version, &head) {
         for t in &targets {

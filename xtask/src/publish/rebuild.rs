@@ -30,8 +30,11 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
             version::tag(v)
         ));
     }
-    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
     let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
+    if let Some(v) = &version {
+        p.take(gates::preflight(ctx, args, &format!("{image}:{}", version::tag(v))));
+    }
+    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
     let mut release_commit: Option<String> = None;
     let mut latest: BTreeMap<String, Remote> = BTreeMap::new();
     if let (Some(s), Some(v)) = (&session, &version) {
