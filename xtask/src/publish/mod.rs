@@ -195,11 +195,20 @@ fn push_steps(
                 eprintln!("    {tag} already holds this image in {} ({d}): skipped", t.spec);
                 (Some(d.clone()), "unchanged")
             }
+            // Once the registry holds the image, the other tags point at that very manifest
+            // (registry-side, nothing uploaded): one digest per registry, even on a rerun from
+            // another machine whose push would compress the layers anew.
+            Step::Push if digest.is_some() => {
+                let d = digest.clone().unwrap_or_default();
+                session.retag(ctx, t, image, &d, tag)?;
+                (Some(d), "pushed")
+            }
             Step::Push => {
                 let reference = t.reference(image, tag);
                 let src = if id.is_empty() { "<built image>" } else { id };
                 ctx.run(ctx.sh.cmd("docker").args(["tag", src, &reference]))?;
-                (session.push(ctx, t, &reference, tag)?, "pushed")
+                let d = session.push(ctx, t, &reference, tag)?;
+                (d.or_else(|| ctx.dry_run.then(|| "sha256:<digest of that push>".to_string())), "pushed")
             }
             Step::Refuse(_) => unreachable!("refused before the gates"),
         };
