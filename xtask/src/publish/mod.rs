@@ -18,7 +18,7 @@ use crate::cli::{self, Args, Spec};
 use crate::image::{self, BuildOpts};
 use crate::{ctx::Ctx, exit, git, tags, version};
 use anyhow::{Context, Result};
-use plan::{Pushed, Step, Target};
+use plan::{Pushed, Remote, Step, Target};
 use preflight::Problems;
 use registry::{Creds, Session};
 use semver::Version;
@@ -84,6 +84,8 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     }
     let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
     let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // A partly done release of this commit: the rebuild must come out as the same image.
+    let mut resume: Option<(&Target, Remote)> = None;
     if let (Some(s), Some(v), Some(h)) = (&session, &version, &head) {
         for t in &targets {
             let Some(tags) = p.take(s.list_tags(ctx, t, &image)) else { continue };
@@ -99,6 +101,9 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
                         ));
                     } else {
                         eprintln!("    {} is already in {} from this commit: resuming", version::tag(v), t.spec);
+                        if resume.is_none() {
+                            resume = p.take(s.remote(ctx, t, &image, &version::tag(v))).flatten().map(|r| (t, r));
+                        }
                     }
                 }
             }
@@ -111,8 +116,9 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     };
     ctx.end_step();
 
-    let opts = build_opts(args);
-    let built = image::build(ctx, &opts)?;
+    let mut opts = build_opts(args);
+    let vtag = version::tag(&version);
+    let built = build_like(ctx, ctx, &mut opts, resume.as_ref().map(|(t, r)| (*t, r, vtag.as_str())), &image)?;
     let sha = tags::sha_tag(&head.commit, ctx.config()?.sha_length);
     // Per registry: which tags to push, skip or refuse (a fixed tag holding another image).
     let plan_pushes = || -> Result<Vec<(&Target, Vec<(String, Step)>, Option<String>)>> {
@@ -169,6 +175,43 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     }
     drop(session);
     Ok(Released { pushed, version })
+}
+
+/// Builds so that unchanged inputs give the image already published under `like`'s tag
+/// (the weekly rebuild's `latest`, a resumed release's `vX.Y.Z`): with the local build
+/// cache when that image is here (warm runner), else with it pulled from the registry as
+/// `--cache-from` (fresh runner). The classic builder only reuses cache-from images when
+/// given one, so a warm runner that picked another cached chain builds once more with the
+/// published image as the cache. Same inputs, same image id: no clock goes into it.
+pub fn build_like(ctx: &Ctx, bctx: &Ctx, opts: &mut BuildOpts, like: Option<(&Target, &Remote, &str)>, image: &str) -> Result<image::Built> {
+    let Some((t, remote, tag)) = like.filter(|_| !opts.no_cache) else {
+        return image::build(bctx, opts);
+    };
+    let local = ctx.probe_output(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Id}}", &remote.config]));
+    if !ctx.dry_run && local.is_ok_and(|o| o.status.success()) {
+        let built = image::build(bctx, opts)?;
+        if built.id == remote.config {
+            return Ok(built);
+        }
+        eprintln!("    the local cache gave another image than {tag}; building again with {tag} as the cache");
+        opts.cache_from.push(remote.config.clone());
+        return image::build(bctx, opts);
+    }
+    let cache = t.reference(image, tag);
+    if ctx.dry_run {
+        ctx.run(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?;
+        opts.cache_from.push(cache);
+        return image::build(bctx, opts);
+    }
+    if ctx.probe_output(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?.status.success() {
+        opts.cache_from.push(cache.clone());
+    } else {
+        eprintln!("    warning: cannot pull {cache} as build cache; building without it (the digest will differ)");
+    }
+    let built = image::build(bctx, opts);
+    // Only the name goes; the layers stay as long as the new image uses them.
+    let _ = ctx.sh.cmd("docker").args(["rmi", &cache]).quiet().ignore_stdout().ignore_stderr().run();
+    built
 }
 
 /// The `image` flags publish passes through.

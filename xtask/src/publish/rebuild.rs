@@ -9,8 +9,8 @@
 use super::plan::{self, Remote, Step, Target};
 use super::preflight::{self, Problems};
 use super::registry::{Creds, Session};
-use super::{build_opts, gates, push_steps, untag, verify, write_record, TOOLS};
-use crate::{cli::Args, ctx::Ctx, exit, git, image, tags, version};
+use super::{build_like, build_opts, gates, push_steps, untag, verify, write_record, TOOLS};
+use crate::{cli::Args, ctx::Ctx, exit, git, tags, version};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -86,7 +86,8 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
 
     let mut opts = build_opts(args);
     opts.pull = true;
-    let built = build(ctx, bctx, &mut opts, targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r))), &image)?;
+    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r, "latest")));
+    let built = build_like(ctx, bctx, &mut opts, like, &image)?;
 
     let changed: Vec<&Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).collect();
     if !ctx.dry_run && changed.is_empty() {
@@ -128,42 +129,6 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
     drop(bctx_owned);
     drop(worktree);
     Ok(())
-}
-
-/// Builds with `--pull`, reusing what reproduces the published `latest` (`published`):
-/// the local build cache when `latest` is here (warm runner), else `latest` pulled from the
-/// registry as `--cache-from` (fresh runner). The classic builder only reuses cache-from
-/// images when given one, so a warm runner that picked another cached chain builds once
-/// more with `latest` as the cache.
-fn build(ctx: &Ctx, bctx: &Ctx, opts: &mut image::BuildOpts, published: Option<(&Target, &Remote)>, image: &str) -> Result<image::Built> {
-    let Some((t, remote)) = published.filter(|_| !opts.no_cache) else {
-        return image::build(bctx, opts);
-    };
-    let local = ctx.probe_output(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Id}}", &remote.config]));
-    if !ctx.dry_run && local.is_ok_and(|o| o.status.success()) {
-        let built = image::build(bctx, opts)?;
-        if built.id == remote.config {
-            return Ok(built);
-        }
-        eprintln!("    the local cache gave another image than latest; building again with latest as the cache");
-        opts.cache_from.push(remote.config.clone());
-        return image::build(bctx, opts);
-    }
-    let cache = t.reference(image, "latest");
-    if ctx.dry_run {
-        ctx.run(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?;
-        opts.cache_from.push(cache);
-        return image::build(bctx, opts);
-    }
-    if ctx.probe_output(ctx.sh.cmd("docker").args(["pull", "-q", &cache]))?.status.success() {
-        opts.cache_from.push(cache.clone());
-    } else {
-        eprintln!("    warning: cannot pull {cache} as build cache; building without it (the digest will differ)");
-    }
-    let built = image::build(bctx, opts);
-    // Only the name goes; the layers stay as long as the new image uses them.
-    let _ = ctx.sh.cmd("docker").args(["rmi", &cache]).quiet().ignore_stdout().ignore_stderr().run();
-    built
 }
 
 /// Refuses when the image's inputs changed since the release: they would reach `latest`
