@@ -67,6 +67,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     release(ctx, args, targets, Creds::from_env(), p).map(|_| ())
 }
 
+/// One registry's push plan: its tags' steps, and why `latest` stays (if it does).
+type TargetPlan<'a> = (&'a Target, Vec<(String, Step)>, Option<String>);
+
 /// What a release leaves for its caller (`--local` prints how to pull it).
 pub struct Released {
     pub pushed: Vec<Pushed>,
@@ -121,7 +124,7 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     let built = build_like(ctx, ctx, &mut opts, resume.as_ref().map(|(t, r)| (*t, r, vtag.as_str())), &image)?;
     let sha = tags::sha_tag(&head.commit, ctx.config()?.sha_length);
     // Per registry: which tags to push, skip or refuse (a fixed tag holding another image).
-    let plan_pushes = || -> Result<Vec<(&Target, Vec<(String, Step)>, Option<String>)>> {
+    let plan_pushes = || -> Result<Vec<TargetPlan>> {
         let mut plans = Vec::new();
         for t in &targets {
             let mut want = vec![version::tag(&version), sha.clone()];

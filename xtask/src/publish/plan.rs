@@ -198,11 +198,11 @@ pub fn backoff(retry: u32) -> Duration {
     Duration::from_secs(1 << retry.min(5))
 }
 
-/// The audit tag of a weekly rebuild: `rebuild-YYYYMMDD-HHMM` (UTC) from a Unix time.
+/// The audit tag of a weekly rebuild: `rebuild-YYYYMMDD-HHMMSS` (UTC) from a Unix time.
 pub fn dated_tag(unix_secs: u64) -> String {
     let (y, m, d) = civil_date(unix_secs / 86_400);
-    let mins = unix_secs % 86_400 / 60;
-    format!("rebuild-{y:04}{m:02}{d:02}-{:02}{:02}", mins / 60, mins % 60)
+    let secs = unix_secs % 86_400;
+    format!("rebuild-{y:04}{m:02}{d:02}-{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -433,11 +433,11 @@ mod tests {
 
     #[test]
     fn dated_tags() {
-        assert_eq!(dated_tag(0), "rebuild-19700101-0000");
-        // 2026-11-28T23:05:00Z
-        assert_eq!(dated_tag(1_795_907_100), "rebuild-20261128-2305");
+        assert_eq!(dated_tag(0), "rebuild-19700101-000000");
+        // 2026-11-28T23:05:09Z
+        assert_eq!(dated_tag(1_795_907_109), "rebuild-20261128-230509");
         // 2024-02-29T12:00:00Z, a leap day
-        assert_eq!(dated_tag(1_709_208_000), "rebuild-20240229-1200");
+        assert_eq!(dated_tag(1_709_208_000), "rebuild-20240229-120000");
         crate::tags::check_tag(&dated_tag(4_102_444_799)).unwrap();
     }
 

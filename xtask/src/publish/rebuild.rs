@@ -106,7 +106,7 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
         let remote = if ctx.dry_run { BTreeMap::new() } else { session.remotes(ctx, t, &image, &want)? };
         let steps = plan::tag_steps(&built.id, &want, &remote, &["latest"]);
         if let Some((tag, Step::Refuse(d))) = steps.iter().find(|(_, s)| matches!(s, Step::Refuse(_))) {
-            return Err(exit::usage(format!("{tag} in {} already holds {d}; wait a minute and rerun", t.spec)));
+            return Err(exit::usage(format!("{tag} in {} already holds {d}; another rebuild ran in the same second: rerun", t.spec)));
         }
         pushed.push(push_steps(ctx, &session, t, &image, &built.id, &steps, None)?);
         ctx.end_step();
