@@ -48,7 +48,7 @@ EOF
 docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
 reg_pid=$!
 prev_cleanup=$(trap -p EXIT | sed "s/^trap -- '//; s/' EXIT$//")
-trap 'kill "$reg_pid" 2>/dev/null || true; docker images --format "{{.Repository}}:{{.Tag}}" | grep -F "$reg/" | xargs -r docker rmi -f >/dev/null 2>&1 || true; '"$prev_cleanup" EXIT
+trap 'kill "$reg_pid" 2>/dev/null || true; docker images --digests --format "{{.Repository}} {{.Tag}} {{.Digest}}" | awk -v r="$reg/" '"'"'index($1, r) == 1 { print ($2 == "<none>") ? $1 "@" $3 : $1 ":" $2 }'"'"' | xargs -r docker rmi -f >/dev/null 2>&1 || true; '"$prev_cleanup" EXIT
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 export REGISTRY_USERNAME=bench REGISTRY_PASSWORD="$pw"   # environment, never argv
 

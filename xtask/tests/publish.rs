@@ -106,14 +106,24 @@ impl Bed {
 
 impl Drop for Bed {
     fn drop(&mut self) {
-        // Every local image of this test (its tags, registry-prefixed and untagged pulls).
-        let out = docker(&["image", "ls", "--format", "{{.Repository}} {{.ID}}"]);
-        let mut ids: Vec<&str> =
-            out.stdout.lines().filter(|l| l.contains(&self.image)).filter_map(|l| l.split_whitespace().nth(1)).collect();
-        ids.dedup();
-        if !ids.is_empty() {
+        // Every local name of this test's images (its tags, registry-prefixed ones, untagged
+        // pulls by id). By name, not id: the base's id is shared with other tests' images.
+        // Untagged pulls (a base whose tag moved) go by `repo@digest`: they may have children.
+        let out = docker(&["image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}"]);
+        let names: Vec<String> = out
+            .stdout
+            .lines()
+            .filter(|l| l.contains(&self.image))
+            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, "<none>", "<none>", id] => Some(id.to_string()),
+                [repo, "<none>", digest, _] => Some(format!("{repo}@{digest}")),
+                [repo, tag, _, _] => Some(format!("{repo}:{tag}")),
+                _ => None,
+            })
+            .collect();
+        if !names.is_empty() {
             let mut args = vec!["rmi", "-f"];
-            args.extend(ids);
+            args.extend(names.iter().map(String::as_str));
             docker(&args);
         }
     }

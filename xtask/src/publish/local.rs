@@ -70,7 +70,15 @@ impl Server {
                 )));
             }
         }
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir.join("data")).with_context(|| format!("cannot create {}", dir.display()))?;
+        // Only this folder is private (credentials inside); its parents keep the usual mode.
+        std::fs::create_dir_all(dir.parent().unwrap_or(dir)).with_context(|| format!("cannot create {}", dir.display()))?;
+        for d in [dir.to_path_buf(), dir.join("data")] {
+            if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&d) {
+                if e.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(e).with_context(|| format!("cannot create {}", d.display()));
+                }
+            }
+        }
         let pw_file = dir.join("password");
         let password = match std::fs::read_to_string(&pw_file) {
             Ok(p) if p.len() >= 32 && dir.join("htpasswd").exists() => p.trim().to_string(),
