@@ -158,8 +158,9 @@ pub fn manifest_config(raw: &str) -> Option<String> {
 /// timeouts, 408, 429 and 5xx. Authentication and "not found" are not among them.
 pub fn is_transient(stderr: &str) -> bool {
     let s = stderr.to_ascii_lowercase();
-    const WORDS: [&str; 18] = [
+    const WORDS: [&str; 19] = [
         "connection reset",
+        "context deadline exceeded",
         "server closed idle connection",
         "use of closed network connection",
         "connection refused",

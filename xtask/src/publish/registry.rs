@@ -15,6 +15,10 @@ pub const USER_VAR: &str = "REGISTRY_USERNAME";
 pub const PASSWORD_VAR: &str = "REGISTRY_PASSWORD";
 pub const PASSWORD_FILE_VAR: &str = "REGISTRY_PASSWORD_FILE";
 
+/// A registry that stops answering mid-request fails the command instead of hanging the run
+/// (skopeo then reports a timeout, which is retried like any transient error).
+const SKOPEO_TIMEOUT: &str = "2m";
+
 /// Registry credentials. The secret never reaches argv, logs or `Debug`.
 pub struct Creds {
     pub user: String,
@@ -144,7 +148,7 @@ impl Session {
     }
 
     fn skopeo<'a>(&self, ctx: &'a Ctx, sub: &str, target: &Target) -> Cmd<'a> {
-        let mut cmd = ctx.sh.cmd("skopeo").arg(sub).arg("--authfile").arg(self.authfile());
+        let mut cmd = ctx.sh.cmd("skopeo").args(["--command-timeout", SKOPEO_TIMEOUT, sub, "--authfile"]).arg(self.authfile());
         if target.is_loopback() {
             // Plain HTTP is allowed for this machine's own registries, never elsewhere.
             cmd = cmd.arg("--tls-verify=false");
@@ -212,7 +216,8 @@ impl Session {
     pub fn retag(&self, ctx: &Ctx, target: &Target, image: &str, digest: &str, tag: &str) -> Result<()> {
         let repo = target.repo(image);
         let cmd = || {
-            let mut c = ctx.sh.cmd("skopeo").args(["copy", "--preserve-digests", "--authfile"]).arg(self.authfile());
+            let mut c = ctx.sh.cmd("skopeo").args(["--command-timeout", SKOPEO_TIMEOUT, "copy", "--preserve-digests", "--authfile"]);
+            c = c.arg(self.authfile());
             if target.is_loopback() {
                 c = c.args(["--src-tls-verify=false", "--dest-tls-verify=false"]);
             }
