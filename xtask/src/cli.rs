@@ -62,6 +62,13 @@ impl Args {
     pub fn values(&self, name: &str) -> Vec<String> {
         self.flags.get(name).cloned().unwrap_or_default()
     }
+
+    /// Builds arguments in unit tests.
+    #[cfg(test)]
+    pub fn with(mut self, name: &'static str, value: &str) -> Args {
+        self.flags.entry(name).or_default().push(value.to_string());
+        self
+    }
 }
 
 /// Parses `args` (after the task name) against `spec`. `Ok(None)` means `--help` was asked.
