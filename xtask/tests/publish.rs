@@ -63,7 +63,18 @@ impl Bed {
 
     fn publish_with(&self, regs: &[&Registry], extra: &[&str], creds: impl FnOnce(&mut std::process::Command)) -> Run {
         let mut args: Vec<String> = vec!["publish".into()];
-        args.extend(build_args(&self.tools));
+        let mut build = build_args(&self.tools);
+        if extra.contains(&"--tools-mirror") {
+            // The mirror replaces every download URL: drop the per-tool URL overrides.
+            let mut kept = Vec::new();
+            for pair in build.chunks(2) {
+                if !(pair[0] == "--build-arg" && pair[1].contains("_URL=")) {
+                    kept.extend_from_slice(pair);
+                }
+            }
+            build = kept;
+        }
+        args.extend(build);
         args.extend(["--build-arg".to_string(), format!("BASE_IMAGE={}", self.base)]);
         for r in regs {
             args.push("--registry".into());
@@ -400,13 +411,17 @@ fn dry_run_prints_the_plan_and_pushes_nothing() {
     assert!(!std::path::Path::new(&bed.repo.path().join("target/xtask/release.json")).exists());
 }
 
-/// `--local`: a throwaway registry started and stopped by the xtask; the printed recipe
-/// names a digest the registry really holds.
+/// `--local` (the README's main job), with the tools from `--tools-mirror`: a throwaway
+/// registry started and stopped by the xtask; the printed recipe names a digest the
+/// registry really holds.
 #[test]
 fn local_publishes_to_a_throwaway_registry_and_stops_it() {
     let Some(bed) = Bed::new("local") else { return };
-    let run = bed.publish(&[], &["--local"], None);
+    let mirror = bed.tools.base_url();
+    let run = bed.publish(&[], &["--local", "--tools-mirror", &mirror], None);
     ok(&run);
+    let build = run.stderr.lines().find(|l| l.starts_with("$ docker build --file")).unwrap_or_default();
+    assert!(build.contains(&format!("KYVERNO_URL={mirror}/kyverno-cli_v")), "the tools come from the mirror: {build}");
     let pull = run.stdout.lines().find(|l| l.contains("docker pull 127.0.0.1:")).unwrap_or_else(|| panic!("{run:?}"));
     let reference = pull.trim().trim_start_matches("docker pull ");
     let (repo, digest) = reference.split_once('@').unwrap();
