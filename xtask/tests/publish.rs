@@ -44,9 +44,21 @@ impl Bed {
         assert!(toml.contains(&image), "Cargo.toml has no image key to rename");
         repo.write("Cargo.toml", &toml);
         repo.commit("test image name");
-        // A base of this test's own: other test processes re-import the shared busybox tag.
+        // A base of this test's own (its own id): other test processes re-import the shared
+        // busybox tag, and tests that build the same Dockerfile on one base id make several
+        // equal cache chains, of which the classic builder may pick another on a rebuild.
         let base = format!("{image}-base:1");
-        assert_eq!(docker(&["tag", &busybox_base(), &base]).code, 0);
+        let mut b = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", &base, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let dockerfile = format!("FROM {}\nLABEL io.policy-platform.test-bed={image}\n", busybox_base());
+        std::io::Write::write_all(&mut b.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
+        let out = b.wait_with_output().unwrap();
+        assert!(out.status.success(), "test base: {}", String::from_utf8_lossy(&out.stderr));
         Some(Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image, base })
     }
 

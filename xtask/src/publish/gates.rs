@@ -51,7 +51,7 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
 
 /// A context like `ctx` (same root, same credentials folder), for another thread or for a
 /// dry run of a gate.
-fn sibling(ctx: &Ctx, dry_run: bool) -> Result<Ctx> {
+pub fn sibling(ctx: &Ctx, dry_run: bool) -> Result<Ctx> {
     let old = std::env::var_os("XTASK_ROOT");
     std::env::set_var("XTASK_ROOT", &ctx.root);
     let c = Ctx::new(dry_run);

@@ -148,7 +148,8 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
         Ok(plans)
     };
     // The gates also run in a dry run: there they only print their commands.
-    let (passed, plans) = gates::run(ctx, args, &built.reference, plan_pushes);
+    let (passed, (plans, policy_hash)) =
+        gates::run(ctx, args, &built.reference, || (plan_pushes(), gates::policy_hash(ctx)));
     let plans = plans?;
     let passed = passed?;
 
@@ -171,7 +172,7 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
             image_id: &built.id,
             pushed: &pushed,
             tools: &built.tools,
-            policy_hash: &gates::policy_hash(ctx)?,
+            policy_hash: &policy_hash?,
             scan: &passed.scan,
             integration: &passed.integration,
         })?;
@@ -285,18 +286,29 @@ fn verify(ctx: &Ctx, session: &Session, image: &str, pushed: &[Pushed]) -> Resul
         return Ok(());
     }
     ctx.step("verify");
-    for p in pushed {
-        for tag in p.tags.keys() {
-            let there = session.inspect(ctx, &p.target, image, tag)?.map(|(d, _)| d);
-            if there.as_deref() != Some(p.digest.as_str()) {
-                return Err(exit::env(format!(
-                    "verify: {}:{tag} holds {}, but {} was pushed; something else wrote to the registry: check it and rerun",
-                    p.repo,
-                    there.as_deref().unwrap_or("nothing"),
-                    p.digest
-                )));
-            }
+    // Every (registry, tag) at once: each read is a round trip of its own.
+    let checks: Vec<(&Pushed, &String)> = pushed.iter().flat_map(|p| p.tags.keys().map(move |t| (p, t))).collect();
+    let ctxs = checks.iter().map(|_| gates::sibling(ctx, false)).collect::<Result<Vec<_>>>()?;
+    let found: Vec<Result<Option<String>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = checks
+            .iter()
+            .zip(ctxs)
+            .map(|(&(p, tag), c)| s.spawn(move || Ok(session.inspect(&c, &p.target, image, tag)?.map(|(d, _)| d))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a registry read panicked")))).collect()
+    });
+    for ((p, tag), there) in checks.iter().zip(found) {
+        let there = there?;
+        if there.as_deref() != Some(p.digest.as_str()) {
+            return Err(exit::env(format!(
+                "verify: {}:{tag} holds {}, but {} was pushed; something else wrote to the registry: check it and rerun",
+                p.repo,
+                there.as_deref().unwrap_or("nothing"),
+                p.digest
+            )));
         }
+    }
+    for p in pushed {
         eprintln!("    {}: {} verified at {}", p.target.spec, p.tags.keys().cloned().collect::<Vec<_>>().join(", "), p.digest);
     }
     ctx.end_step();
