@@ -27,7 +27,13 @@ use std::collections::BTreeMap;
 
 pub const SPEC: Spec = Spec {
     name: "publish",
-    about: "Preflight, build, test, scan, then push every tag, verify the digests and write the release record",
+    about: "Preflight, build, test, scan, then push every tag, verify the digests and write the release record\n\n\
+            Credentials: REGISTRY_USERNAME and REGISTRY_PASSWORD, or REGISTRY_PASSWORD_FILE (a key file such as\n\
+            Google's _json_key); they reach `docker login --password-stdin` only. Registries: --registry, else\n\
+            `registries` in Cargo.toml. Writes target/xtask/release.json and prints <registry>/<image>@sha256:...\n\
+            Exit: 1 a gate failed, 2 bad input (dirty tree, version already published, public registry...),\n\
+            3 environment (tool missing, login refused, push failed after retries). Nothing is pushed unless\n\
+            every check passed; rerunning a failed publish completes it.",
     positional: None,
     flags: &[
         cli::many("--registry", "HOST[/PATH]", "Registry to publish to (repeatable; overrides the configured ones)"),
@@ -187,6 +193,8 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
 /// `--cache-from` (fresh runner). The classic builder only reuses cache-from images when
 /// given one, so a warm runner that picked another cached chain builds once more with the
 /// published image as the cache. Same inputs, same image id: no clock goes into it.
+/// (On a fresh runner this needs `image::build` to give its label step the same
+/// `cache_from`; without it the label layer gets a new `created` and a new id.)
 pub fn build_like(ctx: &Ctx, bctx: &Ctx, opts: &mut BuildOpts, like: Option<(&Target, &Remote, &str)>, image: &str) -> Result<image::Built> {
     let Some((t, remote, tag)) = like.filter(|_| !opts.no_cache) else {
         return image::build(bctx, opts);
