@@ -495,3 +495,59 @@ fn a_failing_gate_pushes_nothing() {
     assert!(reg.catalog().is_empty(), "something was pushed: {:?}", reg.catalog());
     assert!(!run.stderr.contains("$ docker push"), "{run:?}");
 }
+
+/// Ctrl-C in the middle of `publish --local` (SIGINT to the whole process group, as a
+/// terminal sends it): the process dies without unwinding, yet the credentials folder goes
+/// (its watchdog removes it) and the throwaway registry stops (it gets the signal too).
+#[test]
+fn ctrl_c_leaves_no_credentials_and_no_registry() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let Some(bed) = Bed::new("intr") else { return };
+    let mut args: Vec<String> = vec!["publish".into(), "--local".into(), "--no-cache".into()];
+    args.extend(build_args(&bed.tools));
+    args.extend(["--build-arg".to_string(), format!("BASE_IMAGE={}", bed.base)]);
+    let mut child = std::process::Command::new(support::xtask_bin())
+        .args(&args)
+        .current_dir(bed.repo.path())
+        .env("XTASK_ROOT", bed.repo.path())
+        .env("PATH", bed.trivy.path_var())
+        .env("TRIVY_CACHE_DIR", bed.cache.path())
+        .env("TRIVY_SKIP_DB_UPDATE", "true")
+        .env_remove("CI")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut auth, mut addr) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("DOCKER_CONFIG=").nth(1) {
+            auth = rest.split(',').next().map(std::path::PathBuf::from);
+        }
+        if let Some(rest) = line.trim().strip_prefix("throwaway registry on ") {
+            addr = rest.split_whitespace().next().map(String::from);
+        }
+        if line.starts_with("$ docker build") {
+            break;
+        }
+    }
+    let (auth, addr) = (auth.expect("the credentials folder is named"), addr.expect("the registry address is named"));
+    assert!(auth.join("config.json").exists(), "{}", auth.display());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = std::process::Command::new("kill").args(["-INT", "--", &format!("-{pid}")]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(2), "the xtask died of SIGINT, without unwinding: {status:?}");
+    let start = std::time::Instant::now();
+    while (auth.exists() || std::net::TcpStream::connect(&addr).is_ok()) && start.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!auth.exists(), "the credentials folder {} is still there", auth.display());
+    assert!(std::net::TcpStream::connect(&addr).is_err(), "the registry on {addr} still answers");
+    for _ in lines {}
+}
