@@ -463,7 +463,6 @@ fn bench_trivy_db_fixture() {
 /// A fresh runner (the published image not in the engine): latest is pulled and offered as
 /// `--cache-from`, and an unchanged rebuild still comes out as the same image.
 #[test]
-#[ignore = "needs image::build to pass --cache-from to its label step too (issue 3's image/plan.rs label_argv)"]
 fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
     let Some(bed) = Bed::new("fresh") else { return };
     let reg = Registry::start(canary());

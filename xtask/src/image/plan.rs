@@ -191,6 +191,12 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
         label_argv.push("--tag".into());
         label_argv.push(t.clone());
     }
+    // The label step's layer is cached only if the published image is a cache source too:
+    // without it a fresh runner gets a new `created` and a new digest for the same inputs.
+    for c in &i.opts.cache_from {
+        label_argv.push("--cache-from".into());
+        label_argv.push(c.clone());
+    }
     label_argv.push("-".into());
     Ok(Plan { argv, build_iidfile, label_argv, iidfile, reference, tags: all_tags, tools, labels, base_image })
 }
@@ -397,6 +403,7 @@ mod tests {
         assert!(pairs(&p.argv, "--tag").is_empty() && pairs(&p.argv, "--label").is_empty());
         assert_eq!(p.label_argv.last().unwrap(), "-");
         assert!(!p.label_argv.contains(&"--pull".to_string()), "the label step builds on a local id");
+        assert_eq!(pairs(&p.label_argv, "--cache-from"), vec!["pp:latest"], "same digest on a fresh runner");
         assert_eq!(pairs(&p.label_argv, "--iidfile"), vec!["/r/target/xtask/image/iid"]);
         assert_eq!(&p.argv[..3], &["build", "--file", "/r/Dockerfile"]);
         assert_eq!(p.argv.last().unwrap(), "/r");
