@@ -11,7 +11,6 @@ pub mod plan;
 use crate::cli::{self, Args, Spec};
 use crate::{ctx::Ctx, exit, git, release, smoke, tags, tools};
 use anyhow::{Context, Result};
-use semver::Version;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
@@ -65,8 +64,6 @@ pub struct Built {
     pub size_bytes: u64,
     /// Tool → pinned version (no leading `v`), as labelled.
     pub tools: BTreeMap<String, String>,
-    pub version: Version,
-    pub commit: String,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
@@ -107,8 +104,6 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         tags: p.tags.clone(),
         size_bytes: 0,
         tools: p.tools.clone(),
-        version,
-        commit: head.commit,
     };
 
     ctx.step(&format!("docker build {}", p.reference));

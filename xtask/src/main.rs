@@ -5,6 +5,7 @@
 mod bump;
 mod cli;
 mod config;
+mod date;
 mod ctx;
 mod doctor;
 mod exit;

@@ -201,23 +201,9 @@ pub fn backoff(retry: u32) -> Duration {
 
 /// The audit tag of a weekly rebuild: `rebuild-YYYYMMDD-HHMMSS` (UTC) from a Unix time.
 pub fn dated_tag(unix_secs: u64) -> String {
-    let (y, m, d) = civil_date(unix_secs / 86_400);
+    let crate::date::Date { y, m, d } = crate::date::Date::from_days((unix_secs / 86_400) as i64);
     let secs = unix_secs % 86_400;
     format!("rebuild-{y:04}{m:02}{d:02}-{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_date(days: u64) -> (i64, u32, u32) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// One registry's outcome, for the record and the summary.

@@ -6,7 +6,6 @@
 //! also means "Trivy crashed"). The full report goes to `target/xtask/scan/<tag>.json`, a
 //! SARIF copy (converted from that JSON) next to it. Waivers: `.trivyignore.yaml`.
 
-mod date;
 mod gate;
 mod report;
 mod trivy;

@@ -12,7 +12,7 @@
 //!     purls: ["pkg:apk/alpine/busybox"]         # optional, vulnerabilities only
 //! ```
 
-pub use super::date::Date;
+pub use crate::date::Date;
 use std::fmt;
 
 /// Warn about waivers that expire within this many days.

@@ -1,4 +1,5 @@
-//! A calendar day in UTC, without a date crate: parsing `YYYY-MM-DD` and day arithmetic. Pure.
+//! A calendar day in UTC, without a date crate: parsing `YYYY-MM-DD` and day arithmetic
+//! (waiver expiry in scan, dated rebuild tags in publish). Pure.
 
 use std::fmt;
 
