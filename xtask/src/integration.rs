@@ -29,28 +29,46 @@ pub const POLICY_DIR: &str = "/repos/security-policy/";
 const SCRIPT: &str = r#"set -u
 policies=$1; k8s=$2; shift 2
 tmp=$(mktemp -d /tmp/pp-integration.XXXXXX) || exit 1
+# section LABEL CHART VALUES INPUT DIR CMD...: runs CMD, keeps its framed output in DIR/LABEL.
 section() {
-    label=$1; chart=$2; values=$3; input=$4; shift 4
-    "$@" <"$input" >"$tmp/out" 2>"$tmp/err"
+    label=$1; chart=$2; values=$3; input=$4; dir=$5; shift 5
+    "$@" <"$input" >"$dir/$label.out" 2>"$dir/$label.err"
     rc=$?
-    printf '::pp-integration::begin\t%s\t%s\t%s\n' "$label" "$chart" "$values"
-    cat "$tmp/out"
-    printf '\n::pp-integration::stderr\n'
-    cat "$tmp/err"
-    printf '\n::pp-integration::end\t%s\n' "$rc"
+    {
+        printf '::pp-integration::begin\t%s\t%s\t%s\n' "$label" "$chart" "$values"
+        cat "$dir/$label.out"
+        printf '\n::pp-integration::stderr\n'
+        cat "$dir/$label.err"
+        printf '\n::pp-integration::end\t%s\n' "$rc"
+    } >"$dir/$label.framed"
     return $rc
 }
+# Every chart x values case and every repo's policy tests run side by side; the output
+# comes out in a fixed order afterwards.
+n=0
 while [ $# -ge 2 ]; do
     chart=$1; values=$2; shift 2
-    if section helm "$chart" "$values" /dev/null helm template "${chart##*/}" "$chart" -f "$chart/$values"; then
-        cp "$tmp/out" "$tmp/rendered"
-        section kyverno "$chart" "$values" "$tmp/rendered" kyverno apply "$policies" --resource -
-        section pluto "$chart" "$values" "$tmp/rendered" pluto detect - -o json --target-versions "k8s=$k8s"
-    fi
+    n=$((n + 1)); d="$tmp/$n"; mkdir "$d"
+    (
+        if section helm "$chart" "$values" /dev/null "$d" helm template "${chart##*/}" "$chart" -f "$chart/$values"; then
+            section kyverno "$chart" "$values" "$d/helm.out" "$d" kyverno apply "$policies" --resource - &
+            section pluto "$chart" "$values" "$d/helm.out" "$d" pluto detect - -o json --target-versions "k8s=$k8s"
+            wait
+        fi
+    ) &
 done
 for repo in /repos/*/; do
     [ -n "$(find "$repo" -type f -name kyverno-test.yaml | head -n 1)" ] || continue
-    section kyverno-test "$repo" - /dev/null kyverno test "$repo"
+    n=$((n + 1)); d="$tmp/$n"; mkdir "$d"
+    section kyverno-test "$repo" - /dev/null "$d" kyverno test "$repo" &
+done
+wait
+i=0
+while [ "$i" -lt "$n" ]; do
+    i=$((i + 1))
+    for label in helm kyverno pluto kyverno-test; do
+        if [ -f "$tmp/$i/$label.framed" ]; then cat "$tmp/$i/$label.framed"; fi
+    done
 done
 rm -rf "$tmp"
 "#;
