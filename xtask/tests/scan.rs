@@ -265,6 +265,20 @@ fn waiver_without_statement_is_an_input_error() {
 }
 
 #[test]
+fn waiver_without_expiry_is_an_input_error() {
+    // A waiver that never expires is never looked at again: refused before Trivy runs.
+    let repo = TempRepo::new();
+    repo.write(
+        ".trivyignore.yaml",
+        "secrets:\n  - id: github-pat\n    statement: a revoked token kept as a fixture\n",
+    );
+    let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let err = r.error_line();
+    assert!(err.contains(".trivyignore.yaml:2: waiver `github-pat` has no `expired_at`"), "{err}");
+}
+
+#[test]
 fn settings_that_hide_findings_are_refused() {
     let repo = TempRepo::new();
     let r = repo.xtask_cmd(&["scan", "--image", "pp-test-none:v0"], |c| {

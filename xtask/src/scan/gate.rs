@@ -19,8 +19,6 @@ pub struct Verdict {
     pub expired: Vec<Waiver>,
     /// Waivers that end within `waivers::WARN_DAYS`.
     pub expiring: Vec<Waiver>,
-    /// Waivers without `expired_at`.
-    pub endless: Vec<Waiver>,
 }
 
 impl Verdict {
@@ -43,9 +41,6 @@ pub fn decide(findings: Vec<Finding>, opts: &ScanOpts, waivers: &[Waiver], today
             v.expired.push(w.clone());
         } else if w.expiring_soon(today) {
             v.expiring.push(w.clone());
-        }
-        if w.expired_at.is_none() {
-            v.endless.push(w.clone());
         }
     }
     for f in &findings {
@@ -122,7 +117,7 @@ pub fn table(v: &Verdict, opts: &ScanOpts) -> String {
     if !v.waived.is_empty() {
         s.push_str(&format!("\nwaived ({}):\n", v.waived.len()));
         for (f, w) in &v.waived {
-            let until = w.expired_at.map(|d| format!("until {d}")).unwrap_or("no expiry".into());
+            let until = format!("until {}", w.expired_at);
             s.push_str(&format!(
                 "  {} -- waived by {}, {until}: {}\n",
                 f.describe(),
@@ -144,27 +139,21 @@ pub fn table(v: &Verdict, opts: &ScanOpts) -> String {
         s.push_str(&format!(
             "\nexpired waiver: {} expired on {}\n",
             w.name(),
-            w.expired_at.unwrap()
+            w.expired_at
         ));
     }
     s
 }
 
-/// Warnings for stderr (waivers about to expire or without expiry).
+/// Warnings for stderr (waivers about to expire).
 pub fn warnings(v: &Verdict, today: Date) -> Vec<String> {
     let mut out = Vec::new();
     for w in &v.expiring {
-        let e = w.expired_at.unwrap();
+        let e = w.expired_at;
         out.push(format!(
             "warning: waiver {} expires on {e} (in {} days); fix the finding or renew the waiver with a new statement",
             w.name(),
             e.days() - today.days()
-        ));
-    }
-    for w in &v.endless {
-        out.push(format!(
-            "warning: waiver {} has no `expired_at`; it never expires, add a date",
-            w.name()
         ));
     }
     out
@@ -199,7 +188,7 @@ pub fn failure(v: &Verdict, opts: &ScanOpts) -> String {
         let names: Vec<String> = v
             .expired
             .iter()
-            .map(|w| format!("{} expired on {}", w.name(), w.expired_at.unwrap()))
+            .map(|w| format!("{} expired on {}", w.name(), w.expired_at))
             .collect();
         parts.push(format!("expired waiver(s): {}", names.join(", ")));
     }
@@ -225,7 +214,7 @@ pub fn summary(v: &Verdict, opts: &ScanOpts) -> Value {
         "findings": v.failing.iter().map(Finding::to_json).collect::<Vec<_>>(),
         "waived": v.waived.iter().map(|(f, w)| {
             let mut j = f.to_json();
-            j["waiver"] = json!({ "id": w.id, "statement": w.statement, "expired_at": w.expired_at.map(|d| d.to_string()) });
+            j["waiver"] = json!({ "id": w.id, "statement": w.statement, "expired_at": w.expired_at.to_string() });
             j
         }).collect::<Vec<_>>(),
         "unfixed": v.unfixed.iter().map(Finding::to_json).collect::<Vec<_>>(),
@@ -288,7 +277,7 @@ mod tests {
             section,
             id: id.into(),
             statement: "accepted".into(),
-            expired_at: until.map(|d| Date::parse(d).unwrap()),
+            expired_at: Date::parse(until.unwrap_or("2999-12-31")).unwrap(),
             paths: vec![],
             purls: vec![],
             line: 2,
@@ -360,8 +349,7 @@ mod tests {
         ];
         let v = decide(f, &opts(&["CRITICAL"], false), &w, TODAY);
         assert_eq!(v.failing.len(), 2);
-        assert_eq!(v.endless.len(), 2);
-        assert_eq!(warnings(&v, TODAY).len(), 2);
+        assert!(warnings(&v, TODAY).is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! vulnerabilities:            # or secrets, misconfigurations, licenses
 //!   - id: CVE-2024-0001       # required
 //!     statement: "why this is acceptable, and who said so"   # required
-//!     expired_at: 2026-12-31  # the waiver stops working on this day (UTC)
+//!     expired_at: 2026-12-31  # required; the waiver stops working on this day (UTC)
 //!     paths: ["usr/local/bin/*"]                # optional globs (target or package path)
 //!     purls: ["pkg:apk/alpine/busybox"]         # optional, vulnerabilities only
 //! ```
@@ -44,7 +44,7 @@ pub struct Waiver {
     pub section: Section,
     pub id: String,
     pub statement: String,
-    pub expired_at: Option<Date>,
+    pub expired_at: Date,
     pub paths: Vec<String>,
     pub purls: Vec<String>,
     /// Line of the entry in the file, for messages.
@@ -54,13 +54,12 @@ pub struct Waiver {
 impl Waiver {
     /// Trivy's rule: the waiver is gone from midnight UTC of its `expired_at` day on.
     pub fn expired(&self, today: Date) -> bool {
-        self.expired_at.is_some_and(|e| today >= e)
+        today >= self.expired_at
     }
 
     /// Still valid, but for at most `WARN_DAYS` more days.
     pub fn expiring_soon(&self, today: Date) -> bool {
-        self.expired_at
-            .is_some_and(|e| today < e && e.days() - today.days() <= WARN_DAYS)
+        today < self.expired_at && self.expired_at.days() - today.days() <= WARN_DAYS
     }
 
     /// `CVE-.. (.trivyignore.yaml:7)`, how messages name a waiver.
@@ -96,6 +95,7 @@ struct Open {
     /// The key whose block list (`- value` lines) is being read.
     list: Option<String>,
     has_statement: bool,
+    has_expiry: bool,
 }
 
 /// Parses the waiver file. Every entry needs `id` and a non-empty `statement`.
@@ -160,7 +160,7 @@ pub fn parse(text: &str) -> Result<Vec<Waiver>, ParseError> {
                     section: sec,
                     id: String::new(),
                     statement: String::new(),
-                    expired_at: None,
+                    expired_at: Date::from_days(0), // set by `expired_at:`, required
                     paths: vec![],
                     purls: vec![],
                     line: n,
@@ -169,6 +169,7 @@ pub fn parse(text: &str) -> Result<Vec<Waiver>, ParseError> {
                 key_col: indent + body_off,
                 list: None,
                 has_statement: false,
+                has_expiry: false,
             };
             if body.is_empty() {
                 return err(n, "write the first key on the same line as the dash: `- id: ...`");
@@ -219,6 +220,16 @@ fn finish(open: &mut Option<Open>, out: &mut Vec<Waiver>) -> Result<(), ParseErr
             ),
         );
     }
+    // A waiver that never expires is never looked at again: every waiver needs a date.
+    if !o.has_expiry {
+        return err(
+            o.w.line,
+            format!(
+                "waiver `{}` has no `expired_at`; add the date (YYYY-MM-DD) by which the finding must be fixed or the waiver renewed",
+                o.w.id
+            ),
+        );
+    }
     out.push(o.w);
     Ok(())
 }
@@ -236,10 +247,11 @@ fn set_key(o: &mut Open, kv: &str, n: usize) -> Result<(), ParseError> {
         }
         "expired_at" => {
             let v = scalar(rest, n)?;
-            o.w.expired_at = Some(Date::parse(&v).ok_or_else(|| ParseError {
+            o.w.expired_at = Date::parse(&v).ok_or_else(|| ParseError {
                 line: n,
                 msg: format!("`expired_at: {v}` is not a date; write it as YYYY-MM-DD, unquoted"),
-            })?);
+            })?;
+            o.has_expiry = true;
         }
         "paths" | "purls" => {
             if key == "purls" && o.w.section != Section::Vulnerabilities {
@@ -419,6 +431,7 @@ vulnerabilities:
     purls: ['pkg:apk/alpine/busybox']
   - id: CVE-2099-0002
     statement: it's fine, says the security team
+    expired_at: 2027-06-30
 secrets:
 - id: github-pat
   statement: 'a revoked token kept as a fixture, says ''sec'''
@@ -434,12 +447,12 @@ licenses: []
         assert_eq!(w[0].section, Section::Vulnerabilities);
         assert_eq!(w[0].id, "CVE-2099-0001");
         assert_eq!(w[0].statement, "Not reachable: busybox wget is never run");
-        assert_eq!(w[0].expired_at, Some(d("2027-01-31")));
+        assert_eq!(w[0].expired_at, d("2027-01-31"));
         assert_eq!(w[0].paths, vec!["usr/local/bin/*", "lib/**"]);
         assert_eq!(w[0].purls, vec!["pkg:apk/alpine/busybox"]);
         assert_eq!(w[0].line, 4);
         assert_eq!(w[1].statement, "it's fine, says the security team");
-        assert_eq!(w[1].expired_at, None);
+        assert_eq!(w[1].expired_at, d("2027-06-30"));
         assert_eq!(w[2].section, Section::Secrets);
         assert_eq!(w[2].statement, "a revoked token kept as a fixture, says 'sec'");
         assert!(w[2].paths.is_empty());
@@ -510,11 +523,13 @@ licenses: []
         assert!(w.expiring_soon(d("2026-12-17")), "14 days ahead warns");
         assert!(!w.expiring_soon(d("2026-12-16")), "15 days ahead is quiet");
         assert!(!w.expiring_soon(d("2026-12-31")), "expired is not 'soon'");
-        let never = Waiver {
-            expired_at: None,
-            ..w.clone()
-        };
-        assert!(!never.expired(d("2999-01-01")) && !never.expiring_soon(d("2999-01-01")));
+    }
+
+    #[test]
+    fn a_waiver_without_expiry_is_refused_and_named() {
+        let e = parse("vulnerabilities:\n  - id: CVE-1\n    statement: accepted for now\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.msg.contains("waiver `CVE-1` has no `expired_at`"), "{e}");
     }
 
     #[test]
