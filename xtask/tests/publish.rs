@@ -446,20 +446,6 @@ fn local_publishes_to_a_throwaway_registry_and_stops_it() {
     assert!(blob.exists(), "{}", blob.display());
 }
 
-/// Not a check: writes the offline Trivy DB fixture (no advisories) into the folder named by
-/// `PP_BENCH_TRIVY_CACHE`, for bench/publish.sh (Trivy needs a DB and none can be downloaded).
-#[test]
-#[ignore]
-fn bench_trivy_db_fixture() {
-    let Some(out) = std::env::var_os("PP_BENCH_TRIVY_CACHE") else { return };
-    let cache = Cache::with(&[]);
-    let db = std::path::Path::new(&out).join("db");
-    std::fs::create_dir_all(&db).unwrap();
-    for f in ["trivy.db", "metadata.json"] {
-        std::fs::copy(cache.db_dir().join(f), db.join(f)).unwrap();
-    }
-}
-
 /// A fresh runner (the published image not in the engine): latest is pulled and offered as
 /// `--cache-from`, and an unchanged rebuild still comes out as the same image.
 #[test]
