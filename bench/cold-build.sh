@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Cold build of the xtask vs a baseline crate that only uses the six chosen crates.
-# Both use the same Cargo.lock versions, an empty target dir, crates already fetched.
-# Runs alternate (baseline, xtask, ...) so machine load hits both alike.
+# All use the same Cargo.lock versions, an empty target dir, crates already fetched.
+# Two baselines: with cargo's default profile (the issue's definition), and with the same
+# [profile] settings as this workspace (to show what the settings alone are worth).
+# Runs alternate (baseline, baseline-same-profile, xtask, ...) so machine load hits all alike.
 # Goal (issue 2): xtask / baseline <= 1.25.   Usage: bench/cold-build.sh [ROUNDS=3]
 set -euo pipefail
 rounds=${1:-3}
@@ -27,7 +29,10 @@ fn main() -> anyhow::Result<()> {
 }
 RS
 cp "$root/Cargo.lock" "$base/Cargo.lock"
-(cd "$base" && cargo fetch -q && cd "$root" && cargo fetch -q)
+same="$work/baseline-same-profile"
+cp -r "$base" "$same"
+sed -n '/^\[profile/,$p' "$root/Cargo.toml" >> "$same/Cargo.toml"
+(cd "$base" && cargo fetch -q && cd "$same" && cargo fetch -q && cd "$root" && cargo fetch -q)
 
 now() { date +%s.%N; }
 time_build() { # dir -> seconds of a cold `cargo build`
@@ -37,13 +42,15 @@ time_build() { # dir -> seconds of a cold `cargo build`
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-: > "$work/b"; : > "$work/x"
+: > "$work/b"; : > "$work/s"; : > "$work/x"
 for i in $(seq "$rounds"); do
   time_build "$base" >> "$work/b"
+  time_build "$same" >> "$work/s"
   time_build "$root" "-p xtask" >> "$work/x"
 done
-b=$(median < "$work/b"); x=$(median < "$work/x")
-echo "baseline (six crates) cold build, median of $rounds: ${b}s  [$(tr '\n' ' ' < "$work/b")]"
-echo "xtask cold build,                 median of $rounds: ${x}s  [$(tr '\n' ' ' < "$work/x")]"
-ratio=$(echo "scale=3; $x / $b" | bc)
-echo "ratio xtask/baseline: $ratio (goal <= 1.25)"
+b=$(median < "$work/b"); sp=$(median < "$work/s"); x=$(median < "$work/x")
+echo "baseline (six crates), default profile, median of $rounds: ${b}s  [$(tr '\n' ' ' < "$work/b")]"
+echo "baseline (six crates), same profile,    median of $rounds: ${sp}s  [$(tr '\n' ' ' < "$work/s")]"
+echo "xtask,                                  median of $rounds: ${x}s  [$(tr '\n' ' ' < "$work/x")]"
+echo "ratio xtask/baseline: $(echo "scale=3; $x / $b" | bc) (goal <= 1.25)"
+echo "ratio xtask/baseline with the same profile: $(echo "scale=3; $x / $sp" | bc) (the cost of the xtask's own code)"
