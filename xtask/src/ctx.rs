@@ -17,11 +17,30 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(dry_run: bool) -> Result<Ctx> {
-        let root = project_root();
+        Ctx::at(project_root(), dry_run)
+    }
+
+    /// A context on the checkout at `root` (publish --rebuild builds a worktree of the release).
+    pub fn at(root: PathBuf, dry_run: bool) -> Result<Ctx> {
         let sh = Shell::new()?;
         sh.change_dir(&root);
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         Ok(Ctx { sh, root, dry_run, ci, config: OnceCell::new() })
+    }
+
+    /// Another context on the same repo (same config, same Docker credentials folder), for
+    /// a gate on another thread (a shell is not shared across threads) or a dry run of it.
+    pub fn sibling(&self, dry_run: bool) -> Result<Ctx> {
+        let sh = Shell::new()?;
+        sh.change_dir(&self.root);
+        if let Some(d) = self.sh.var_os("DOCKER_CONFIG") {
+            sh.set_var("DOCKER_CONFIG", d);
+        }
+        let config = OnceCell::new();
+        if let Some(c) = self.config.get() {
+            let _ = config.set(c.clone());
+        }
+        Ok(Ctx { sh, root: self.root.clone(), dry_run, ci: self.ci, config })
     }
 
     pub fn config(&self) -> Result<&Config> {

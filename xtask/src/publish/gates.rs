@@ -18,7 +18,7 @@ pub struct Passed {
 /// push plan); returns both outcomes.
 pub fn run<T>(ctx: &Ctx, args: &Args, image: &str, meanwhile: impl FnOnce() -> T) -> (Result<Passed>, T) {
     let setup = || -> Result<_> {
-        Ok((scan::ScanOpts::from_args(args)?, sibling(ctx, ctx.dry_run)?, sibling(ctx, ctx.dry_run)?, sibling(ctx, ctx.dry_run)?))
+        Ok((scan::ScanOpts::from_args(args)?, ctx.sibling(ctx.dry_run)?, ctx.sibling(ctx.dry_run)?, ctx.sibling(ctx.dry_run)?))
     };
     let (opts, c_smoke, c_int, c_scan) = match setup() {
         Ok(s) => s,
@@ -49,28 +49,11 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
     h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a gate panicked")))
 }
 
-/// A context like `ctx` (same root, same credentials folder), for another thread or for a
-/// dry run of a gate.
-pub fn sibling(ctx: &Ctx, dry_run: bool) -> Result<Ctx> {
-    let old = std::env::var_os("XTASK_ROOT");
-    std::env::set_var("XTASK_ROOT", &ctx.root);
-    let c = Ctx::new(dry_run);
-    match old {
-        Some(o) => std::env::set_var("XTASK_ROOT", o),
-        None => std::env::remove_var("XTASK_ROOT"),
-    }
-    let c = c?;
-    if let Some(d) = ctx.sh.var_os("DOCKER_CONFIG") {
-        c.sh.set_var("DOCKER_CONFIG", d);
-    }
-    Ok(c)
-}
-
 /// Before any build: the scan's own checks (Trivy found at the pinned version, no
 /// variable that hides findings, readable waivers), by a dry run of it.
 pub fn preflight(ctx: &Ctx, args: &Args, image: &str) -> Result<()> {
     let opts = scan::ScanOpts::from_args(args)?;
-    let dry = sibling(ctx, true)?;
+    let dry = ctx.sibling(true)?;
     eprintln!("    (the scan's own checks, as a dry run:)");
     scan::scan(&dry, image, &opts).map(|_| ())
 }

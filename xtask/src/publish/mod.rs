@@ -296,7 +296,7 @@ fn verify(ctx: &Ctx, session: &Session, image: &str, pushed: &[Pushed]) -> Resul
     ctx.step("verify");
     // Every (registry, tag) at once: each read is a round trip of its own.
     let checks: Vec<(&Pushed, &String)> = pushed.iter().flat_map(|p| p.tags.keys().map(move |t| (p, t))).collect();
-    let ctxs = checks.iter().map(|_| gates::sibling(ctx, false)).collect::<Result<Vec<_>>>()?;
+    let ctxs = checks.iter().map(|_| ctx.sibling(false)).collect::<Result<Vec<_>>>()?;
     let found: Vec<Result<Option<String>>> = std::thread::scope(|s| {
         let handles: Vec<_> = checks
             .iter()

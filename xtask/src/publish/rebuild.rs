@@ -182,14 +182,7 @@ impl<'a> Worktree<'a> {
 
     /// A context rooted at the worktree, using the same credentials folder.
     fn ctx(&self, parent: &Ctx, session: &Session) -> Result<Ctx> {
-        let old = std::env::var_os("XTASK_ROOT");
-        std::env::set_var("XTASK_ROOT", &self.dir);
-        let c = Ctx::new(parent.dry_run);
-        match old {
-            Some(o) => std::env::set_var("XTASK_ROOT", o),
-            None => std::env::remove_var("XTASK_ROOT"),
-        }
-        let c = c?;
+        let c = Ctx::at(self.dir.clone(), parent.dry_run)?;
         c.sh.set_var("DOCKER_CONFIG", session.dir());
         Ok(c)
     }
