@@ -64,6 +64,8 @@ pub struct Built {
     pub size_bytes: u64,
     /// Tool → pinned version (no leading `v`), as labelled.
     pub tools: BTreeMap<String, String>,
+    /// The hash of the policies the image carries, as labelled (`smoke::policy_hash`).
+    pub policy_hash: String,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
@@ -104,6 +106,7 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         tags: p.tags.clone(),
         size_bytes: 0,
         tools: p.tools.clone(),
+        policy_hash,
     };
 
     ctx.step(&format!("docker build {}", p.reference));

@@ -58,6 +58,3 @@ pub fn preflight(ctx: &Ctx, args: &Args, image: &str) -> Result<()> {
     scan::scan(&dry, image, &opts).map(|_| ())
 }
 
-pub fn policy_hash(ctx: &Ctx) -> Result<String> {
-    crate::smoke::policy_hash(ctx)
-}

@@ -125,7 +125,7 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
     };
     ctx.end_step();
 
-    let mut opts = build_opts(args);
+    let mut opts = BuildOpts::from_args(args);
     let vtag = version::tag(&version);
     let built = build_like(ctx, ctx, &mut opts, resume.as_ref().map(|(t, r)| (*t, r, vtag.as_str())), &image)?;
     let sha = tags::sha_tag(&head.commit, ctx.config()?.sha_length);
@@ -154,8 +154,7 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
         Ok(plans)
     };
     // The gates also run in a dry run: there they only print their commands.
-    let (passed, (plans, policy_hash)) =
-        gates::run(ctx, args, &built.reference, || (plan_pushes(), gates::policy_hash(ctx)));
+    let (passed, plans) = gates::run(ctx, args, &built.reference, plan_pushes);
     let plans = plans?;
     let passed = passed?;
 
@@ -178,7 +177,7 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
             image_id: &built.id,
             pushed: &pushed,
             tools: &built.tools,
-            policy_hash: &policy_hash?,
+            policy_hash: &built.policy_hash,
             scan: &passed.scan,
             integration: &passed.integration,
         })?;
@@ -192,9 +191,8 @@ pub fn release(ctx: &Ctx, args: &Args, targets: Vec<Target>, creds: Result<Creds
 /// cache when that image is here (warm runner), else with it pulled from the registry as
 /// `--cache-from` (fresh runner). The classic builder only reuses cache-from images when
 /// given one, so a warm runner that picked another cached chain builds once more with the
-/// published image as the cache. Same inputs, same image id: no clock goes into it.
-/// (On a fresh runner this needs `image::build` to give its label step the same
-/// `cache_from`; without it the label layer gets a new `created` and a new id.)
+/// published image as the cache. Same inputs, same image id: no clock goes into it (the
+/// label step takes the same `cache_from`, or its layer would get a new `created`).
 pub fn build_like(ctx: &Ctx, bctx: &Ctx, opts: &mut BuildOpts, like: Option<(&Target, &Remote, &str)>, image: &str) -> Result<image::Built> {
     let Some((t, remote, tag)) = like.filter(|_| !opts.no_cache) else {
         return image::build(bctx, opts);
@@ -224,11 +222,6 @@ pub fn build_like(ctx: &Ctx, bctx: &Ctx, opts: &mut BuildOpts, like: Option<(&Ta
     // Only the name goes; the layers stay as long as the new image uses them.
     let _ = ctx.sh.cmd("docker").args(["rmi", &cache]).quiet().ignore_stdout().ignore_stderr().run();
     built
-}
-
-/// The `image` flags publish passes through.
-fn build_opts(args: &Args) -> BuildOpts {
-    BuildOpts::from_args(args)
 }
 
 /// Pushes one registry's tags in order (`latest` comes last in `steps`); skipped tags

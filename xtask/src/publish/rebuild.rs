@@ -9,7 +9,7 @@
 use super::plan::{self, Remote, Step, Target};
 use super::preflight::{self, Problems};
 use super::registry::{Creds, Session};
-use super::{build_like, build_opts, gates, push_steps, untag, verify, write_record, TOOLS};
+use super::{build_like, gates, push_steps, untag, verify, write_record, TOOLS};
 use crate::{cli::Args, ctx::Ctx, exit, git, tags, version};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
     };
     let bctx = bctx_owned.as_ref().unwrap_or(ctx);
 
-    let mut opts = build_opts(args);
+    let mut opts = crate::image::BuildOpts::from_args(args);
     opts.pull = true;
     let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r, "latest")));
     let built = build_like(ctx, bctx, &mut opts, like, &image)?;
@@ -121,7 +121,7 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
             image_id: &built.id,
             pushed: &pushed,
             tools: &built.tools,
-            policy_hash: &gates::policy_hash(bctx)?,
+            policy_hash: &built.policy_hash,
             scan: &passed.scan,
             integration: &passed.integration,
         })?;

@@ -182,7 +182,7 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
 /// the file, so a container never writes into the work tree).
 fn sarif_command<'a>(ctx: &'a Ctx, runner: &trivy::Runner, json: &Path) -> xshell::Cmd<'a> {
     // Every severity, as in the JSON (a TRIVY_SEVERITY setting must not thin the SARIF out).
-    let convert = ["convert", "--format", "sarif", "--severity", trivy::ALL_SEVERITIES]
+    let convert = ["convert", "--format", "sarif", "--severity", &trivy::all_severities()]
         .map(String::from)
         .to_vec();
     match runner {

@@ -12,8 +12,10 @@ use xshell::Cmd;
 /// The exit code Trivy is told to use for findings. Not 1: Trivy exits 1 on every fatal error.
 pub const FINDINGS_EXIT: i32 = 10;
 
-/// `--severity` for Trivy: report everything; the gate picks.
-pub const ALL_SEVERITIES: &str = "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL";
+/// `--severity` for Trivy: report everything (`UNKNOWN,LOW,...,CRITICAL`); the gate picks.
+pub fn all_severities() -> String {
+    super::report::SEVERITIES.iter().rev().copied().collect::<Vec<_>>().join(",")
+}
 
 /// Settings that would make Trivy hide findings from the gate. Waivers belong in
 /// `.trivyignore.yaml`; unfixed vulnerabilities are skipped with `--ignore-unfixed`.
@@ -164,7 +166,7 @@ pub fn scan_args(image: &str, db_repository: Option<&str>) -> Vec<String> {
         "--scanners",
         "vuln,secret",
         "--severity",
-        ALL_SEVERITIES,
+        &all_severities(),
         "--format",
         "json",
         "--exit-code",
