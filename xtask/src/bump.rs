@@ -1,36 +1,25 @@
 //! `bump-version`: rewrites VERSION by a level, a pre-release phase, an exact version, or
 //! `auto` (the level computed from what changed since VERSION last changed). Needs git for `auto`.
 
-use crate::cli::{self, Args, Spec};
+use crate::tools::git;
 use crate::version::{self, Bump, Level};
-use crate::{ctx::Ctx, exit, git, release, tags};
-use anyhow::{Context, Result};
+use crate::{ctx::Ctx, exit, files, release, tags};
+use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const SPEC: Spec = Spec {
-    name: "bump-version",
-    about: "Rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z",
-    positional: Some(("<LEVEL|X.Y.Z>", "major, minor, patch, release, rc, beta, alpha, auto, or an explicit X.Y.Z / vX.Y.Z")),
-    flags: &[cli::DRY_RUN],
-};
-
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    let [how] = args.positional.as_slice() else {
-        return Err(exit::usage(format!(
-            "bump-version takes exactly one level or version; usage: {}",
-            cli::usage_line(&SPEC)
-        )));
-    };
+/// `how`: the bump asked for, `None` for `auto`.
+pub fn run(ctx: &Ctx, how: Option<Bump>) -> Result<()> {
     let cur = release::read_version(ctx)?;
-    let bump = if how == "auto" {
-        let (level, reasons) = auto_level(ctx, &cur)?;
-        for r in &reasons {
-            eprintln!("  {r}");
+    let bump = match how {
+        Some(b) => b,
+        None => {
+            let (level, reasons) = auto_level(ctx, &cur)?;
+            for r in &reasons {
+                eprintln!("  {r}");
+            }
+            eprintln!("auto: {level} release");
+            Bump::Level(level)
         }
-        eprintln!("auto: {level} release");
-        Bump::Level(level)
-    } else {
-        Bump::parse(how)?
     };
     let next = version::bump(&cur, &bump)?;
     let line = format!("{} -> {}", version::tag(&cur), version::tag(&next));
@@ -38,37 +27,24 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         println!("{line} (dry run: VERSION not written)");
         return Ok(());
     }
-    write_atomic(&ctx.path("VERSION"), &format!("{}\n", version::tag(&next)))?;
+    files::write_atomic(&ctx.path("VERSION"), format!("{}\n", version::tag(&next)).as_bytes(), 0o644)?;
     println!("{line}");
     Ok(())
-}
-
-fn write_atomic(path: &std::path::Path, content: &str) -> Result<()> {
-    let tmp = path.with_file_name(format!(".VERSION.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 /// Gathers what changed since the commit that last changed VERSION, then classifies it.
 fn auto_level(ctx: &Ctx, cur: &semver::Version) -> Result<(Level, Vec<String>)> {
     crate::tools::require(&["git"])?;
-    let git = |args: &[&str]| ctx.probe(ctx.sh.cmd("git").args(args));
-    let base = git(&["log", "-1", "--format=%H", "--", "VERSION"])
+    let base = git::last_change(ctx, "VERSION")
         .map_err(|e| exit::usage(format!("bump-version auto needs a git checkout ({e}); run it inside the repo")))?;
-    let base = base.trim();
     // No commit has touched VERSION yet: everything counts as new.
-    let base = if base.is_empty() { EMPTY_TREE } else { base };
+    let base = base.as_deref().unwrap_or(EMPTY_TREE);
 
     let mut changes = Vec::new();
-    for line in git(&["diff", "--name-status", "-M", base, "--", "."])?.lines() {
-        let mut parts = line.split('\t');
-        let status = parts.next().unwrap_or("");
-        if let Some(path) = parts.last() {
-            changes.push(Change { path: path.to_string(), note: "" });
-            if status.starts_with('R') {
-                let old = line.split('\t').nth(1).unwrap_or("");
-                changes.push(Change { path: old.to_string(), note: "" });
-            }
+    for (status, path, old) in git::changes_since(ctx, base)? {
+        changes.push(Change { path, note: "" });
+        if let Some(old) = old.filter(|_| status.starts_with('R')) {
+            changes.push(Change { path: old, note: "" });
         }
     }
     let dirty: BTreeSet<String> = git::dirty_files(ctx)?.into_iter().collect();
@@ -77,17 +53,13 @@ fn auto_level(ctx: &Ctx, cur: &semver::Version) -> Result<(Level, Vec<String>)> 
             c.note = " (uncommitted)";
         }
     }
-    for path in git(&["ls-files", "--others", "--exclude-standard"])?.lines() {
-        changes.push(Change { path: path.to_string(), note: " (untracked)" });
+    for path in git::untracked(ctx)? {
+        changes.push(Change { path, note: " (untracked)" });
     }
 
-    let old_df = git(&["show", &format!("{base}:Dockerfile")]).unwrap_or_default();
+    let old_df = git::show(ctx, base, "Dockerfile").unwrap_or_default();
     let new_df = std::fs::read_to_string(ctx.path("Dockerfile")).unwrap_or_default();
-    let old_repos: BTreeSet<String> = git(&["ls-tree", "-d", "--name-only", base, "policies/"])
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("policies/").map(String::from))
-        .collect();
+    let old_repos: BTreeSet<String> = git::dirs_at(ctx, base, "policies").into_iter().collect();
     let new_repos = policy_repos(&ctx.path("policies"));
 
     let input = AutoInput {

@@ -1,195 +1,419 @@
-//! A small declarative argument parser: each task declares its flags as a `Spec`, which
-//! gives both the parsing and the `--help` text. (No parser crate: cold build time.)
+//! The edge: argv (xflags, see `flags.rs`) and the environment become one typed value per
+//! task, validated here, once. Credentials are read and removed from the process
+//! environment before any child process starts.
 
 use crate::exit;
-use std::collections::BTreeMap;
+use crate::flags::{self, XtaskCmd};
+use crate::image::BuildOpts;
+use crate::publish::{self, Creds, Mode, PublishOpts, Target};
+use crate::scan::ScanOpts;
+use crate::version::{self, Bump};
+use anyhow::Result;
+use std::ffi::OsString;
+use std::io::Read;
 
-pub struct Flag {
-    pub name: &'static str,
-    /// `Some(METAVAR)` when the flag takes a value.
-    pub value: Option<&'static str>,
-    pub repeat: bool,
-    pub doc: &'static str,
+/// One task and its options.
+#[derive(Debug)]
+pub enum Task {
+    Bump { how: Option<Bump>, dry_run: bool },
+    Image { build: BuildOpts, dry_run: bool },
+    Smoke { image: Option<String>, dry_run: bool },
+    Integration { image: Option<String>, dry_run: bool },
+    Scan { image: Option<String>, gate: ScanOpts, dry_run: bool },
+    Publish(Box<PublishOpts>),
+    Doctor,
 }
 
-pub struct Spec {
-    pub name: &'static str,
-    pub about: &'static str,
-    /// `(METAVAR, doc)` of the positional arguments, if the task takes any.
-    pub positional: Option<(&'static str, &'static str)>,
-    pub flags: &'static [Flag],
-}
-
-pub const fn switch(name: &'static str, doc: &'static str) -> Flag {
-    Flag { name, value: None, repeat: false, doc }
-}
-
-pub const fn value(name: &'static str, metavar: &'static str, doc: &'static str) -> Flag {
-    Flag { name, value: Some(metavar), repeat: false, doc }
-}
-
-pub const fn many(name: &'static str, metavar: &'static str, doc: &'static str) -> Flag {
-    Flag { name, value: Some(metavar), repeat: true, doc }
-}
-
-// Flags shared by several tasks, with the contract's names.
-pub const DRY_RUN: Flag = switch("--dry-run", "Print the plan and every command; run and change nothing");
-pub const IMAGE: Flag = value("--image", "REF", "Image to check (default: the local <image>:v<VERSION>)");
-pub const BUILD_ARG: Flag = many("--build-arg", "KEY=VALUE", "Passed to docker build (repeatable)");
-pub const PULL: Flag = switch("--pull", "Always pull a newer base image");
-pub const NO_CACHE: Flag = switch("--no-cache", "Build without the layer cache");
-pub const NETWORK: Flag = value("--network", "MODE", "Network mode for RUN steps of docker build (e.g. host)");
-pub const TOOLS_MIRROR: Flag =
-    value("--tools-mirror", "URL", "Download every tool from this mirror (same file names, same checksums)");
-pub const SEVERITY: Flag =
-    value("--severity", "LIST", "Severities that fail the gate, comma separated (default CRITICAL)");
-
-#[derive(Debug, Default)]
-pub struct Args {
-    pub positional: Vec<String>,
-    flags: BTreeMap<&'static str, Vec<String>>,
-}
-
-impl Args {
-    pub fn has(&self, name: &str) -> bool {
-        self.flags.contains_key(name)
-    }
-
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.flags.get(name).and_then(|v| v.last()).map(String::as_str)
-    }
-
-    pub fn values(&self, name: &str) -> Vec<String> {
-        self.flags.get(name).cloned().unwrap_or_default()
-    }
-
-    /// Builds arguments in unit tests.
-    #[cfg(test)]
-    pub fn with(mut self, name: &'static str, value: &str) -> Args {
-        self.flags.entry(name).or_default().push(value.to_string());
-        self
-    }
-}
-
-/// Parses `args` (after the task name) against `spec`. `Ok(None)` means `--help` was asked.
-pub fn parse(spec: &Spec, args: &[String]) -> anyhow::Result<Option<Args>> {
-    let mut out = Args::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--help" || arg == "-h" {
-            return Ok(None);
+impl Task {
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Task::Bump { dry_run, .. }
+            | Task::Image { dry_run, .. }
+            | Task::Smoke { dry_run, .. }
+            | Task::Integration { dry_run, .. }
+            | Task::Scan { dry_run, .. } => *dry_run,
+            Task::Publish(p) => p.dry_run,
+            Task::Doctor => false,
         }
-        if !arg.starts_with("--") || arg == "--" {
-            if spec.positional.is_none() {
-                return Err(bad(spec, &format!("unexpected argument `{arg}`")));
+    }
+
+    /// Tasks that read the config before any work (a bad config is named first).
+    pub fn needs_config(&self) -> bool {
+        !matches!(self, Task::Bump { .. } | Task::Doctor)
+    }
+}
+
+/// The tasks, with the first line of their help, in the order `--help` lists them.
+pub const TASKS: [(&str, &str); 7] = [
+    ("bump-version", "rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z"),
+    ("image", "build the image from the Dockerfile and tag it locally"),
+    ("smoke", "check the tools and the policies inside the image"),
+    ("integration", "render every chart and check it against the policies, inside the image"),
+    ("scan", "Trivy gate on the image (vulnerabilities and secrets)"),
+    ("publish", "preflight, image, smoke, integration, scan, login, push, verify, release record"),
+    ("doctor", "which tools are present, their versions, whether Docker answers"),
+];
+
+pub const USAGE: &str = "cargo xtask <task> [flags]";
+
+/// What the command line asked for: a task, or help text to print (exit 0).
+pub enum Parsed {
+    Run(Task),
+    Help(String),
+}
+
+/// Parses argv (without the program name). Errors are usage errors (exit 2) naming the
+/// argument and where the usage is.
+pub fn parse(argv: Vec<OsString>, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Parsed> {
+    let Some(first) = argv.first() else {
+        return Err(exit::usage(format!("no task given; usage: {USAGE} (tasks: {})", names())));
+    };
+    let Some(task) = first.to_str().map(String::from) else {
+        return Err(exit::usage(format!("the task name {first:?} is not UTF-8; usage: {USAGE} (tasks: {})", names())));
+    };
+    let task = task.as_str();
+    if matches!(task, "--help" | "-h" | "help") {
+        return Ok(Parsed::Help(top_help()));
+    }
+    if !TASKS.iter().any(|(n, _)| *n == task) {
+        return Err(exit::usage(format!("unknown task `{task}`; usage: {USAGE} (tasks: {})", names())));
+    }
+    let parsed = match flags::Xtask::from_vec(split_inline_values(argv)) {
+        Ok(f) => f,
+        Err(e) if e.is_help() => return Ok(Parsed::Help(task_help(task, &e.to_string()))),
+        Err(e) => return Err(exit::usage(format!("{}; usage: cargo xtask {task} [flags] (see `cargo xtask {task} --help`)", reword(&e.to_string())))),
+    };
+    Ok(Parsed::Run(task_of(parsed.subcommand, env)?))
+}
+
+/// `--flag=value` as two arguments (xflags takes only `--flag value`).
+fn split_inline_values(argv: Vec<OsString>) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(argv.len());
+    for a in argv {
+        match a.to_str().filter(|s| s.starts_with("--")).and_then(|s| s.split_once('=')) {
+            Some((flag, value)) => {
+                out.push(OsString::from(flag));
+                out.push(OsString::from(value));
             }
-            out.positional.push(arg.clone());
-            continue;
+            None => out.push(a),
         }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (arg.as_str(), None),
-        };
-        let Some(flag) = spec.flags.iter().find(|f| f.name == name) else {
-            return Err(bad(spec, &format!("unknown flag `{name}`")));
-        };
-        let val = match (flag.value, inline) {
-            (None, None) => String::new(),
-            (None, Some(_)) => return Err(bad(spec, &format!("`{name}` takes no value"))),
-            (Some(_), Some(v)) => v,
-            (Some(meta), None) => match it.next() {
-                Some(v) => v.clone(),
-                None => return Err(bad(spec, &format!("`{name}` needs a value {meta}"))),
-            },
-        };
-        let slot = out.flags.entry(flag.name).or_default();
-        if !flag.repeat && !slot.is_empty() {
-            return Err(bad(spec, &format!("`{name}` given twice")));
-        }
-        slot.push(val);
     }
-    Ok(Some(out))
+    out
 }
 
-fn bad(spec: &Spec, what: &str) -> anyhow::Error {
-    exit::usage(format!("{what}; usage: {} (see `cargo xtask {} --help`)", usage_line(spec), spec.name))
+fn names() -> String {
+    TASKS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
-pub fn usage_line(spec: &Spec) -> String {
-    let mut s = format!("cargo xtask {}", spec.name);
-    if !spec.flags.is_empty() {
-        s.push_str(" [flags]");
+/// xflags' messages in the words the rest of the xtask uses.
+fn reword(msg: &str) -> String {
+    if let Some(f) = msg.strip_prefix("unexpected flag: ") {
+        return format!("unknown flag {f}");
     }
-    if let Some((meta, _)) = spec.positional {
-        s.push(' ');
-        s.push_str(meta);
+    if let Some(a) = msg.strip_prefix("unexpected argument: ") {
+        return format!("unexpected argument {a}");
     }
+    if let Some(f) = msg.strip_prefix("flag specified more than once: ") {
+        return format!("{f} given twice");
+    }
+    if let Some(f) = msg.strip_prefix("expected a value for ") {
+        return format!("{f} needs a value");
+    }
+    msg.to_string()
+}
+
+fn top_help() -> String {
+    let mut s = format!("Version, build, test, scan and publish the policy-platform image.\n\nUsage: {USAGE}\n\nTasks:\n");
+    for (name, about) in TASKS {
+        s.push_str(&format!("  {name:<14} {about}\n"));
+    }
+    s.push_str("\n`cargo xtask <task> --help` documents every flag.\nExit codes: 0 ok, 1 a gate found a problem, 2 usage or input error, 3 environment error.\n");
     s
 }
 
-pub fn help(spec: &Spec) -> String {
-    let mut s = format!("{}\n\nUsage: {}\n", spec.about, usage_line(spec));
-    if let Some((meta, doc)) = spec.positional {
-        s.push_str(&format!("\nArguments:\n  {meta:<24} {doc}\n"));
+/// The section of xflags' help (which covers every task) about one task: from its
+/// `xtask <task>` line to the next task's.
+fn task_help(task: &str, all: &str) -> String {
+    let head = format!("xtask {task}");
+    let body: Vec<&str> = all
+        .lines()
+        .skip_while(|l| *l != head)
+        .skip(1)
+        .take_while(|l| !l.starts_with("xtask "))
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect();
+    let args = if task == "bump-version" { " <LEVEL|X.Y.Z>" } else { "" };
+    let mut s = format!("Usage: cargo xtask {task} [flags]{args}\n\n{}\n", body.join("\n").trim());
+    if !body.iter().any(|l| l.starts_with("OPTIONS:")) {
+        s.push_str("\nOPTIONS:");
     }
-    s.push_str("\nFlags:\n");
-    for f in spec.flags {
-        let left = match f.value {
-            Some(m) => format!("{} {m}", f.name),
-            None => f.name.to_string(),
-        };
-        s.push_str(&format!("  {left:<24} {}\n", f.doc));
-    }
-    s.push_str(&format!("  {:<24} {}\n", "-h, --help", "Print this help"));
+    s.push_str("\n  -h, --help\n    Prints this help.\n");
     s
+}
+
+fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task> {
+    Ok(match cmd {
+        XtaskCmd::BumpVersion(f) => {
+            let how = if f.level == "auto" { None } else { Some(Bump::parse(&f.level)?) };
+            Task::Bump { how, dry_run: f.dry_run }
+        }
+        XtaskCmd::Image(f) => Task::Image {
+            build: build_opts(f.build_arg, f.pull, f.no_cache, f.network, f.tools_mirror)?,
+            dry_run: f.dry_run,
+        },
+        XtaskCmd::Smoke(f) => Task::Smoke { image: image_ref(f.image)?, dry_run: f.dry_run },
+        XtaskCmd::Integration(f) => Task::Integration { image: image_ref(f.image)?, dry_run: f.dry_run },
+        XtaskCmd::Scan(f) => Task::Scan {
+            image: image_ref(f.image)?,
+            gate: ScanOpts::new(f.severity.as_deref(), f.ignore_unfixed)?,
+            dry_run: f.dry_run,
+        },
+        XtaskCmd::Publish(f) => {
+            let chosen: Vec<&str> = [("--rebuild", f.rebuild), ("--rollback", f.rollback.is_some()), ("--local", f.local)]
+                .into_iter()
+                .filter_map(|(n, on)| on.then_some(n))
+                .collect();
+            if chosen.len() > 1 {
+                return Err(exit::usage(format!("{} cannot be combined; pick one mode", chosen.join(" and "))));
+            }
+            let mode = match (&f.rollback, f.rebuild, f.local) {
+                (Some(v), _, _) => Mode::Rollback(rollback_version(v)?),
+                (None, true, _) => Mode::Rebuild,
+                (None, false, true) => Mode::Local,
+                _ => Mode::Release,
+            };
+            if f.local && !f.registry.is_empty() {
+                return Err(exit::usage("--local publishes to its own throwaway registry; drop --registry (or drop --local)"));
+            }
+            let registries = f.registry.iter().map(|r| Target::parse(r).map_err(exit::usage)).collect::<Result<Vec<_>>>()?;
+            Task::Publish(Box::new(PublishOpts {
+                build: build_opts(f.build_arg, f.pull, f.no_cache, f.network, f.tools_mirror)?,
+                scan: ScanOpts::new(f.severity.as_deref(), false)?,
+                registries,
+                allow_public: f.allow_public,
+                mode,
+                dry_run: f.dry_run,
+                creds: creds(env),
+            }))
+        }
+        XtaskCmd::Doctor(_) => Task::Doctor,
+    })
+}
+
+fn image_ref(image: Option<String>) -> Result<Option<String>> {
+    match image {
+        Some(r) if r.trim().is_empty() => Err(exit::usage("--image needs a non-empty image reference")),
+        Some(r) if r.starts_with('-') => Err(exit::usage(format!("--image `{r}` is not an image reference (it starts with `-`)"))),
+        other => Ok(other),
+    }
+}
+
+fn build_opts(build_args: Vec<String>, pull: bool, no_cache: bool, network: Option<String>, tools_mirror: Option<String>) -> Result<BuildOpts> {
+    for kv in &build_args {
+        if !kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+            return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
+        }
+    }
+    if let Some(m) = &tools_mirror {
+        if !(m.starts_with("http://") || m.starts_with("https://")) {
+            return Err(exit::usage(format!("--tools-mirror `{m}` must be an http:// or https:// URL")));
+        }
+    }
+    if let Some(n) = &network {
+        if n.is_empty() || n.starts_with('-') {
+            return Err(exit::usage(format!("--network `{n}` is not a network mode (e.g. host, bridge, none)")));
+        }
+    }
+    Ok(BuildOpts { build_args, pull, no_cache, network, tools_mirror, ..BuildOpts::default() })
+}
+
+fn rollback_version(v: &str) -> Result<semver::Version> {
+    match version::parse_tag(v).or_else(|_| version::parse_plain(v)) {
+        Ok(ver) if ver.pre.is_empty() => Ok(ver),
+        Ok(ver) => Err(exit::usage(format!(
+            "--rollback {v}: {} is a pre-release, and latest never points at one; name a release",
+            version::tag(&ver)
+        ))),
+        Err(why) => Err(exit::usage(format!("--rollback {v}: {why}; expected a released version like v1.2.3"))),
+    }
+}
+
+/// A key file is at most this big (a Google `_json_key` is about 2.3 KiB).
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// `REGISTRY_USERNAME` with `REGISTRY_PASSWORD` or `REGISTRY_PASSWORD_FILE`. `Err` lists
+/// what is missing or unreadable, each with its fix.
+pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Creds, Vec<String>> {
+    let var = |k: &str| env(k).filter(|v| !v.is_empty());
+    let (user_var, pw_var, file_var) = (publish::USER_VAR, publish::PASSWORD_VAR, publish::PASSWORD_FILE_VAR);
+    let mut problems = Vec::new();
+    let user = match var(user_var).map(OsString::into_string) {
+        Some(Ok(u)) => Some(u),
+        Some(Err(_)) => {
+            problems.push(format!("{user_var} is not UTF-8; set it to the registry user name"));
+            None
+        }
+        None => {
+            problems.push(format!(
+                "no registry user: set {user_var} (with {pw_var} or {file_var}; for a Google key file the user is _json_key)"
+            ));
+            None
+        }
+    };
+    let secret = match (var(pw_var), var(file_var)) {
+        (Some(p), _) => p.into_string().map_err(|_| format!("{pw_var} is not UTF-8")),
+        (None, Some(file)) => read_secret_file(&file),
+        (None, None) => Err(format!("no registry password: set {pw_var}, or {file_var} to a key file (e.g. Google's _json_key)")),
+    };
+    let secret = secret.map_err(|p| problems.push(p)).ok();
+    match (user, secret) {
+        (Some(user), Some(secret)) if problems.is_empty() => Ok(Creds::new(user, secret)),
+        _ => Err(problems),
+    }
+}
+
+/// A key file: regular, at most 64 KiB, UTF-8; one trailing newline dropped.
+fn read_secret_file(file: &OsString) -> Result<String, String> {
+    let var = publish::PASSWORD_FILE_VAR;
+    let shown = std::path::Path::new(file).display().to_string();
+    let cannot = |e: std::io::Error| format!("{var} names `{shown}`, which cannot be read ({e}); point it at the key file");
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(file).map_err(cannot)?.is_file() {
+        return Err(format!("{var} names `{shown}`, which is not a regular file; point it at the key file"));
+    }
+    let f = std::fs::File::open(file).map_err(cannot)?;
+    let mut buf = Vec::new();
+    f.take(MAX_SECRET_FILE + 1).read_to_end(&mut buf).map_err(|e| format!("{var}: cannot read `{shown}` ({e})"))?;
+    if buf.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!("{var} names `{shown}`, which is over 64 KiB: that is not a key file; point it at the key file"));
+    }
+    let mut text = String::from_utf8(buf).map_err(|_| format!("{var} names `{shown}`, which is not UTF-8 text; point it at the key file"))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    if text.is_empty() {
+        return Err(format!("{var} names `{shown}`, which is empty; point it at the key file"));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SPEC: Spec = Spec {
-        name: "demo",
-        about: "demo task",
-        positional: None,
-        flags: &[DRY_RUN, IMAGE, BUILD_ARG],
-    };
-
-    fn strings(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    fn no_env(_: &str) -> Option<OsString> {
+        None
     }
 
-    #[test]
-    fn parses_switches_values_and_repeats() {
-        let a = parse(&SPEC, &strings(&["--dry-run", "--image", "x:1", "--build-arg=A=1", "--build-arg", "B=2"]))
-            .unwrap()
-            .unwrap();
-        assert!(a.has("--dry-run"));
-        assert_eq!(a.value("--image"), Some("x:1"));
-        assert_eq!(a.values("--build-arg"), vec!["A=1", "B=2"]);
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
     }
 
-    #[test]
-    fn unknown_flag_is_a_usage_error() {
-        let e = parse(&SPEC, &strings(&["--frobnicate"])).unwrap_err();
-        assert_eq!(crate::exit::code_of(&e), 2);
-        assert!(e.to_string().contains("unknown flag `--frobnicate`"), "{e}");
-    }
-
-    #[test]
-    fn missing_value_and_duplicates_are_errors() {
-        assert!(parse(&SPEC, &strings(&["--image"])).is_err());
-        assert!(parse(&SPEC, &strings(&["--image", "a", "--image", "b"])).is_err());
-        assert!(parse(&SPEC, &strings(&["--dry-run=yes"])).is_err());
-        assert!(parse(&SPEC, &strings(&["stray"])).is_err());
-    }
-
-    #[test]
-    fn help_lists_every_flag() {
-        assert!(parse(&SPEC, &strings(&["--help"])).unwrap().is_none());
-        let h = help(&SPEC);
-        for f in SPEC.flags {
-            assert!(h.contains(f.name), "{h}");
+    fn task(a: &[&str]) -> Result<Task> {
+        match parse(args(a), &no_env)? {
+            Parsed::Run(t) => Ok(t),
+            Parsed::Help(h) => panic!("help: {h}"),
         }
+    }
+
+    fn usage_err(a: &[&str]) -> String {
+        let e = task(a).unwrap_err();
+        assert_eq!(exit::code_of(&e), 2, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn every_task_has_help_with_its_flags() {
+        for (name, _) in TASKS {
+            let Parsed::Help(h) = parse(args(&[name, "--help"]), &no_env).unwrap() else { panic!("{name}") };
+            assert!(h.starts_with(&format!("Usage: cargo xtask {name}")), "{h}");
+            assert!(h.contains("--help"), "{h}");
+        }
+        let Parsed::Help(h) = parse(args(&["publish", "--help"]), &no_env).unwrap() else { panic!() };
+        for f in ["--dry-run", "--registry", "--allow-public", "--rebuild", "--rollback", "--local", "--tools-mirror", "--severity", "REGISTRY_PASSWORD_FILE"] {
+            assert!(h.contains(f), "publish --help lacks {f}:\n{h}");
+        }
+        assert!(!h.contains("xtask scan"), "only publish's section:\n{h}");
+        let Parsed::Help(h) = parse(args(&["--help"]), &no_env).unwrap() else { panic!() };
+        for (name, _) in TASKS {
+            assert!(h.contains(name));
+        }
+    }
+
+    #[test]
+    fn typed_options() {
+        let Task::Publish(p) = task(&["publish", "--registry", "ghcr.io/org", "--rollback", "v1.2.3", "--severity", "high,critical", "--dry-run"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.mode, Mode::Rollback(semver::Version::new(1, 2, 3)));
+        assert_eq!(p.registries[0].host, "ghcr.io");
+        assert_eq!(p.scan.severity, vec!["HIGH", "CRITICAL"]);
+        assert!(p.dry_run && p.creds.is_err());
+        let Task::Image { build, .. } = task(&["image", "--build-arg", "A=1", "--build-arg=B=2", "--pull"]).unwrap() else { panic!() };
+        assert_eq!(build.build_args, vec!["A=1", "B=2"]);
+        assert!(build.pull && !build.no_cache);
+        let Task::Bump { how, .. } = task(&["bump-version", "auto"]).unwrap() else { panic!() };
+        assert!(how.is_none());
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error_naming_it() {
+        assert!(usage_err(&["deploy"]).contains("unknown task `deploy`"));
+        assert!(usage_err(&["image", "--colour"]).contains("unknown flag `--colour`"));
+        assert!(usage_err(&["publish", "--rebuild", "--local"]).contains("--rebuild and --local cannot be combined"));
+        assert!(usage_err(&["publish", "--registry=-u.x"]).contains("`-u.x`"));
+        assert!(usage_err(&["publish", "--rollback", "v2.0.0-rc.1"]).contains("pre-release"));
+        assert!(usage_err(&["image", "--build-arg", "NOVALUE"]).contains("not KEY=VALUE"));
+        assert!(usage_err(&["image", "--tools-mirror", "ftp://x"]).contains("--tools-mirror"));
+        assert!(usage_err(&["smoke", "--image", ""]).contains("non-empty"));
+        assert!(usage_err(&["smoke", "--image", "a", "--image", "b"]).contains("given twice"));
+        assert!(usage_err(&["scan", "--severity", "SEVERE"]).contains("`SEVERE`"));
+        assert!(usage_err(&["bump-version", "sideways"]).contains("sideways"));
+        assert!(usage_err(&[]).contains("no task given"));
+    }
+
+    #[test]
+    fn non_utf8_arguments_are_usage_errors() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![b'v', 0xff, b'1']);
+        for argv in [vec![bad.clone()], vec![OsString::from("bump-version"), bad.clone()], vec![OsString::from("smoke"), OsString::from("--image"), bad]] {
+            let e = match parse(argv, &no_env) {
+                Err(e) => e,
+                Ok(_) => panic!("accepted"),
+            };
+            assert_eq!(exit::code_of(&e), 2, "{e}");
+        }
+    }
+
+    #[test]
+    fn credentials_from_the_environment() {
+        let dir = std::env::temp_dir().join(format!("pp-cli-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("key.json");
+        std::fs::write(&key, "{\"k\": 1}\n").unwrap();
+        let env = |k: &str| match k {
+            "REGISTRY_USERNAME" => Some(OsString::from("_json_key")),
+            "REGISTRY_PASSWORD_FILE" => Some(key.clone().into_os_string()),
+            _ => None,
+        };
+        let c = creds(&env).unwrap();
+        assert_eq!((c.user.as_str(), c.secret()), ("_json_key", "{\"k\": 1}"));
+        let huge = dir.join("huge");
+        std::fs::write(&huge, vec![b'a'; 70_000]).unwrap();
+        for (file, want) in [(huge, "over 64 KiB"), (dir.clone(), "not a regular file"), (dir.join("none"), "cannot be read")] {
+            let env = |k: &str| match k {
+                "REGISTRY_USERNAME" => Some(OsString::from("u")),
+                "REGISTRY_PASSWORD_FILE" => Some(file.clone().into_os_string()),
+                _ => None,
+            };
+            let p = creds(&env).unwrap_err();
+            assert!(p.iter().any(|m| m.contains(want)), "{p:?}");
+        }
+        let p = creds(&no_env).unwrap_err();
+        assert_eq!(p.len(), 2, "{p:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

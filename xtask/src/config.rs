@@ -56,18 +56,7 @@ const KEYS: &[&str] = &[
 
 impl Config {
     pub fn load(ctx: &Ctx) -> Result<Config> {
-        let manifest = ctx.path("Cargo.toml");
-        let cmd = ctx.sh.cmd("cargo").args(["metadata", "--format-version", "1", "--no-deps", "--offline"]);
-        let out = ctx.probe_output(cmd.arg("--manifest-path").arg(&manifest))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            return Err(exit::usage(format!(
-                "cannot read {}: {}; fix the manifest",
-                manifest.display(),
-                err.trim()
-            )));
-        }
-        let meta: Value = serde_json::from_slice(&out.stdout)?;
+        let meta = crate::tools::system::cargo_metadata(ctx, &ctx.path("Cargo.toml"))?;
         Config::from_metadata(&meta)
     }
 

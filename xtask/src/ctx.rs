@@ -1,46 +1,85 @@
-//! What every task gets: the shell, the repo root, the config, and the one place that
-//! echoes and runs external commands (so a CI log reads as a transcript).
+//! What every task gets: the repo root (found at run time), the config, the facts `main`
+//! read from the environment, and the runner through which every process starts.
 
 use crate::config::Config;
+use crate::runner::Runner;
 use anyhow::{Context, Result};
-use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
-use xshell::{Cmd, Shell};
+use std::sync::OnceLock;
 
+/// The environment as `main` read it, once, before any child process started. Nothing
+/// below `main` reads the process environment itself.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// `CI` set (and not "false"/"0"): output grouped, a CI summary written.
+    pub ci: bool,
+    /// `GITHUB_ACTIONS`: steps as `::group::`.
+    pub github_actions: bool,
+    /// `GITHUB_STEP_SUMMARY`: where the CI summary is appended.
+    pub step_summary: Option<PathBuf>,
+    /// Every `TRIVY_*` variable (the scan decides which may reach Trivy).
+    pub trivy: Vec<(String, String)>,
+    /// `DOCKER_HOST` (the Trivy fallback container mounts its socket).
+    pub docker_host: Option<String>,
+    /// Trivy's cache on the host: `TRIVY_CACHE_DIR`, `$XDG_CACHE_HOME/trivy`, `~/.cache/trivy`.
+    pub trivy_cache: PathBuf,
+}
+
+impl Env {
+    /// Read by `main` only.
+    pub fn from_process() -> Env {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let ci = var("CI").is_some_and(|v| v != "false" && v != "0");
+        let mut trivy: Vec<(String, String)> =
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).filter(|(k, _)| k.starts_with("TRIVY_")).collect();
+        trivy.sort();
+        let trivy_cache = var("TRIVY_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("trivy")))
+            .or_else(|| var("HOME").map(|d| PathBuf::from(d).join(".cache/trivy")))
+            .unwrap_or_else(|| PathBuf::from("/root/.cache/trivy"));
+        Env {
+            ci,
+            github_actions: var("GITHUB_ACTIONS").is_some(),
+            step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            trivy,
+            docker_host: var("DOCKER_HOST"),
+            trivy_cache,
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Ctx {
-    pub sh: Shell,
     pub root: PathBuf,
     pub dry_run: bool,
-    pub ci: bool,
-    config: OnceCell<Config>,
+    pub env: Env,
+    /// Every process starts here.
+    pub run: Runner,
+    config: OnceLock<Config>,
 }
 
 impl Ctx {
-    pub fn new(dry_run: bool) -> Result<Ctx> {
-        Ctx::at(project_root(), dry_run)
+    pub fn new(root: PathBuf, dry_run: bool, env: Env) -> Ctx {
+        Ctx { root, dry_run, env, run: Runner { dry_run }, config: OnceLock::new() }
     }
 
-    /// A context on the checkout at `root` (publish --rebuild builds a worktree of the release).
-    pub fn at(root: PathBuf, dry_run: bool) -> Result<Ctx> {
-        let sh = Shell::new()?;
-        sh.change_dir(&root);
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-        Ok(Ctx { sh, root, dry_run, ci, config: OnceCell::new() })
+    /// The same context on another checkout (publish --rebuild builds a worktree of the
+    /// release); its config is read from there.
+    pub fn at(&self, root: PathBuf) -> Ctx {
+        Ctx::new(root, self.dry_run, self.env.clone())
     }
 
-    /// Another context on the same repo (same config, same Docker credentials folder), for
-    /// a gate on another thread (a shell is not shared across threads) or a dry run of it.
-    pub fn sibling(&self, dry_run: bool) -> Result<Ctx> {
-        let sh = Shell::new()?;
-        sh.change_dir(&self.root);
-        if let Some(d) = self.sh.var_os("DOCKER_CONFIG") {
-            sh.set_var("DOCKER_CONFIG", d);
-        }
-        let config = OnceCell::new();
-        if let Some(c) = self.config.get() {
-            let _ = config.set(c.clone());
-        }
-        Ok(Ctx { sh, root: self.root.clone(), dry_run, ci: self.ci, config })
+    /// The same context as a dry run (publish's preflight runs the scan's own checks so).
+    pub fn as_dry_run(&self) -> Ctx {
+        let mut c = self.clone();
+        c.dry_run = true;
+        c.run = Runner { dry_run: true };
+        c
+    }
+
+    pub fn ci(&self) -> bool {
+        self.env.ci
     }
 
     pub fn config(&self) -> Result<&Config> {
@@ -64,36 +103,9 @@ impl Ctx {
         Ok(dir)
     }
 
-    /// Runs a command that changes something; in a dry run it is only printed.
-    pub fn run(&self, cmd: Cmd<'_>) -> Result<()> {
-        self.echo(&cmd);
-        if self.dry_run {
-            return Ok(());
-        }
-        cmd.quiet().run()?;
-        Ok(())
-    }
-
-    /// Runs a read-only command (it also runs in a dry run: plans need facts) and returns stdout.
-    pub fn probe(&self, cmd: Cmd<'_>) -> Result<String> {
-        self.echo(&cmd);
-        Ok(cmd.quiet().read()?)
-    }
-
-    /// Like `probe`, but returns the whole output and never fails on a non-zero status.
-    pub fn probe_output(&self, cmd: Cmd<'_>) -> Result<std::process::Output> {
-        self.echo(&cmd);
-        Ok(cmd.quiet().ignore_status().output()?)
-    }
-
-    pub fn echo(&self, cmd: &Cmd<'_>) {
-        let mark = if self.dry_run { "[dry-run] " } else { "" };
-        eprintln!("{mark}$ {cmd}");
-    }
-
-    /// Prints a step header; in CI as a collapsible group.
+    /// Prints a step header; on GitHub Actions as a collapsible group.
     pub fn step(&self, name: &str) {
-        if self.ci && std::env::var_os("GITHUB_ACTIONS").is_some() {
+        if self.env.ci && self.env.github_actions {
             eprintln!("::group::{name}");
         } else {
             eprintln!("==> {name}");
@@ -101,17 +113,56 @@ impl Ctx {
     }
 
     pub fn end_step(&self) {
-        if self.ci && std::env::var_os("GITHUB_ACTIONS").is_some() {
+        if self.env.ci && self.env.github_actions {
             eprintln!("::endgroup::");
         }
     }
 }
 
-/// The repo root: `XTASK_ROOT` if set (tests use copies of the repo), else the
-/// workspace this xtask was built from.
-pub fn project_root() -> PathBuf {
-    if let Some(r) = std::env::var_os("XTASK_ROOT") {
-        return PathBuf::from(r);
+/// The repo root, found at run time (never compiled in: two checkouts may share one
+/// target dir, and then one binary serves both): `XTASK_ROOT` if set, else the parent of
+/// the `CARGO_MANIFEST_DIR` that `cargo run` sets, else the nearest folder upwards from
+/// `cwd` whose Cargo.toml holds `[workspace.metadata.policy-platform]`.
+pub fn find_root(xtask_root: Option<PathBuf>, manifest_dir: Option<PathBuf>, cwd: &Path) -> Result<PathBuf> {
+    if let Some(r) = xtask_root {
+        return Ok(r);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    if let Some(m) = manifest_dir {
+        if let Some(root) = m.parent().filter(|r| is_root(r)) {
+            return Ok(root.to_path_buf());
+        }
+    }
+    cwd.ancestors().find(|d| is_root(d)).map(Path::to_path_buf).ok_or_else(|| {
+        crate::exit::usage(format!(
+            "{} is not inside a policy-platform checkout (no Cargo.toml with [workspace.metadata.policy-platform] above it); run `cargo xtask` from the repo",
+            cwd.display()
+        ))
+    })
+}
+
+fn is_root(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace.metadata.policy-platform]"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_from_where_you_stand() {
+        let tmp = std::env::temp_dir().join(format!("pp-root-test-{}", std::process::id()));
+        let deep = tmp.join("repo/policies/a");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(tmp.join("repo/Cargo.toml"), "[workspace]\n\n[workspace.metadata.policy-platform]\nimage = \"x\"\n").unwrap();
+        std::fs::create_dir_all(tmp.join("repo/xtask")).unwrap();
+        let repo = tmp.join("repo");
+        assert_eq!(find_root(None, None, &deep).unwrap(), repo);
+        assert_eq!(find_root(None, Some(repo.join("xtask")), Path::new("/")).unwrap(), repo);
+        // A manifest dir of another checkout that is not a policy-platform root is not trusted.
+        assert_eq!(find_root(None, Some(PathBuf::from("/nonexistent/xtask")), &deep).unwrap(), repo);
+        assert_eq!(find_root(Some(PathBuf::from("/x")), Some(repo.join("xtask")), &deep).unwrap(), PathBuf::from("/x"));
+        let e = find_root(None, None, Path::new("/")).unwrap_err();
+        assert_eq!(crate::exit::code_of(&e), 2);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 }

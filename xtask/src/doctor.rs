@@ -1,16 +1,10 @@
 //! `doctor`: which tools are present, their versions, and whether Docker answers.
 //! Every problem lands in one report; exit 3 if anything a task needs is missing.
 
-use crate::cli::{Args, Spec};
-use crate::{ctx::Ctx, exit, tools};
+use crate::runner::Cmd;
+use crate::tools::{self, docker};
+use crate::{ctx::Ctx, exit};
 use anyhow::Result;
-
-pub const SPEC: Spec = Spec {
-    name: "doctor",
-    about: "Which tools are present, their versions, and whether the Docker daemon answers",
-    positional: None,
-    flags: &[],
-};
 
 /// Tool, the argument that prints its version, and the tasks that need it.
 const CHECKS: &[(&str, &str, &str)] = &[
@@ -22,7 +16,7 @@ const CHECKS: &[(&str, &str, &str)] = &[
     ("hadolint", "--version", "(CI lint only)"),
 ];
 
-pub fn run(ctx: &Ctx, _args: &Args) -> Result<()> {
+pub fn run(ctx: &Ctx) -> Result<()> {
     let mut problems = Vec::new();
     println!("{:<16} {:<8} {:<10} {:<36} needed by", "tool", "status", "version", "path");
     for (tool, flag, needed_by) in CHECKS {
@@ -33,16 +27,16 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<()> {
             }
             continue;
         };
-        let out = ctx.probe_output(ctx.sh.cmd(&path).arg(flag))?;
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = ctx.run.read(&Cmd::new(&path).arg(flag))?;
+        let text = out.text();
         let line = text.lines().next().unwrap_or("").trim().to_string();
         let ver = version_in(&line).unwrap_or(&line).to_string();
-        let status = if out.status.success() { "ok" } else { "broken" };
+        let status = if out.ok() { "ok" } else { "broken" };
         println!("{tool:<16} {status:<8} {ver:<10} {:<36} {needed_by}", path.display());
-        if !out.status.success() {
+        if !out.ok() {
             problems.push(format!("`{tool} {flag}` failed; reinstall {tool}"));
         }
-        if *tool == "trivy" && out.status.success() {
+        if *tool == "trivy" && out.ok() {
             let want = &ctx.config()?.trivy_version;
             if ver != *want {
                 problems.push(format!("trivy is `{ver}` but the scan accepts exactly {want}; install Trivy {want}"));
@@ -50,7 +44,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<()> {
         }
     }
     if tools::find("docker").is_some() {
-        match tools::docker_daemon(ctx) {
+        match docker::daemon_version(ctx) {
             Ok(v) => println!("docker daemon: answers (engine {v})"),
             Err(e) => {
                 println!("docker daemon: does not answer");

@@ -7,21 +7,13 @@
 
 pub mod plan;
 
-
-use crate::cli::{self, Args, Spec};
-use crate::{ctx::Ctx, exit, git, release, smoke, tags, tools};
+use crate::tools::{self, docker, git, Auth};
+use crate::{ctx::Ctx, exit, release, smoke, tags};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use std::io::BufRead;
 
-pub const SPEC: Spec = Spec {
-    name: "image",
-    about: "Build the image from the Dockerfile and tag it locally (vX.Y.Z, sha-<commit>, latest)",
-    positional: None,
-    flags: &[cli::BUILD_ARG, cli::PULL, cli::NO_CACHE, cli::NETWORK, cli::TOOLS_MIRROR, cli::DRY_RUN],
-};
-
-/// How to build: the `image` flags, plus what `publish` adds (cache sources, more tags).
+/// How to build: the `image` flags, plus what `publish` adds (cache sources, more tags,
+/// credentials to pull a private base).
 #[derive(Debug, Clone, Default)]
 pub struct BuildOpts {
     /// `KEY=VALUE` pairs for `docker build --build-arg`, in order (later wins).
@@ -36,20 +28,8 @@ pub struct BuildOpts {
     pub cache_from: Vec<String>,
     /// More full references to tag the image with (e.g. `registry/policy-platform:v1.2.3`).
     pub extra_tags: Vec<String>,
-}
-
-impl BuildOpts {
-    pub fn from_args(args: &Args) -> BuildOpts {
-        BuildOpts {
-            build_args: args.values("--build-arg"),
-            pull: args.has("--pull"),
-            no_cache: args.has("--no-cache"),
-            network: args.value("--network").map(String::from),
-            tools_mirror: args.value("--tools-mirror").map(String::from),
-            cache_from: Vec::new(),
-            extra_tags: Vec::new(),
-        }
-    }
+    /// The registry credentials `docker build` may pull the base with.
+    pub auth: Option<Auth>,
 }
 
 /// What a build produced. In a dry run `id` is empty and `size_bytes` 0.
@@ -66,10 +46,6 @@ pub struct Built {
     pub tools: BTreeMap<String, String>,
     /// The hash of the policies the image carries, as labelled (`smoke::policy_hash`).
     pub policy_hash: String,
-}
-
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    build(ctx, &BuildOpts::from_args(args)).map(|_| ())
 }
 
 /// Builds, tags and size-checks the image. Errors: exit 2 for bad build arguments or
@@ -98,7 +74,7 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         context: &ctx.root,
     })?;
     if !ctx.dry_run {
-        tools::require_docker(ctx, &["docker"])?;
+        docker::require(ctx)?;
     }
     let mut built = Built {
         reference: p.reference.clone(),
@@ -110,35 +86,20 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
     };
 
     ctx.step(&format!("docker build {}", p.reference));
-    ctx.echo(&ctx.sh.cmd("docker").args(&p.argv));
-    if !ctx.dry_run {
-        let _ = std::fs::remove_file(&p.build_iidfile);
-        stream_build(ctx, &p.argv, None, p.base_image.as_deref())?;
-    }
+    let _ = std::fs::remove_file(&p.build_iidfile);
+    finished(docker::build(ctx, &ctx.root, &p.argv, None, opts.auth.as_ref())?, p.base_image.as_deref())?;
     let built_id = if ctx.dry_run { "<id of the build above>".to_string() } else { read_id(&p.build_iidfile)? };
     let label_df = plan::label_dockerfile(&built_id, &p.labels);
-    ctx.echo(&ctx.sh.cmd("docker").args(&p.label_argv));
     eprintln!("  with this Dockerfile on stdin (labels and tags in one step):\n    {}", label_df.trim_end().replace('\n', "\n    "));
+    let _ = std::fs::remove_file(&p.iidfile);
+    finished(docker::build(ctx, &ctx.root, &p.label_argv, Some(label_df), None)?, p.base_image.as_deref())?;
+    ctx.end_step();
     if ctx.dry_run {
-        ctx.end_step();
         return Ok(built);
     }
-    let _ = std::fs::remove_file(&p.iidfile);
-    stream_build(ctx, &p.label_argv, Some(label_df), p.base_image.as_deref())?;
-    ctx.end_step();
     built.id = read_id(&p.iidfile)?;
-
-    let size = ctx.probe(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{.Size}}", &built.id]))?;
-    built.size_bytes = size.trim().parse().with_context(|| format!("unexpected image size `{}`", size.trim()))?;
-    let history = ctx.probe(ctx.sh.cmd("docker").args([
-        "history",
-        "--no-trunc",
-        "--human=false",
-        "--format",
-        "{{.Size}}\t{{.CreatedBy}}",
-        &built.id,
-    ]))?;
-    let layers = plan::parse_history(&history);
+    built.size_bytes = docker::size(ctx, &built.id)?;
+    let layers = plan::parse_history(&docker::history(ctx, &built.id)?);
     println!("image {} id {} size {}", built.reference, built.id, plan::mb(built.size_bytes));
     for t in &built.tags {
         println!("tagged {t}");
@@ -153,39 +114,11 @@ fn read_id(path: &std::path::Path) -> Result<String> {
     Ok(id.trim().to_string())
 }
 
-/// Runs `docker build` (with `stdin` as its input, if given), streaming its output to
-/// stderr and keeping the tail to explain a failure in one line (which tool's download
-/// or checksum failed, or a missing base image).
-fn stream_build(ctx: &Ctx, argv: &[String], stdin: Option<String>, base_image: Option<&str>) -> Result<()> {
-    let mut expr = duct::cmd("docker", argv).dir(&ctx.root);
-    if let Some(text) = stdin {
-        expr = expr.stdin_bytes(text);
+/// A build that failed is explained in one line from the tail of its output (which tool's
+/// download or checksum failed, or a missing base image).
+fn finished(streamed: Option<crate::runner::Streamed>, base_image: Option<&str>) -> Result<()> {
+    match streamed {
+        Some(s) if s.code != Some(0) => Err(plan::explain_failure(&s.tail, tags::TOOLS.as_slice(), base_image)),
+        _ => Ok(()),
     }
-    let reader = expr
-        .stderr_to_stdout()
-        .unchecked()
-        .reader()
-        .context("cannot start `docker build`")?;
-    let mut tail: Vec<String> = Vec::new();
-    let mut lines = std::io::BufReader::new(&reader);
-    let mut buf = String::new();
-    loop {
-        buf.clear();
-        match lines.read_line(&mut buf) {
-            Ok(0) => break,
-            Ok(_) => {
-                eprint!("{buf}");
-                tail.push(buf.trim_end().to_string());
-                if tail.len() > 200 {
-                    tail.drain(..100);
-                }
-            }
-            Err(e) => return Err(e).context("reading docker build output"),
-        }
-    }
-    let out = reader.try_wait()?.context("docker build did not finish")?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(plan::explain_failure(&tail, tags::TOOLS.as_slice(), base_image))
 }

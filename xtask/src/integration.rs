@@ -7,18 +7,11 @@
 mod parse;
 mod verdict;
 
-use crate::cli::{self, Args, Spec};
-use crate::{ctx::Ctx, exit, release, tools};
+use crate::tools::docker;
+use crate::{ctx::Ctx, exit};
 use anyhow::{Context, Result};
 use std::path::Path;
 use verdict::Case;
-
-pub const SPEC: Spec = Spec {
-    name: "integration",
-    about: "Render every chart and check it against the policies, inside the image (one container run)",
-    positional: None,
-    flags: &[cli::IMAGE, cli::DRY_RUN],
-};
 
 /// The policies every chart is checked against, as the image holds them.
 pub const POLICY_DIR: &str = "/repos/security-policy/";
@@ -73,11 +66,6 @@ done
 rm -rf "$tmp"
 "#;
 
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    let image = release::image_arg(ctx, args)?;
-    check(ctx, &image).map(|_| ())
-}
-
 /// Runs the whole check on `image` and prints the table. Returns the summary for the
 /// release record; exit 1 on a violation, a deprecated API or a failing policy test, exit 3
 /// when a tool errors, loads no policy rule or a chart renders nothing.
@@ -91,24 +79,24 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<serde_json::Value> {
     }
     // An absolute path, or docker would take it for a volume name.
     let root = std::fs::canonicalize(&ctx.root).with_context(|| format!("cannot resolve {}", ctx.root.display()))?;
-    let mount = format!("{}:/workspace:ro", root.display());
-    let cmd = ctx.sh.cmd("docker").args(["run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", "sh"]);
-    let cmd = cmd.args(["-v", &mount, "-w", "/workspace", image, "-c", SCRIPT, "sh", POLICY_DIR, &k8s]).args(&pairs);
+    let mut args = vec![POLICY_DIR.to_string(), k8s.clone()];
+    args.extend(pairs);
+    let run = docker::Run { image, script: SCRIPT, args, mount_ro: Some((&root, "/workspace")), workdir: Some("/workspace") };
     if ctx.dry_run {
-        ctx.echo(&cmd);
+        ctx.run.show(&run.cmd());
         let names: Vec<String> = cases.iter().map(Case::name).collect();
         println!("integration {image}: would check {} chart/values case(s): {}", cases.len(), names.join(", "));
         return Ok(serde_json::json!({ "image": image, "dry_run": true }));
     }
-    tools::require_docker(ctx, &["docker"])?;
+    docker::require(ctx)?;
     ctx.step(&format!("integration {image}"));
-    let out = ctx.probe_output(cmd)?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = run.output(ctx)?;
+    let stdout = out.text();
+    let stderr = out.stderr.clone();
     let sections = parse::sections(&stdout);
-    if !out.status.success() || (sections.is_empty() && !cases.is_empty()) {
+    if !out.ok() || (sections.is_empty() && !cases.is_empty()) {
         ctx.end_step();
-        return Err(container_error(image, out.status.code(), &stderr, &stdout));
+        return Err(container_error(image, out.code, &stderr, &stdout));
     }
     let outcome = verdict::evaluate(&cases, &sections, POLICY_DIR);
     println!("integration {image} (Kubernetes {k8s})\n");
@@ -146,9 +134,7 @@ fn decide(o: &verdict::Outcome) -> Result<()> {
 fn container_error(image: &str, code: Option<i32>, stderr: &str, stdout: &str) -> anyhow::Error {
     let why = stderr.lines().chain(stdout.lines()).map(str::trim).find(|l| !l.is_empty()).unwrap_or("no output");
     match code {
-        Some(125) if stderr.contains("No such image") || stderr.contains("Unable to find image") => {
-            exit::env(format!("image {image} not found locally; run `cargo xtask image` first (or pass --image REF)"))
-        }
+        Some(125) if stderr.contains("No such image") || stderr.contains("Unable to find image") => docker::not_found(image),
         Some(125) => exit::env(format!("docker could not start {image} ({why})")),
         Some(126) | Some(127) => exit::env(format!("{image} has no /bin/sh to run the checks ({why})")),
         _ => exit::env(format!("the checks inside {image} did not finish (exit {}: {why})", code.map_or("signal".into(), |c| c.to_string()))),

@@ -1,87 +1,44 @@
 //! `cargo xtask <task>`: version, build, test, scan and publish the policy-platform image.
-//! `main` only parses and dispatches; each task lives in its own module.
+//! Parses the command line and the environment (once, here), then runs the task.
 
+use std::ffi::OsString;
+use xtask::{cli, ctx, exit};
 
-mod bump;
-mod cli;
-mod config;
-mod date;
-mod ctx;
-mod doctor;
-mod exit;
-mod git;
-mod image;
-mod integration;
-mod publish;
-mod release;
-mod scan;
-mod smoke;
-mod tags;
-mod tools;
-mod version;
-
-use anyhow::Result;
-use cli::{Args, Spec};
-use ctx::Ctx;
-
-type Run = fn(&Ctx, &Args) -> Result<()>;
-
-const TASKS: &[(&Spec, Run)] = &[
-    (&bump::SPEC, bump::run),
-    (&image::SPEC, image::run),
-    (&smoke::SPEC, smoke::run),
-    (&integration::SPEC, integration::run),
-    (&scan::SPEC, scan::run),
-    (&publish::SPEC, publish::run),
-    (&doctor::SPEC, doctor::run),
+/// Credentials (and where they are) are taken out of the environment before anything else
+/// runs, so that no child process inherits them; `cli` reads them from this copy.
+const TAKEN: [&str; 6] = [
+    "REGISTRY_USERNAME",
+    "REGISTRY_PASSWORD",
+    "REGISTRY_PASSWORD_FILE",
+    "SIGNING_KEY_FILE",
+    "SIGNING_KEY_PASSWORD",
+    "SIGNING_KEY_PASSWORD_FILE",
 ];
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match dispatch(&argv) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("error: {}", exit::one_line(&e));
-            std::process::exit(exit::code_of(&e));
+    let env: Vec<(String, OsString)> = TAKEN.iter().filter_map(|k| Some((k.to_string(), std::env::var_os(k)?))).collect();
+    for k in TAKEN {
+        // Single-threaded here: nothing else reads the environment yet.
+        std::env::remove_var(k);
+    }
+    let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).or_else(|| std::env::var_os(k));
+    if let Err(e) = start(&lookup) {
+        eprintln!("error: {}", exit::one_line(&e));
+        std::process::exit(exit::code_of(&e));
+    }
+}
+
+fn start(env: &dyn Fn(&str) -> Option<OsString>) -> anyhow::Result<()> {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let task = match cli::parse(argv, env)? {
+        cli::Parsed::Help(h) => {
+            print!("{h}");
+            return Ok(());
         }
-    }
-}
-
-fn dispatch(argv: &[String]) -> Result<()> {
-    let Some(task) = argv.first() else {
-        eprint!("{}", help());
-        return Err(exit::usage(format!("no task given; usage: {USAGE}")));
+        cli::Parsed::Run(t) => t,
     };
-    if task == "--help" || task == "-h" || task == "help" {
-        print!("{}", help());
-        return Ok(());
-    }
-    let Some((spec, run)) = TASKS.iter().find(|(s, _)| s.name == task) else {
-        return Err(exit::usage(format!("unknown task `{task}`; usage: {USAGE} (tasks: {})", task_names())));
-    };
-    let Some(args) = cli::parse(spec, &argv[1..])? else {
-        print!("{}", cli::help(spec));
-        return Ok(());
-    };
-    let ctx = Ctx::new(args.has("--dry-run"))?;
-    if spec.name != bump::SPEC.name && spec.name != doctor::SPEC.name {
-        // A bad config is reported before any work, whatever the task.
-        ctx.config()?;
-    }
-    run(&ctx, &args)
-}
-
-const USAGE: &str = "cargo xtask <task> [flags]";
-
-fn task_names() -> String {
-    TASKS.iter().map(|(s, _)| s.name).collect::<Vec<_>>().join(", ")
-}
-
-fn help() -> String {
-    let mut s = format!("Version, build, test, scan and publish the policy-platform image.\n\nUsage: {USAGE}\n\nTasks:\n");
-    for (spec, _) in TASKS {
-        s.push_str(&format!("  {:<14} {}\n", spec.name, spec.about.lines().next().unwrap_or("")));
-    }
-    s.push_str("\n`cargo xtask <task> --help` documents every flag.\nExit codes: 0 ok, 1 a gate found a problem, 2 usage or input error, 3 environment error.\n");
-    s
+    let cwd = std::env::current_dir()?;
+    let root = ctx::find_root(env("XTASK_ROOT").map(Into::into), env("CARGO_MANIFEST_DIR").map(Into::into), &cwd)?;
+    let ctx = ctx::Ctx::new(root, task.dry_run(), ctx::Env::from_process());
+    xtask::run(&ctx, task)
 }

@@ -4,55 +4,31 @@
 
 mod check;
 
-use crate::cli::{self, Args, Spec};
-use crate::{ctx::Ctx, exit, release, tags, tools};
+use crate::tools::{docker, system};
+use crate::{ctx::Ctx, exit, tags};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub const SPEC: Spec = Spec {
-    name: "smoke",
-    about: "Check the tools and the policies inside the image (one container run)",
-    positional: None,
-    flags: &[cli::IMAGE, cli::DRY_RUN],
-};
-
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    let image = release::image_arg(ctx, args)?;
-    check(ctx, &image)
-}
-
 /// Runs every check on `image`. Exit 1 naming each failed check; exit 3 if the image
 /// is not there or cannot be run.
 pub fn check(ctx: &Ctx, image: &str) -> Result<()> {
-    if !ctx.dry_run {
-        tools::require_docker(ctx, &["docker"])?;
-    }
-    let mut run = ctx.sh.cmd("docker").args(["run", "--rm", "--pull", "never", "--network", "none", "--entrypoint", "sh"]);
-    run = run.args([image, "-c", check::SCRIPT, "sh"]).args(tags::TOOLS);
-    let inspect = ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{json .Config.Labels}}", image]);
+    let run = docker::Run { image, script: check::SCRIPT, args: tags::TOOLS.iter().map(|t| t.to_string()).collect(), mount_ro: None, workdir: None };
     if ctx.dry_run {
-        ctx.echo(&inspect);
-        ctx.echo(&run);
+        ctx.run.show(&run.cmd());
         return Ok(());
     }
+    docker::require(ctx)?;
     ctx.step(&format!("smoke {image}"));
     // Start the container first: it is the slow part; the label and host reads overlap it.
-    ctx.echo(&run);
-    let child = std::process::Command::from(run)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("cannot start `docker run`")?;
-    let labels = read_labels(ctx, image);
+    let child = run.start(ctx)?;
+    let labels = docker::labels(ctx, image);
     let host = host_files(ctx);
-    let out = child.wait_with_output().context("waiting for `docker run`")?;
+    let out = child.wait()?;
     let (labels, host) = (labels?, host?);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = out.text();
     let Some(seen) = check::parse_output(&stdout) else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let why = err.lines().chain(stdout.lines()).find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string();
+        let why = out.stderr.lines().chain(stdout.lines()).find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string();
         return Err(exit::env(format!(
             "cannot run the checks inside {image} ({why}); the image needs /bin/sh, find, xargs and sha256sum"
         )));
@@ -78,23 +54,7 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<()> {
     )))
 }
 
-/// The image's labels; exit 3 with the fix when the image is not there.
-fn read_labels(ctx: &Ctx, image: &str) -> Result<BTreeMap<String, String>> {
-    let out = ctx.probe_output(ctx.sh.cmd("docker").args(["image", "inspect", "--format", "{{json .Config.Labels}}", image]))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("No such image") || err.contains("No such object") {
-            return Err(exit::env(format!("image {image} not found locally; run `cargo xtask image` first (or pass --image REF)")));
-        }
-        return Err(exit::env(format!("docker image inspect {image} failed: {}", err.trim())));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("docker image inspect printed no JSON")?;
-    Ok(v.as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-        .unwrap_or_default())
-}
-
-/// `repo/path` → sha256 for every regular file under `policies/`, via `sha256sum`.
+/// `repo/path` → sha256 for every regular file under `policies/`.
 pub fn host_files(ctx: &Ctx) -> Result<BTreeMap<String, String>> {
     let root = ctx.path("policies");
     let mut rel = Vec::new();
@@ -102,17 +62,7 @@ pub fn host_files(ctx: &Ctx) -> Result<BTreeMap<String, String>> {
         walk(&root, "", &mut rel)?;
     }
     rel.sort();
-    let mut sums = BTreeMap::new();
-    for chunk in rel.chunks(500) {
-        let _dir = ctx.sh.push_dir(&root);
-        let cmd = ctx.sh.cmd("sha256sum").arg("--").args(chunk);
-        let out = ctx.probe(cmd)?;
-        for line in out.lines() {
-            if let Some((sum, path)) = line.split_once("  ") {
-                sums.insert(path.to_string(), sum.to_string());
-            }
-        }
-    }
+    let sums: BTreeMap<String, String> = system::sha256_files(ctx, &root, &rel)?.into_iter().collect();
     if sums.len() != rel.len() {
         anyhow::bail!("sha256sum hashed {} of {} files under policies/", sums.len(), rel.len());
     }
@@ -139,6 +89,5 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
 pub fn policy_hash(ctx: &Ctx) -> Result<String> {
     let files = host_files(ctx)?;
     let text: String = files.iter().map(|(p, s)| format!("{s}  {p}\n")).collect();
-    let out = ctx.probe(ctx.sh.cmd("sha256sum").stdin(text))?;
-    Ok(out.split_whitespace().next().context("sha256sum printed nothing")?.to_string())
+    system::sha256_of(ctx, text.as_bytes())
 }

@@ -104,19 +104,25 @@ impl Bump {
 
 /// The next version. Refuses what would go backwards or mean nothing.
 pub fn bump(cur: &Version, how: &Bump) -> Result<Version> {
+    // A number at u64::MAX cannot grow: an input error, never an overflow.
+    let next = |n: u64, part: &str| {
+        n.checked_add(1).ok_or_else(|| {
+            exit::usage(format!("{} cannot be bumped: its {part} number is at its maximum; set VERSION by hand", tag(cur)))
+        })
+    };
     let mut v = cur.clone();
     v.build = BuildMetadata::EMPTY;
     match how {
         Bump::Level(Level::Major) => {
-            v = Version::new(cur.major + 1, 0, 0);
+            v = Version::new(next(cur.major, "major")?, 0, 0);
         }
         Bump::Level(Level::Minor) => {
-            v = Version::new(cur.major, cur.minor + 1, 0);
+            v = Version::new(cur.major, next(cur.minor, "minor")?, 0);
         }
         Bump::Level(Level::Patch) => {
             // cargo-release: a patch bump of a pre-release releases it.
             if cur.pre.is_empty() {
-                v.patch += 1;
+                v.patch = next(cur.patch, "patch")?;
             }
             v.pre = Prerelease::EMPTY;
         }
@@ -130,13 +136,13 @@ pub fn bump(cur: &Version, how: &Bump) -> Result<Version> {
             v.pre = Prerelease::EMPTY;
         }
         Bump::Phase(name) => {
-            let want = PHASES.iter().position(|p| p == name).unwrap();
+            let want = PHASES.iter().position(|p| p == name).unwrap_or(0);
             let n = match phase(cur) {
                 None => {
-                    v.patch += 1;
+                    v.patch = next(cur.patch, "patch")?;
                     1
                 }
-                Some((have, n)) if have == want => n + 1,
+                Some((have, n)) if have == want => next(n, "pre-release")?,
                 Some((have, _)) if have < want => 1,
                 Some((have, _)) => {
                     return Err(exit::usage(format!(
@@ -147,7 +153,7 @@ pub fn bump(cur: &Version, how: &Bump) -> Result<Version> {
                     )))
                 }
             };
-            v.pre = Prerelease::new(&format!("{name}.{n}")).unwrap();
+            v.pre = Prerelease::new(&format!("{name}.{n}")).map_err(|e| exit::usage(format!("cannot make the pre-release {name}.{n}: {e}")))?;
         }
         Bump::Exact(want) => {
             if want <= cur {
@@ -243,6 +249,23 @@ mod tests {
             let msg = e.to_string();
             assert!(msg.contains("VERSION") && msg.contains("expected vMAJOR"), "{msg}");
             assert!(!msg.contains('\n'), "{msg}");
+        }
+    }
+
+    #[test]
+    fn numbers_at_their_maximum_are_an_input_error() {
+        let max = u64::MAX;
+        for (cur, how) in [
+            (format!("v{max}.0.0"), "major"),
+            (format!("v1.{max}.0"), "minor"),
+            (format!("v1.0.{max}"), "patch"),
+            (format!("v1.0.{max}"), "rc"),
+            (format!("v1.0.0-rc.{max}"), "rc"),
+        ] {
+            let v = parse_tag(&cur).unwrap();
+            let e = bump(&v, &Bump::parse(how).unwrap()).unwrap_err();
+            assert_eq!(crate::exit::code_of(&e), 2, "{cur} {how}: {e}");
+            assert!(e.to_string().contains("at its maximum"), "{e}");
         }
     }
 }

@@ -245,7 +245,7 @@ fn smoke_without_the_image_says_how_to_build_it() {
     let run = repo.xtask(&["smoke"]);
     assert_eq!(run.code, 3, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains(&format!("image {name}:{} not found locally", tag_of(&repo))), "{line}");
+    assert!(line.contains(&format!("image {name}:{} is not in the local Docker engine", tag_of(&repo))), "{line}");
     assert!(line.contains("cargo xtask image"), "{line}");
 }
 

@@ -199,7 +199,7 @@ fn integration_checks_every_chart_inside_the_real_image() {
     // 8. No such image: exit 3, saying how to get one.
     let run = integration(&repo, &format!("{PREFIX}-no-such-image:v0"));
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(run.error_line().contains("not found locally; run `cargo xtask image` first"), "{run:?}");
+    assert!(run.error_line().contains("is not in the local Docker engine; build it with `cargo xtask image`"), "{run:?}");
 }
 
 #[test]

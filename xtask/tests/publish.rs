@@ -416,7 +416,7 @@ fn dry_run_prints_the_plan_and_pushes_nothing() {
     let run = bed.publish(&[&reg], &["--dry-run"], Some(canary()));
     ok(&run);
     let img = &bed.image;
-    assert!(run.stderr.contains(&format!("[dry-run] $ docker push {}/{img}:v1.0.0", reg.addr())), "{run:?}");
+    assert!(run.stderr.contains(&format!("[dry-run] $ docker push -- {}/{img}:v1.0.0", reg.addr())), "{run:?}");
     let latest = run.stderr.lines().find(|l| l.starts_with("[dry-run] $ skopeo") && l.contains(" copy ") && l.ends_with(&format!("/{img}:latest")));
     assert!(latest.is_some(), "latest is pointed at the pushed manifest: {run:?}");
     assert!(reg.catalog().is_empty());

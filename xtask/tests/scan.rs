@@ -438,12 +438,12 @@ fn fallback_runs_the_pinned_trivy_image_with_the_docker_socket() {
 }
 
 #[test]
-fn missing_image_is_an_input_error() {
+fn missing_image_is_an_environment_error_like_in_smoke_and_integration() {
     let Some(bin) = ready() else { return };
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     let r = scan(&repo, &bin, &cache, &["--image", "pp-test-scan-none:v0"]);
-    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.code, 3, "{r:?}");
     assert!(
         r.error_line()
             .contains("pp-test-scan-none:v0 is not in the local Docker engine"),

@@ -4,7 +4,8 @@
 //! (1 a finding, 3 a crash); when several fail, the first in that order is the error and
 //! the others are listed.
 
-use crate::{cli::Args, ctx::Ctx, exit, scan};
+use crate::scan::{self, ScanOpts};
+use crate::{ctx::Ctx, exit};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
@@ -16,20 +17,12 @@ pub struct Passed {
 
 /// Runs the gates and, meanwhile on this thread, `meanwhile` (the registry reads of the
 /// push plan); returns both outcomes.
-pub fn run<T>(ctx: &Ctx, args: &Args, image: &str, meanwhile: impl FnOnce() -> T) -> (Result<Passed>, T) {
-    let setup = || -> Result<_> {
-        Ok((scan::ScanOpts::from_args(args)?, ctx.sibling(ctx.dry_run)?, ctx.sibling(ctx.dry_run)?, ctx.sibling(ctx.dry_run)?))
-    };
-    let (opts, c_smoke, c_int, c_scan) = match setup() {
-        Ok(s) => s,
-        Err(e) => return (Err(e), meanwhile()),
-    };
+pub fn run<T>(ctx: &Ctx, opts: &ScanOpts, image: &str, meanwhile: impl FnOnce() -> T) -> (Result<Passed>, T) {
     eprintln!("==> gates on {image}: smoke, integration and scan, side by side");
-    let opts = &opts;
     let (smoke, integration, scanned, other) = std::thread::scope(|s| {
-        let a = s.spawn(move || crate::smoke::check(&c_smoke, image).context("smoke gate"));
-        let b = s.spawn(move || crate::integration::check(&c_int, image).context("integration gate"));
-        let c = s.spawn(move || scan::scan(&c_scan, image, opts).context("scan gate"));
+        let a = s.spawn(|| crate::smoke::check(ctx, image).context("smoke gate"));
+        let b = s.spawn(|| crate::integration::check(ctx, image).context("integration gate"));
+        let c = s.spawn(|| scan::scan(ctx, image, opts).context("scan gate"));
         let other = meanwhile();
         (join(a), join(b), join(c), other)
     });
@@ -51,10 +44,8 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
 
 /// Before any build: the scan's own checks (Trivy found at the pinned version, no
 /// variable that hides findings, readable waivers), by a dry run of it.
-pub fn preflight(ctx: &Ctx, args: &Args, image: &str) -> Result<()> {
-    let opts = scan::ScanOpts::from_args(args)?;
-    let dry = ctx.sibling(true)?;
+pub fn preflight(ctx: &Ctx, opts: &ScanOpts, image: &str) -> Result<()> {
     eprintln!("    (the scan's own checks, as a dry run:)");
-    scan::scan(&dry, image, &opts).map(|_| ())
+    scan::scan(&ctx.as_dry_run(), image, opts).map(|_| ())
 }
 

@@ -2,13 +2,15 @@
 
 use super::plan::Target;
 use super::registry::{Creds, Session};
-use crate::{cli::Args, ctx::Ctx, exit, git, release, tools};
+use super::PublishOpts;
+use crate::tools::{self, docker, git};
+use crate::{ctx::Ctx, exit, release};
 use anyhow::Result;
 use semver::Version;
 
 /// Problems found so far: `(exit code, message)`.
 #[derive(Default)]
-pub struct Problems(Vec<(i32, String)>);
+pub struct Problems(pub Vec<(i32, String)>);
 
 impl Problems {
     pub fn usage(&mut self, msg: impl Into<String>) {
@@ -47,29 +49,35 @@ impl Problems {
 }
 
 /// `--registry` values, else the configured `registries`; Docker Hub needs `--allow-public`.
-pub fn targets(ctx: &Ctx, args: &Args, p: &mut Problems) -> Vec<Target> {
-    let mut specs = args.values("--registry");
-    if specs.is_empty() {
+pub fn targets(ctx: &Ctx, opts: &PublishOpts, p: &mut Problems) -> Vec<Target> {
+    let mut given: Vec<Target> = opts.registries.clone();
+    if given.is_empty() {
         if let Ok(c) = ctx.config() {
-            specs = c.registries.clone();
+            for spec in &c.registries {
+                match Target::parse(spec) {
+                    Ok(t) => given.push(t),
+                    Err(e) => p.usage(format!("Cargo.toml `registries`: {e}")),
+                }
+            }
         }
     }
-    if specs.is_empty() {
+    if given.is_empty() && p.0.is_empty() {
         p.usage(
             "no registry to publish to: pass --registry HOST[/PATH] (repeatable), set `registries` in Cargo.toml \
              [workspace.metadata.policy-platform], or try it out with --local",
         );
     }
     let mut out: Vec<Target> = Vec::new();
-    for s in specs {
-        match Target::parse(&s) {
-            Err(e) => p.usage(e),
-            Ok(t) if t.public && !args.has("--allow-public") => p.usage(format!(
+    for t in given {
+        if t.public && !opts.allow_public {
+            p.usage(format!(
                 "registry `{}` is Docker Hub, which is public: publish to a private registry, or pass --allow-public if this image may be public",
                 t.spec
-            )),
-            Ok(t) if out.iter().any(|o| o.host == t.host && o.path == t.path) => p.usage(format!("registry `{}` is given twice", t.spec)),
-            Ok(t) => out.push(t),
+            ));
+        } else if out.iter().any(|o| o.host == t.host && o.path == t.path) {
+            p.usage(format!("registry `{}` is given twice", t.spec));
+        } else {
+            out.push(t);
         }
     }
     out
@@ -80,7 +88,7 @@ pub fn targets(ctx: &Ctx, args: &Args, p: &mut Problems) -> Vec<Target> {
 pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Result<Creds, Vec<String>>) -> (Option<Version>, Option<Creds>) {
     p.take(tools::require(need));
     if need.contains(&"docker") && tools::find("docker").is_some() {
-        p.take(tools::docker_daemon(ctx));
+        p.take(docker::daemon_version(ctx));
     }
     p.take(ctx.config());
     let version = p.take(release::read_version(ctx));
@@ -112,15 +120,15 @@ pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Re
 
 /// Logs in to every registry (also when other problems were found, so that one run names
 /// them all). Returns the session when every login worked.
-pub fn login(ctx: &Ctx, p: &mut Problems, targets: &[Target], creds: Option<&Creds>) -> Option<Session> {
+pub fn login<'a>(ctx: &'a Ctx, p: &mut Problems, targets: &[Target], creds: Option<&Creds>) -> Option<Session<'a>> {
     let creds = creds?;
     if targets.is_empty() || tools::find("docker").is_none() || tools::find("skopeo").is_none() {
         return None;
     }
-    let session = p.take(Session::new(ctx))?;
+    let session = p.take(Session::new(ctx, targets))?;
     let before = p.0.len();
     for t in targets {
-        p.take(session.login(ctx, t, creds));
+        p.take(session.login(t, creds));
     }
     (p.0.len() == before).then_some(session)
 }

@@ -6,23 +6,25 @@
 //! clock), and the classic builder keeps its cached layers' ids, `created` included,
 //! when `--cache-from` offers the published image.
 
-use super::plan::{self, Remote, Step, Target};
+use super::plan::{self, PushPlan, Remote, Source, Target};
 use super::preflight::{self, Problems};
-use super::registry::{Creds, Session};
-use super::{build_like, gates, push_steps, untag, verify, write_record, TOOLS};
-use crate::{cli::Args, ctx::Ctx, exit, git, tags, version};
-use anyhow::{Context, Result};
+use super::registry::Session;
+use super::{gates, release, PublishOpts, TOOLS};
+use crate::image::{self, BuildOpts};
+use crate::tools::{docker, git};
+use crate::{ctx::Ctx, exit, files, tags, version};
+use anyhow::Result;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// What decides whether the checkout holds unreleased image changes.
 const IMAGE_INPUTS: [&str; 4] = ["Dockerfile", ".dockerignore", "policies", "VERSION"];
 
-pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<()> {
+pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     ctx.step("rebuild preflight");
     let mut p = Problems::default();
-    let targets = preflight::targets(ctx, args, &mut p);
-    let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, creds);
+    let targets = preflight::targets(ctx, opts, &mut p);
+    let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, opts.creds.clone());
     let head = p.take(git::head(ctx));
     if let Some(v) = version.as_ref().filter(|v| !v.pre.is_empty()) {
         p.usage(format!(
@@ -32,7 +34,7 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
     }
     let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
     if let Some(v) = &version {
-        p.take(gates::preflight(ctx, args, &format!("{image}:{}", version::tag(v))));
+        p.take(gates::preflight(ctx, &opts.scan, &format!("{image}:{}", version::tag(v))));
     }
     let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
     let mut release_commit: Option<String> = None;
@@ -40,27 +42,27 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
     if let (Some(s), Some(v)) = (&session, &version) {
         let vtag = version::tag(v);
         for t in &targets {
-            match p.take(s.inspect(ctx, t, &image, &vtag)) {
+            match p.take(s.inspect(t, &image, &vtag)) {
                 Some(None) => p.usage(format!(
                     "{vtag} is not published in {}: --rebuild refreshes a released version; publish it first (cargo xtask publish)",
                     t.spec
                 )),
-                Some(Some((_, labels))) => match (labels[tags::LABEL_REVISION].as_str(), &release_commit) {
+                Some(Some(found)) => match (found.labels.get(tags::LABEL_REVISION), &release_commit) {
                     (None, _) => p.usage(format!("{vtag} in {} has no {} label; publish it with this xtask first", t.spec, tags::LABEL_REVISION)),
                     (Some(r), Some(known)) if r != known => p.usage(format!(
                         "{vtag} was built from {known} in one registry and from {r} in {}; fix the registries before a rebuild",
                         t.spec
                     )),
-                    (Some(r), _) => release_commit = Some(r.to_string()),
+                    (Some(r), _) => release_commit = Some(r.clone()),
                 },
                 None => {}
             }
-            if let Some(all) = p.take(s.list_tags(ctx, t, &image)) {
+            if let Some(all) = p.take(s.list_tags(t, &image)) {
                 if let Err(why) = plan::latest_decision(v, &all) {
                     p.usage(format!("{why} in {}; --rebuild would move latest back: check out the newest release", t.spec));
                 }
             }
-            if let Some(Some(r)) = p.take(s.remote(ctx, t, &image, "latest")) {
+            if let Some(Some(r)) = p.take(s.remote_of(t, &image, "latest")) {
                 latest.insert(t.spec.clone(), r);
             }
         }
@@ -72,83 +74,99 @@ pub fn run(ctx: &Ctx, args: &Args, creds: Result<Creds, Vec<String>>) -> Result<
     }
     p.finish("publish --rebuild")?;
     let (Some(version), Some(head), Some(session), Some(rc)) = (version, head, session, release_commit) else {
-        unreachable!("preflight passed")
+        return Err(exit::env("publish --rebuild preflight could not gather its facts (version, commit, release commit, login); rerun"));
     };
     ctx.end_step();
 
     // Build the release commit itself, so that the labels (and the digest) match it.
     let worktree = if rc == head.commit { None } else { Worktree::add(ctx, &rc)? };
-    let bctx_owned = match &worktree {
-        Some(w) => Some(w.ctx(ctx, &session)?),
-        None => None,
-    };
-    let bctx = bctx_owned.as_ref().unwrap_or(ctx);
+    let bctx = worktree.as_ref().map(|w| ctx.at(w.src()));
+    let bctx = bctx.as_ref().unwrap_or(ctx);
 
-    let mut opts = crate::image::BuildOpts::from_args(args);
-    opts.pull = true;
-    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r, "latest")));
-    let built = build_like(ctx, bctx, &mut opts, like, &image)?;
+    let mut opts_b = BuildOpts { pull: true, auth: Some(session.auth().clone()), ..opts.build.clone() };
+    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r)));
+    let built = build_like(ctx, bctx, &session, &mut opts_b, like, &image)?;
 
-    let changed: Vec<&Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).collect();
+    let changed: Vec<Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).cloned().collect();
     if !ctx.dry_run && changed.is_empty() {
         let r = latest.values().next().map(|r| r.digest.clone()).unwrap_or_default();
         println!("unchanged: the rebuilt {} is the image latest already holds ({r}); nothing pushed", version::tag(&version));
         eprintln!("    gates skipped: this exact image passed them when it was published (re-scan it with `cargo xtask scan`)");
-        return Ok(());
+        return Ok(json!({
+            "status": "unchanged",
+            "mode": "rebuild",
+            "version": version::tag(&version),
+            "commit": rc,
+            "image_id": built.id,
+            "digest": r,
+        }));
     }
 
-    let passed = gates::run(bctx, args, &built.reference, || ()).0?;
+    let passed = gates::run(bctx, &opts.scan, &built.reference, || ()).0?;
     let dated = plan::dated_tag(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
-    let mut pushed = Vec::new();
-    for t in changed {
-        ctx.step(&format!("push to {}", t.spec));
-        let want = vec![dated.clone(), "latest".to_string()];
-        let remote = if ctx.dry_run { BTreeMap::new() } else { session.remotes(ctx, t, &image, &want)? };
-        let steps = plan::tag_steps(&built.id, &want, &remote, &["latest"]);
-        if let Some((tag, Step::Refuse(d))) = steps.iter().find(|(_, s)| matches!(s, Step::Refuse(_))) {
-            return Err(exit::usage(format!("{tag} in {} already holds {d}; another rebuild ran in the same second: rerun", t.spec)));
+    let plan = PushPlan::rebuild(&version, &dated, Source::Built { id: built.id.clone() }, &changed);
+    let pushed = release::execute(ctx, &session.registry(&image), &image, &plan)?;
+    Ok(plan::record(&plan::Record {
+        mode: "rebuild",
+        version: &version,
+        commit: &rc,
+        image_id: &built.id,
+        pushed: &pushed,
+        tools: &built.tools,
+        policy_hash: &built.policy_hash,
+        scan: &passed.scan,
+        integration: &passed.integration,
+    }))
+}
+
+/// Builds so that unchanged inputs give the image already published as `latest`: with
+/// the local build cache when that image is here (warm runner), else with it pulled from
+/// the registry as `--cache-from` (fresh runner). The classic builder only reuses
+/// cache-from images when given one, so a warm runner that picked another cached chain
+/// builds once more with the published image as the cache. Same inputs, same image id: no
+/// clock goes into it (the label step takes the same `cache_from`, or its layer would get
+/// a new `created`).
+fn build_like(ctx: &Ctx, bctx: &Ctx, session: &Session<'_>, opts: &mut BuildOpts, like: Option<(&Target, &Remote)>, image: &str) -> Result<image::Built> {
+    let Some((t, remote)) = like.filter(|_| !opts.no_cache) else {
+        return image::build(bctx, opts);
+    };
+    if !ctx.dry_run && docker::image_id(ctx, &remote.config)?.is_some() {
+        let built = image::build(bctx, opts)?;
+        if built.id == remote.config {
+            return Ok(built);
         }
-        pushed.push(push_steps(ctx, &session, t, &image, &built.id, &steps, None)?);
-        ctx.end_step();
+        eprintln!("    the local cache gave another image than latest; building again with latest as the cache");
+        opts.cache_from.push(remote.config.clone());
+        return image::build(bctx, opts);
     }
-    verify(ctx, &session, &image, &pushed)?;
-    untag(ctx, &image, &pushed);
-    if !ctx.dry_run {
-        write_record(ctx, &plan::Record {
-            mode: "rebuild",
-            version: &version,
-            commit: &rc,
-            image_id: &built.id,
-            pushed: &pushed,
-            tools: &built.tools,
-            policy_hash: &built.policy_hash,
-            scan: &passed.scan,
-            integration: &passed.integration,
-        })?;
+    let cache = t.reference(image, "latest");
+    if docker::pull(ctx, Some(session.auth()), &cache)? || ctx.dry_run {
+        opts.cache_from.push(cache.clone());
+    } else {
+        eprintln!("    warning: cannot pull {cache} as build cache; building without it (the digest will differ)");
     }
-    drop(bctx_owned);
-    drop(worktree);
-    Ok(())
+    let built = image::build(bctx, opts);
+    // Only the name goes; the layers stay as long as the new image uses them.
+    docker::untag(ctx, &cache);
+    built
 }
 
 /// Refuses when the image's inputs changed since the release: they would reach `latest`
 /// without a version.
 fn unreleased_changes(ctx: &Ctx, p: &mut Problems, rc: &str, vtag: &str) {
-    let known = ctx.probe_output(ctx.sh.cmd("git").args(["cat-file", "-e", &format!("{rc}^{{commit}}")]));
-    if !known.is_ok_and(|o| o.status.success()) {
+    if !git::has_commit(ctx, rc) {
         p.usage(format!(
             "{vtag} was built from commit {rc}, which this clone does not have: fetch the history (git fetch --unshallow --tags)"
         ));
         return;
     }
-    let cmd = ctx.sh.cmd("git").args(["diff", "--name-only", rc, "HEAD", "--"]).args(IMAGE_INPUTS);
-    match ctx.probe(cmd) {
-        Ok(out) if !out.trim().is_empty() => {
-            let files: Vec<&str> = out.lines().take(10).collect();
+    match git::changed_between(ctx, rc, "HEAD", &IMAGE_INPUTS) {
+        Ok(files) if !files.is_empty() => {
+            let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
             p.usage(format!(
                 "the checkout changes {} since {vtag} was released (commit {}): release them first (cargo xtask bump-version, \
                  then publish); --rebuild only refreshes the base of a released version",
-                files.join(", "),
+                shown.join(", "),
                 &rc[..rc.len().min(12)]
             ));
         }
@@ -157,41 +175,36 @@ fn unreleased_changes(ctx: &Ctx, p: &mut Problems, rc: &str, vtag: &str) {
     }
 }
 
-/// A detached `git worktree` of the release commit under `target/xtask/`, removed on drop.
+/// A detached `git worktree` of the release commit in a private folder under
+/// `target/xtask/`, removed on drop.
 struct Worktree<'a> {
     ctx: &'a Ctx,
-    dir: PathBuf,
+    dir: files::TempDir,
 }
 
 impl<'a> Worktree<'a> {
     /// `None` in a dry run (the command is only shown; the plan builds the checkout).
     fn add(ctx: &'a Ctx, commit: &str) -> Result<Option<Worktree<'a>>> {
-        let dir = ctx.path("target/xtask/rebuild-src");
+        let parent = ctx.path("target/xtask");
         if ctx.dry_run {
-            ctx.run(ctx.sh.cmd("git").args(["worktree", "add", "--detach"]).arg(&dir).arg(commit))?;
+            git::worktree_add(ctx, &parent.join("rebuild-src-<random>"), commit)?;
             return Ok(None);
         }
-        if dir.exists() {
-            let _ = ctx.sh.cmd("git").args(["worktree", "remove", "--force"]).arg(&dir).quiet().ignore_status().output();
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        ctx.run(ctx.sh.cmd("git").args(["worktree", "add", "--detach"]).arg(&dir).arg(commit))
-            .with_context(|| format!("cannot check out the release commit {commit}"))?;
-        Ok(Some(Worktree { ctx, dir }))
+        std::fs::create_dir_all(&parent)?;
+        let holder = files::TempDir::new(&parent, "rebuild-src-")?;
+        // git creates the worktree folder itself: hand it a path inside our private one.
+        let w = Worktree { ctx, dir: holder };
+        git::worktree_add(ctx, &w.src(), commit)?;
+        Ok(Some(w))
     }
 
-    /// A context rooted at the worktree, using the same credentials folder.
-    fn ctx(&self, parent: &Ctx, session: &Session) -> Result<Ctx> {
-        let c = Ctx::at(self.dir.clone(), parent.dry_run)?;
-        c.sh.set_var("DOCKER_CONFIG", session.dir());
-        Ok(c)
+    fn src(&self) -> std::path::PathBuf {
+        self.dir.path().join("src")
     }
 }
 
 impl Drop for Worktree<'_> {
     fn drop(&mut self) {
-        let _ = self.ctx.sh.cmd("git").args(["worktree", "remove", "--force"]).arg(&self.dir).quiet().ignore_status().output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = self.ctx.sh.cmd("git").args(["worktree", "prune"]).quiet().ignore_status().output();
+        git::worktree_remove(self.ctx, &self.src());
     }
 }

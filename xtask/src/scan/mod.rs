@@ -11,25 +11,11 @@ mod report;
 mod trivy;
 mod waivers;
 
-use crate::cli::{self, Args, Spec};
-use crate::{ctx::Ctx, exit, release, tools};
+use crate::tools::{self, docker, trivy::Trivy};
+use crate::{ctx::Ctx, exit};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
-
-pub const SPEC: Spec = Spec {
-    name: "scan",
-    about: "Trivy gate on the image: vulnerabilities and secrets, with expiring waivers\n\
-            Exit 1: a finding at gate severity or an expired waiver; 3: Trivy missing, wrong version, crashed or without its DB.\n\
-            TRIVY_* variables reach Trivy (cache dir, DB repository, offline flags like TRIVY_SKIP_DB_UPDATE=true).",
-    positional: None,
-    flags: &[
-        cli::IMAGE,
-        cli::SEVERITY,
-        cli::switch("--ignore-unfixed", "Do not gate on vulnerabilities that have no fixed version (they stay in the report)"),
-        cli::DRY_RUN,
-    ],
-};
 
 /// What the gate fails on.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,16 +27,19 @@ pub struct ScanOpts {
 }
 
 impl ScanOpts {
-    /// From `--severity LIST` and `--ignore-unfixed` (either may be absent from a task's spec).
-    pub fn from_args(args: &Args) -> Result<ScanOpts> {
-        let severity = match args.value("--severity") {
+    /// From `--severity LIST` (default `CRITICAL`) and `--ignore-unfixed`.
+    pub fn new(severity: Option<&str>, ignore_unfixed: bool) -> Result<ScanOpts> {
+        let severity = match severity {
             None => vec!["CRITICAL".to_string()],
             Some(list) => parse_severities(list)?,
         };
-        Ok(ScanOpts {
-            severity,
-            ignore_unfixed: args.has("--ignore-unfixed"),
-        })
+        Ok(ScanOpts { severity, ignore_unfixed })
+    }
+}
+
+impl Default for ScanOpts {
+    fn default() -> ScanOpts {
+        ScanOpts { severity: vec!["CRITICAL".to_string()], ignore_unfixed: false }
     }
 }
 
@@ -70,13 +59,6 @@ fn parse_severities(list: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    let opts = ScanOpts::from_args(args)?;
-    let image = release::image_arg(ctx, args)?;
-    scan(ctx, &image, &opts)?;
-    Ok(())
-}
-
 /// Scans `image` (a local image) and gates on it. `Ok` is the summary for the release record
 /// (counts by severity, gate findings, waived findings, report paths); a gate failure is an
 /// `Err` with exit 1, a broken scanner exit 3.
@@ -89,8 +71,8 @@ pub fn scan(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
 
 fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     let cfg = ctx.config()?;
-    let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("TRIVY_")).collect();
-    let hiding = trivy::hiding_env(&env);
+    let env = &ctx.env.trivy;
+    let hiding = trivy::hiding_env(env);
     if !hiding.is_empty() {
         return Err(exit::usage(format!(
             "{} set: it would hide findings from the gate; unset it (waive findings in {} with a statement and expiry, skip unfixed ones with --ignore-unfixed)",
@@ -99,50 +81,39 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
         )));
     }
     let waivers = read_waivers(ctx)?;
-    tools::require_docker(ctx, &["docker"])?;
-    let runner = trivy::find(ctx, cfg)?;
+    docker::require(ctx)?;
+    let runner = tools::trivy::find(ctx, cfg)?;
 
     let out = ctx.out_dir("scan")?;
     let stem = report::file_stem(image);
     let (json_path, sarif_path) = (out.join(format!("{stem}.json")), out.join(format!("{stem}.sarif")));
     let db_repo = trivy::db_repository(cfg, env.iter().any(|(k, _)| k == "TRIVY_DB_REPOSITORY"));
-    let scan_cmd = trivy::command(ctx, &runner, &trivy::scan_args(image, db_repo.as_deref()), &[]);
+    let scan_cmd = tools::trivy::command(&runner, &trivy::scan_args(image, db_repo.as_deref()), env, &ctx.root, &[]);
     let sarif_cmd = sarif_command(ctx, &runner, &json_path);
     if ctx.dry_run {
-        ctx.echo(&scan_cmd);
-        ctx.echo(&sarif_cmd);
-        return Ok(
-            json!({ "image": image, "dry_run": true, "report": rel(ctx, &json_path), "sarif": rel(ctx, &sarif_path) }),
-        );
+        ctx.run.show(&scan_cmd);
+        ctx.run.show(&sarif_cmd);
+        return Ok(json!({ "image": image, "dry_run": true, "report": rel(ctx, &json_path), "sarif": rel(ctx, &sarif_path) }));
     }
-    // An image that is not there is the user's input, not a scanner problem.
-    let inspect = ctx.probe_output(
-        ctx.sh
-            .cmd("docker")
-            .args(["image", "inspect", "--format", "{{.Id}}", image]),
-    )?;
-    if !inspect.status.success() {
-        return Err(exit::usage(format!(
-            "image {image} is not in the local Docker engine; build it with `cargo xtask image` or pass --image REF of a local image"
-        )));
-    }
+    docker::require_image(ctx, image)?;
     for p in [&json_path, &sarif_path] {
         let _ = std::fs::remove_file(p); // never leave a stale report next to a failed scan
     }
 
-    let res = run_streaming_log(ctx, scan_cmd)?;
-    let log = String::from_utf8_lossy(&res.stderr);
-    let (report_json, findings) = trivy::interpret(res.status.code(), &res.stdout, &log).map_err(exit::env)?;
-    // Trivy's own bytes: the full report, exactly as Trivy wrote it.
-    std::fs::write(&json_path, &res.stdout).with_context(|| format!("cannot write {}", json_path.display()))?;
-    let conv = ctx.probe_output(sarif_cmd)?;
+    // Trivy's report goes straight to its file (Trivy's own bytes); its log is shown.
+    let res = ctx.run.stream(&scan_cmd, true, Some(&json_path))?.context("the scan did not run")?;
+    let report_bytes = std::fs::read(&json_path).unwrap_or_default();
+    let (report_json, findings) = trivy::interpret(res.code, &report_bytes, &res.tail.join("\n")).map_err(|e| {
+        let _ = std::fs::remove_file(&json_path);
+        exit::env(e)
+    })?;
+    let conv = ctx.run.read(&sarif_cmd)?;
     let sarif: Option<Value> = serde_json::from_slice(&conv.stdout).ok();
-    if !conv.status.success() || sarif.as_ref().map(|s| &s["version"]) != Some(&json!("2.1.0")) {
-        let log = String::from_utf8_lossy(&conv.stderr);
+    if !conv.ok() || sarif.as_ref().map(|s| &s["version"]) != Some(&json!("2.1.0")) {
         return Err(exit::env(format!(
             "`trivy convert` to SARIF failed (exit {:?}): {}; run it by hand to see why",
-            conv.status.code(),
-            trivy::fatal(&log)
+            conv.code,
+            trivy::fatal(&conv.stderr)
         )));
     }
     std::fs::write(&sarif_path, &conv.stdout).with_context(|| format!("cannot write {}", sarif_path.display()))?;
@@ -180,54 +151,18 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
 
 /// `trivy convert` of the JSON report to SARIF on stdout (no second scan; the xtask writes
 /// the file, so a container never writes into the work tree).
-fn sarif_command<'a>(ctx: &'a Ctx, runner: &trivy::Runner, json: &Path) -> xshell::Cmd<'a> {
+fn sarif_command(ctx: &Ctx, runner: &Trivy, json: &Path) -> crate::runner::Cmd {
     // Every severity, as in the JSON (a TRIVY_SEVERITY setting must not thin the SARIF out).
-    let convert = ["convert", "--format", "sarif", "--severity", &trivy::all_severities()]
-        .map(String::from)
-        .to_vec();
+    let convert: Vec<String> = ["convert", "--format", "sarif", "--severity", &trivy::all_severities()].map(String::from).to_vec();
+    let env = &ctx.env.trivy;
     match runner {
-        trivy::Runner::Host(_) => {
-            trivy::command(ctx, runner, &[convert, vec![json.display().to_string()]].concat(), &[])
-        }
-        trivy::Runner::Container { .. } => {
-            let inside = format!("/out/{}", json.file_name().unwrap().to_string_lossy());
-            trivy::command(
-                ctx,
-                runner,
-                &[convert, vec![inside]].concat(),
-                &[(json.parent().unwrap(), "/out:ro")],
-            )
+        Trivy::Host(_) => tools::trivy::command(runner, &[convert, vec![json.display().to_string()]].concat(), env, &ctx.root, &[]),
+        Trivy::Container { .. } => {
+            let name = json.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = json.parent().unwrap_or(Path::new("."));
+            tools::trivy::command(runner, &[convert, vec![format!("/out/{name}")]].concat(), env, &ctx.root, &[(dir, "/out:ro")])
         }
     }
-}
-
-/// Runs a read-only command, showing its stderr (Trivy's log, e.g. a DB download) as it
-/// comes while keeping it for the error message; stdout (the report) is captured.
-fn run_streaming_log(ctx: &Ctx, cmd: xshell::Cmd<'_>) -> Result<std::process::Output> {
-    use std::io::{BufRead, Read};
-    use std::process::Stdio;
-    ctx.echo(&cmd);
-    let mut c: std::process::Command = cmd.into();
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let err = child.stderr.take().unwrap();
-    let logger = std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        for line in std::io::BufReader::new(err).split(b'\n').map_while(|l| l.ok()) {
-            eprintln!("{}", String::from_utf8_lossy(&line));
-            kept.extend_from_slice(&line);
-            kept.push(b'\n');
-        }
-        kept
-    });
-    let mut stdout = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut stdout)?;
-    let status = child.wait()?;
-    let stderr = logger.join().unwrap_or_default();
-    Ok(std::process::Output { status, stdout, stderr })
 }
 
 /// The waivers at the repo root (none if the file is missing); a malformed file is exit 2.
@@ -273,7 +208,7 @@ mod tests {
 
     #[test]
     fn severities_default_to_critical_and_are_checked() {
-        let o = ScanOpts::from_args(&Args::default()).unwrap();
+        let o = ScanOpts::new(None, false).unwrap();
         assert_eq!(
             o,
             ScanOpts {
@@ -281,17 +216,12 @@ mod tests {
                 ignore_unfixed: false
             }
         );
-        let o = ScanOpts::from_args(
-            &Args::default()
-                .with("--severity", "high, critical,HIGH")
-                .with("--ignore-unfixed", ""),
-        )
-        .unwrap();
+        let o = ScanOpts::new(Some("high, critical,HIGH"), true).unwrap();
         assert_eq!(o.severity, vec!["HIGH", "CRITICAL"]);
         assert!(o.ignore_unfixed);
-        let e = ScanOpts::from_args(&Args::default().with("--severity", "CRITICAL,SEVERE")).unwrap_err();
+        let e = ScanOpts::new(Some("CRITICAL,SEVERE"), false).unwrap_err();
         assert_eq!(exit::code_of(&e), 2);
         assert!(e.to_string().contains("`SEVERE`"), "{e}");
-        assert!(ScanOpts::from_args(&Args::default().with("--severity", "")).is_err());
+        assert!(ScanOpts::new(Some(""), false).is_err());
     }
 }

@@ -1,13 +1,8 @@
-//! Finding the pinned Trivy (on PATH, else its container image), the commands the scan runs,
-//! and what Trivy's exit code and output mean. Building and interpreting are pure.
+//! The scan's Trivy arguments and what Trivy's exit code and output mean. Pure.
 
 use super::report::{self, Finding};
 use crate::config::Config;
-use crate::{ctx::Ctx, exit, tools};
-use anyhow::Result;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use xshell::Cmd;
 
 /// The exit code Trivy is told to use for findings. Not 1: Trivy exits 1 on every fatal error.
 pub const FINDINGS_EXIT: i32 = 10;
@@ -31,120 +26,6 @@ pub const HIDING_ENV: &[&str] = &[
     "TRIVY_INPUT",
     "TRIVY_SECRET_CONFIG",
 ];
-
-/// Where Trivy comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Runner {
-    /// `trivy` found on PATH.
-    Host(PathBuf),
-    /// The fallback: the pinned Trivy image, run with the Docker socket mounted.
-    Container {
-        image: String,
-        socket: PathBuf,
-        cache: PathBuf,
-    },
-}
-
-/// The pinned Trivy, or exit 3 that says what was found and how to get the right one.
-pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Runner> {
-    let want = &cfg.trivy_version;
-    if let Some(bin) = tools::find("trivy") {
-        let out = ctx.probe_output(ctx.sh.cmd(&bin).arg("--version"))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let found = version_of(&text);
-        if !out.status.success() || found.is_none() {
-            let why = String::from_utf8_lossy(&out.stderr);
-            return Err(exit::env(format!(
-                "`{} --version` failed ({}); reinstall Trivy {want}: {}",
-                bin.display(),
-                why.trim().lines().last().unwrap_or("no version printed"),
-                tools::how_to_get("trivy")
-            )));
-        }
-        let found = found.unwrap();
-        if found != *want {
-            return Err(exit::env(format!(
-                "found Trivy {found} at {}, but the scan accepts exactly {want} (config `trivy-version`); install Trivy {want}: {}",
-                bin.display(),
-                tools::how_to_get("trivy")
-            )));
-        }
-        if !cfg.trivy_sha256.is_empty() {
-            check_sha256(ctx, &bin, &cfg.trivy_sha256)?;
-        }
-        return Ok(Runner::Host(bin));
-    }
-    let image = format!("{}:{want}", cfg.trivy_image);
-    let present = ctx.probe_output(
-        ctx.sh
-            .cmd("docker")
-            .args(["image", "inspect", "--format", "{{.Id}}", &image]),
-    )?;
-    if !present.status.success() {
-        return Err(exit::env(format!(
-            "`trivy` is not on PATH and the fallback image {image} is not present locally; install Trivy {want}: {}; or `docker load` the image {image}",
-            tools::how_to_get("trivy")
-        )));
-    }
-    let out = ctx.probe_output(ctx.sh.cmd("docker").args(["run", "--rm", &image, "--version"]))?;
-    let found = version_of(&String::from_utf8_lossy(&out.stdout));
-    if found.as_deref() != Some(want.as_str()) {
-        return Err(exit::env(format!(
-            "the fallback image {image} runs Trivy {}, but the scan accepts exactly {want}; load the right image or install Trivy {want}",
-            found.unwrap_or_else(|| "of unknown version".into())
-        )));
-    }
-    let socket = docker_socket(std::env::var("DOCKER_HOST").ok().as_deref()).ok_or_else(|| {
-        exit::env("the Trivy container needs the local Docker socket, but DOCKER_HOST is not a unix:// socket; install Trivy on this host")
-    })?;
-    Ok(Runner::Container {
-        image,
-        socket,
-        cache: host_cache_dir(),
-    })
-}
-
-/// The binary is the one pinned in config `trivy-sha256` (a version string proves nothing
-/// about a tampered build).
-fn check_sha256(ctx: &Ctx, bin: &Path, want: &str) -> Result<()> {
-    tools::require(&["sha256sum"])?;
-    let real = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.to_path_buf());
-    let out = ctx.probe(ctx.sh.cmd("sha256sum").arg(&real))?;
-    let found = out.split_whitespace().next().unwrap_or_default();
-    if found != want {
-        return Err(exit::env(format!(
-            "{} has sha256 {found}, but config `trivy-sha256` pins {want}; reinstall Trivy from a trusted source: {}",
-            real.display(),
-            tools::how_to_get("trivy")
-        )));
-    }
-    Ok(())
-}
-
-/// `Version: 0.59.1` (the first such line of `trivy --version`).
-pub fn version_of(text: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Version:"))
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// The Docker socket to mount into the fallback container.
-pub fn docker_socket(docker_host: Option<&str>) -> Option<PathBuf> {
-    match docker_host {
-        None | Some("") => Some(PathBuf::from("/var/run/docker.sock")),
-        Some(h) => h.strip_prefix("unix://").map(PathBuf::from),
-    }
-}
-
-/// Trivy's cache on the host: `TRIVY_CACHE_DIR`, else `$XDG_CACHE_HOME/trivy`, else `~/.cache/trivy`.
-fn host_cache_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    var("TRIVY_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("trivy")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache/trivy")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/trivy"))
-}
 
 /// The environment variables that would hide findings (set, and not "false"/"0").
 pub fn hiding_env(vars: &[(String, String)]) -> Vec<String> {
@@ -186,35 +67,6 @@ pub fn scan_args(image: &str, db_repository: Option<&str>) -> Vec<String> {
 /// `--db-repository` from the config, unless `TRIVY_DB_REPOSITORY` is set (the environment wins).
 pub fn db_repository(cfg: &Config, env_set: bool) -> Option<String> {
     (!env_set && !cfg.trivy_db_repository.is_empty()).then(|| cfg.trivy_db_repository.join(","))
-}
-
-/// The command for `args`, on the host or in the fallback container.
-pub fn command<'a>(ctx: &'a Ctx, runner: &Runner, args: &[String], mounts: &[(&Path, &str)]) -> Cmd<'a> {
-    match runner {
-        Runner::Host(bin) => ctx.sh.cmd(bin).args(args),
-        Runner::Container { image, socket, cache } => {
-            let mut c = ctx.sh.cmd("docker").args(["run", "--rm"]);
-            c = c.arg("-v").arg(format!("{}:/var/run/docker.sock", socket.display()));
-            c = c.arg("-v").arg(format!("{}:/trivy-cache", cache.display()));
-            for (host, inside) in mounts {
-                c = c.arg("-v").arg(format!("{}:{inside}", host.display()));
-            }
-            // Names only: Docker copies the values from this environment (nothing in argv).
-            for name in trivy_env_names() {
-                c = c.arg("-e").arg(name);
-            }
-            c.args(["-e", "TRIVY_CACHE_DIR=/trivy-cache"]).arg(image).args(args)
-        }
-    }
-}
-
-fn trivy_env_names() -> Vec<String> {
-    let mut v: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("TRIVY_") && k != "TRIVY_CACHE_DIR")
-        .collect();
-    v.sort();
-    v
 }
 
 /// What a finished Trivy run means: the report and its findings, or why it is not usable
@@ -280,15 +132,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn version_line() {
-        assert_eq!(
-            version_of("Version: 0.59.1\nVulnerability DB:\n  Version: 2\n").as_deref(),
-            Some("0.59.1")
-        );
-        assert_eq!(version_of("trivy 0.59.1"), None);
-    }
-
-    #[test]
     fn scan_args_report_everything_and_gate_on_a_distinct_code() {
         let a = scan_args("pp:v1", None).join(" ");
         assert_eq!(
@@ -331,16 +174,6 @@ mod tests {
             v("TRIVY_CACHE_DIR", "/c"),
         ];
         assert_eq!(hiding_env(&vars), vec!["TRIVY_IGNOREFILE", "TRIVY_SKIP_FILES"]);
-    }
-
-    #[test]
-    fn socket_from_docker_host() {
-        assert_eq!(docker_socket(None), Some(PathBuf::from("/var/run/docker.sock")));
-        assert_eq!(
-            docker_socket(Some("unix:///run/user/1000/docker.sock")),
-            Some(PathBuf::from("/run/user/1000/docker.sock"))
-        );
-        assert_eq!(docker_socket(Some("tcp://10.0.0.1:2376")), None);
     }
 
     const REPORT_WITH: &str = r#"{"SchemaVersion":2,"Results":[{"Target":"/a.env","Class":"secret","Secrets":[{"RuleID":"github-pat","Severity":"CRITICAL","StartLine":1}]}]}"#;

