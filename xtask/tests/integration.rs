@@ -61,6 +61,13 @@ fn derive(base: &str, tag: &str, files: &[(&str, &str)]) {
     assert_eq!(b.code, 0, "{b:?}");
 }
 
+/// The `kubernetes-version` the repo's Cargo.toml sets.
+fn configured_k8s(repo: &TempRepo) -> String {
+    let toml = repo.read("Cargo.toml");
+    let line = toml.lines().find_map(|l| l.strip_prefix("kubernetes-version = ")).expect("Cargo.toml sets kubernetes-version");
+    line.trim_matches('"').to_string()
+}
+
 fn integration(repo: &TempRepo, image: &str) -> Run {
     repo.xtask(&["integration", "--image", image])
 }
@@ -138,7 +145,7 @@ fn integration_checks_every_chart_inside_the_real_image() {
     assert!(run.stderr.contains("failed at path /spec/template/spec/containers/0/securityContext/privileged/"), "{run:?}");
     remove(&repo, &bad);
 
-    // 3. A removed API (batch/v1beta1 CronJob, gone in 1.25; config targets v1.31.0): exit 1.
+    // 3. A removed API (batch/v1beta1 CronJob, gone in 1.25, before the configured target): exit 1.
     let old = write_chart(
         &repo,
         "old",
@@ -208,7 +215,8 @@ fn dry_run_prints_the_container_run_and_runs_nothing() {
     let run = repo.xtask(&["integration", "--dry-run", "--image", "pp-test-never-built:v0"]);
     assert_eq!(run.code, 0, "{run:?}");
     let cmd = run.stderr.lines().find(|l| l.starts_with("[dry-run] $ docker run")).unwrap_or_else(|| panic!("{run:?}"));
-    for want in ["--network none", ":/workspace:ro", "pp-test-never-built:v0", "/repos/security-policy/", "v1.31.0", "policies/backend-applications/charts/app values-prod.yaml"] {
+    let target = configured_k8s(&repo);
+    for want in ["--network none", ":/workspace:ro", "pp-test-never-built:v0", "/repos/security-policy/", &target, "policies/backend-applications/charts/app values-prod.yaml"] {
         assert!(cmd.contains(want), "want `{want}` in: {cmd}");
     }
     assert!(run.stdout.contains("would check 3 chart/values case(s)"), "{run:?}");
