@@ -33,7 +33,7 @@ impl Default for Config {
             trivy_db_repository: Vec::new(),
             trivy_image: "aquasec/trivy".into(),
             trivy_sha256: String::new(),
-            kubernetes_version: "v1.31.0".into(),
+            kubernetes_version: "v1.37.0".into(),
             size_budget_mb: 400,
             sha_length: 7,
         }

@@ -5,6 +5,7 @@
 //! policy repo with tests. Needs docker and the image (`cargo xtask image`).
 
 mod parse;
+mod pluto;
 mod verdict;
 
 use crate::tools::docker;
@@ -98,7 +99,7 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<serde_json::Value> {
         ctx.end_step();
         return Err(container_error(image, out.code, &stderr, &stdout));
     }
-    let outcome = verdict::evaluate(&cases, &sections, POLICY_DIR);
+    let outcome = verdict::evaluate(&cases, &sections, POLICY_DIR, &k8s);
     println!("integration {image} (Kubernetes {k8s})\n");
     print!("{}", verdict::render(&outcome));
     for d in &outcome.details {

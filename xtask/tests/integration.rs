@@ -1,9 +1,10 @@
 //! `integration` on the real Docker engine: the real Dockerfile built on a busybox base
 //! with the stand-in kyverno/helm/pluto (tests/standins/), then the repo's own chart and
 //! policies checked inside it, and each way it must fail: a violating chart (exit 1,
-//! policy, rule and resource named), a deprecated API (exit 1), a failing policy test
-//! (exit 1), a policy folder that loads zero rules (exit 3, the kyverno trap), a chart that
-//! renders nothing or does not render (exit 3), a missing image (exit 3).
+//! policy, rule and resource named), a removed API (exit 1; flowcontrol v1beta2 for the
+//! default Kubernetes target), a failing policy test (exit 1), a policy folder that loads
+//! zero rules (exit 3, the kyverno trap), a chart that renders nothing or does not render
+//! (exit 3), a missing image (exit 3).
 mod support;
 
 use support::image::{as_strs, xtask_args, ImageGuard, ToolServer};
@@ -59,6 +60,16 @@ fn derive(base: &str, tag: &str, files: &[(&str, &str)]) {
     std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
     let b = docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
     assert_eq!(b.code, 0, "{b:?}");
+}
+
+/// A FlowSchema in flowcontrol.apiserver.k8s.io/v1beta2, served until Kubernetes 1.28.
+const FLOW_SCHEMA: &str = "apiVersion: flowcontrol.apiserver.k8s.io/v1beta2\nkind: FlowSchema\nmetadata:\n  name: {{ .Release.Name }}-fs\nspec:\n  priorityLevelConfiguration:\n    name: workload-low\n  matchingPrecedence: 1000\n  rules:\n    - subjects:\n        - kind: ServiceAccount\n          serviceAccount:\n            name: web\n            namespace: default\n      resourceRules:\n        - verbs: [\"get\"]\n          apiGroups: [\"\"]\n          resources: [\"pods\"]\n          namespaces: [\"default\"]\n";
+
+/// The `kubernetes-version` the repo's Cargo.toml sets.
+fn configured_k8s(repo: &TempRepo) -> String {
+    let toml = repo.read("Cargo.toml");
+    let line = toml.lines().find_map(|l| l.strip_prefix("kubernetes-version = ")).expect("Cargo.toml sets kubernetes-version");
+    line.trim_matches('"').to_string()
 }
 
 fn integration(repo: &TempRepo, image: &str) -> Run {
@@ -138,7 +149,7 @@ fn integration_checks_every_chart_inside_the_real_image() {
     assert!(run.stderr.contains("failed at path /spec/template/spec/containers/0/securityContext/privileged/"), "{run:?}");
     remove(&repo, &bad);
 
-    // 3. A removed API (batch/v1beta1 CronJob, gone in 1.25; config targets v1.31.0): exit 1.
+    // 3. A removed API (batch/v1beta1 CronJob, gone in 1.25, before the configured target): exit 1.
     let old = write_chart(
         &repo,
         "old",
@@ -154,6 +165,40 @@ fn integration_checks_every_chart_inside_the_real_image() {
     assert!(err.contains("pp-test-apps/charts/old values.yaml: batch/v1beta1 CronJob \"old-job\" is removed in v1.25.0, use batch/v1"), "{err}");
     assert!(!err.contains("policy violation"), "the CronJob meets the policies: {err}");
     remove(&repo, &old);
+
+    // 3b. flowcontrol.apiserver.k8s.io/v1beta2 (removed in 1.29) against the default target:
+    //     without the key in Cargo.toml the xtask's own default applies, and it must be the
+    //     version the shipped Cargo.toml declares. Exit 1, the FlowSchema named as removed.
+    let target = configured_k8s(&repo);
+    let toml = repo.read("Cargo.toml");
+    repo.write("Cargo.toml", &toml.replace(&format!("kubernetes-version = \"{target}\"\n"), ""));
+    let flow = write_chart(&repo, "flow", "enabled: true\n", FLOW_SCHEMA);
+    let run = integration(&repo, &reference);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains(&format!("(Kubernetes {target})")), "the default target is the one Cargo.toml ships: {run:?}");
+    let err = run.error_line();
+    assert!(
+        err.contains("pp-test-apps/charts/flow values.yaml: flowcontrol.apiserver.k8s.io/v1beta2 FlowSchema \"flow-fs\" is removed in v1.29.0, use flowcontrol.apiserver.k8s.io/v1"),
+        "{err}"
+    );
+    assert!(!err.contains("policy violation") && !err.contains("backend-applications"), "{err}");
+    let r = row(&run, "pp-test-apps/charts/flow", "values.yaml");
+    assert_eq!(r.last().map(String::as_str), Some("FAIL"), "{run:?}");
+    let line = run.stdout.lines().find(|l| l.starts_with("pp-test-apps/charts/flow ")).unwrap();
+    assert!(line.contains("flowcontrol.apiserver.k8s.io/v1beta2 FlowSchema removed in v1.29.0"), "{line}");
+    // The image's pluto itself, asked directly: 5.24's exit code and JSON fields.
+    let dir = TempDir::new("flow");
+    std::fs::write(dir.path().join("fs.yaml"), FLOW_SCHEMA.replace("{{ .Release.Name }}", "flow")).unwrap();
+    let mount = format!("{}:/in:ro", dir.path().display());
+    let p = docker(&["run", "--rm", "--network", "none", "-v", &mount, "--entrypoint", "pluto", &reference, "detect", "/in/fs.yaml", "-o", "json", "-t", &format!("k8s={target}")]);
+    assert_eq!(p.code, 3, "pluto exits 3 for a removed API whose replacement exists: {p:?}");
+    let json: serde_json::Value = serde_json::from_str(p.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {p:?}"));
+    let item = &json["items"][0];
+    assert_eq!((item["api"]["version"].as_str(), item["api"]["removed-in"].as_str()), (Some("flowcontrol.apiserver.k8s.io/v1beta2"), Some("v1.29.0")), "{json}");
+    assert_eq!((item["deprecated"].as_bool(), item["removed"].as_bool(), item["replacementAvailable"].as_bool()), (Some(true), Some(true), Some(true)), "{json}");
+    assert_eq!(json["target-versions"]["k8s"].as_str(), Some(target.as_str()), "{json}");
+    repo.write("Cargo.toml", &toml);
+    remove(&repo, &flow);
 
     // 4. A chart whose only template is switched off renders nothing: exit 3, not a pass.
     let off = write_chart(&repo, "off", "enabled: false\n", &format!("{{{{- if .Values.enabled }}}}\n{}{{{{- end }}}}\n", deployment("registry.example/web:1.0.0", "")));
@@ -208,7 +253,8 @@ fn dry_run_prints_the_container_run_and_runs_nothing() {
     let run = repo.xtask(&["integration", "--dry-run", "--image", "pp-test-never-built:v0"]);
     assert_eq!(run.code, 0, "{run:?}");
     let cmd = run.stderr.lines().find(|l| l.starts_with("[dry-run] $ docker run")).unwrap_or_else(|| panic!("{run:?}"));
-    for want in ["--network none", ":/workspace:ro", "pp-test-never-built:v0", "/repos/security-policy/", "v1.31.0", "policies/backend-applications/charts/app values-prod.yaml"] {
+    let target = configured_k8s(&repo);
+    for want in ["--network none", ":/workspace:ro", "pp-test-never-built:v0", "/repos/security-policy/", &target, "policies/backend-applications/charts/app values-prod.yaml"] {
         assert!(cmd.contains(want), "want `{want}` in: {cmd}");
     }
     assert!(run.stdout.contains("would check 3 chart/values case(s)"), "{run:?}");
@@ -286,6 +332,11 @@ fn standins_follow_the_reference_formats() {
     let psp = "apiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata:\n  name: p\n";
     assert_eq!(standin("pluto", &["detect", "-", "-o", "json", "-t", "k8s=v1.31.0"], psp, d).code, 4);
     assert_eq!(standin("pluto", &["detect", "-", "-o", "json", "-t", "k8s=v1.22.0"], old, d).code, 2, "deprecated, not yet removed");
+    let plc = "apiVersion: flowcontrol.apiserver.k8s.io/v1beta2\nkind: PriorityLevelConfiguration\nmetadata:\n  name: low\n";
+    let r = standin("pluto", &["detect", "-", "-o", "json", "-t", "k8s=v1.29.0"], plc, d);
+    assert!(r.code == 3 && r.stdout.contains("\"removed-in\":\"v1.29.0\"") && r.stdout.contains("\"replacementAvailable\":true"), "{r:?}");
+    let r = standin("pluto", &["detect", "-", "-o", "json", "-t", "k8s=v1.28.0"], plc, d);
+    assert!(r.code == 4 && r.stdout.contains("\"removed\":false,\"replacementAvailable\":false"), "deprecated, v1 not served before 1.29: {r:?}");
     let r = standin("pluto", &["detect", "-", "-t", "k8s=1.25"], old, d);
     assert!(r.code == 1 && r.stdout.contains("leading 'v' - got k8s 1.25"), "{r:?}");
 }

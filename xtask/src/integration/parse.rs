@@ -1,7 +1,6 @@
-//! Pure parsers of what the tools print (formats in reference/TOOLS.md), and of the section
-//! markers the in-container script wraps around each tool run.
-
-use serde_json::Value;
+//! Pure parsers of what kyverno and helm print (formats in reference/TOOLS.md; pluto's JSON
+//! is read in `pluto.rs`), and of the section markers the in-container script wraps around
+//! each tool run.
 
 /// Starts every marker line the in-container script prints.
 pub const MARK: &str = "::pp-integration::";
@@ -188,62 +187,6 @@ fn summary(line: &str) -> Option<Counts> {
     (seen == 5).then_some(c)
 }
 
-/// One item of `pluto detect -o json`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Deprecated {
-    pub name: String,
-    pub namespace: String,
-    pub version: String,
-    pub kind: String,
-    pub deprecated_in: String,
-    pub removed_in: String,
-    pub replacement: String,
-    pub deprecated: bool,
-    pub removed: bool,
-}
-
-impl Deprecated {
-    /// `batch/v1beta1 CronJob "old" is removed in v1.25.0, use batch/v1`.
-    pub fn describe(&self) -> String {
-        let what = if self.removed {
-            format!("is removed in {}", self.removed_in)
-        } else {
-            format!("is deprecated since {}", self.deprecated_in)
-        };
-        let with = if self.replacement.is_empty() { "and has no replacement".to_string() } else { format!("use {}", self.replacement) };
-        let name = if self.namespace.is_empty() { self.name.clone() } else { format!("{}/{}", self.namespace, self.name) };
-        format!("{} {} \"{}\" {what}, {with}", self.version, self.kind, name)
-    }
-}
-
-/// `pluto detect -o json`: `None` if it is not pluto's JSON (`items` may be absent: none).
-pub fn pluto(out: &str) -> Option<Vec<Deprecated>> {
-    let v: Value = serde_json::from_str(out.trim()).ok()?;
-    v.get("target-versions")?;
-    let items = match v.get("items") {
-        None => return Some(Vec::new()),
-        Some(i) => i.as_array()?,
-    };
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    items
-        .iter()
-        .map(|i| {
-            let api = i.get("api")?;
-            Some(Deprecated {
-                name: s(i, "name"),
-                namespace: s(i, "namespace"),
-                version: s(api, "version"),
-                kind: s(api, "kind"),
-                deprecated_in: s(api, "deprecated-in"),
-                removed_in: s(api, "removed-in"),
-                replacement: s(api, "replacement-api"),
-                deprecated: i.get("deprecated")?.as_bool()?,
-                removed: i.get("removed")?.as_bool()?,
-            })
-        })
-        .collect()
-}
-
 /// `kyverno test`: the summary counts and the failing table rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestRun {
@@ -316,18 +259,6 @@ mod tests {
         assert_eq!(apply("Error: require policy\n"), None);
         assert_eq!(apply("\nApplying 3 policy rule(s) to 1 resource(s)...\n"), None, "no summary: crashed half-way");
         assert_eq!(apply("pass: 1, fail: 0, warn: 0, error: 0, skip: 0 \n"), None);
-    }
-
-    #[test]
-    fn pluto_json() {
-        // reference/TOOLS.md 2.5
-        let out = r#"{"items":[{"name":"utilities","filePath":"/cwd/dir/deploy.yaml","namespace":"ns","api":{"version":"extensions/v1beta1","kind":"Deployment","deprecated-in":"v1.9.0","removed-in":"v1.16.0","replacement-api":"apps/v1","replacement-available-in":"v1.9.0","component":"k8s"},"deprecated":true,"removed":true,"replacementAvailable":true}],"target-versions":{"cert-manager":"v1.5.3","istio":"v1.11.0","k8s":"v1.25.0"}}"#;
-        let d = pluto(out).unwrap();
-        assert_eq!(d.len(), 1);
-        assert_eq!(d[0].describe(), "extensions/v1beta1 Deployment \"ns/utilities\" is removed in v1.16.0, use apps/v1");
-        assert_eq!(pluto(r#"{"target-versions":{"k8s":"v1.31.0"}}"#), Some(vec![]));
-        assert_eq!(pluto("There were no resources found with known deprecated apiVersions."), None);
-        assert_eq!(pluto(r#"{"items":[{"name":"x"}],"target-versions":{}}"#), None, "an item without api");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! summary for the release record.
 
 use super::parse::{self, Counts, Section};
+use super::pluto;
 use serde_json::{json, Value};
 
 /// One chart rendered with one values file (paths relative to the repo root).
@@ -63,10 +64,11 @@ fn why(s: &Section) -> String {
     format!("exit {}: {}", s.code, line.unwrap_or("no output"))
 }
 
-pub fn evaluate(cases: &[Case], sections: &[Section], policy_dir: &str) -> Outcome {
+/// `k8s` is the Kubernetes version pluto was asked to check against.
+pub fn evaluate(cases: &[Case], sections: &[Section], policy_dir: &str, k8s: &str) -> Outcome {
     let mut o = Outcome::default();
     for case in cases {
-        let row = check_case(case, sections, &mut o);
+        let row = check_case(case, sections, k8s, &mut o);
         o.rows.push(row);
     }
     if !o.zero_rules.is_empty() {
@@ -98,7 +100,7 @@ pub fn evaluate(cases: &[Case], sections: &[Section], policy_dir: &str) -> Outco
     o
 }
 
-fn check_case(case: &Case, sections: &[Section], o: &mut Outcome) -> Row {
+fn check_case(case: &Case, sections: &[Section], k8s: &str, o: &mut Outcome) -> Row {
     let mut row = Row { chart: case.chart.strip_prefix("policies/").unwrap_or(&case.chart).to_string(), values: case.values.clone(), ..Row::default() };
     let name = case.name();
     let env = |o: &mut Outcome, msg: String| {
@@ -149,20 +151,17 @@ fn check_case(case: &Case, sections: &[Section], o: &mut Outcome) -> Row {
     }
     match find(sections, "pluto", case) {
         None => result = env(o, format!("{name}: no pluto result (the container stopped early)")),
-        Some(p) => match (p.code, parse::pluto(&p.stdout)) {
-            (0 | 2 | 3 | 4, Some(items)) => {
-                for d in &items {
-                    row.deprecated.push(format!("{} {}", d.version, d.kind));
-                    o.deprecations.push(format!("{name}: {}", d.describe()));
+        Some(p) => match pluto::judge(p.code, &p.stdout, &p.stderr, k8s) {
+            Err(e) => result = env(o, format!("{name}: {e}")),
+            Ok(findings) => {
+                for f in &findings {
+                    row.deprecated.push(format!("{} {} {}", f.version, f.kind, f.status()));
+                    o.deprecations.push(format!("{name}: {}", f.describe()));
                 }
-                if !items.is_empty() && result == "ok" {
+                if !findings.is_empty() && result == "ok" {
                     result = "FAIL";
                 }
-                if items.is_empty() && p.code != 0 {
-                    result = env(o, format!("pluto exited {} for {name} but listed nothing", p.code));
-                }
             }
-            _ => result = env(o, format!("pluto detect failed for {name} ({})", why(p))),
         },
     }
     row.result = result;
@@ -210,7 +209,7 @@ pub fn render(o: &Outcome) -> String {
                 count(|c| c.warn),
                 count(|c| c.error),
                 count(|c| c.skip),
-                if r.deprecated.is_empty() { "-".into() } else { r.deprecated.join(", ") },
+                if r.deprecated.is_empty() { "-".into() } else { r.deprecated.join("; ") },
                 r.result.to_string(),
             ]
         })
@@ -269,10 +268,10 @@ mod tests {
 
     const RENDERED: &str = "---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
     const PASS: &str = "\nApplying 3 policy rule(s) to 1 resource(s)...\n\npass: 1, fail: 0, warn: 0, error: 0, skip: 0 \n";
-    const NONE: &str = "{\"target-versions\":{\"cert-manager\":\"v1.5.3\",\"istio\":\"v1.11.0\",\"k8s\":\"v1.31.0\"}}";
+    const NONE: &str = "{\"target-versions\":{\"cert-manager\":\"v1.5.3\",\"istio\":\"v1.11.0\",\"k8s\":\"v1.37.0\"}}";
 
     fn run(out: &str) -> Outcome {
-        evaluate(&[case("values.yaml")], &parse::sections(out), "/repos/security-policy/")
+        evaluate(&[case("values.yaml")], &parse::sections(out), "/repos/security-policy/", "v1.37.0")
     }
 
     #[test]
@@ -283,7 +282,7 @@ mod tests {
         assert_eq!(o.rows[0].result, "ok");
         let t = render(&o);
         assert!(t.contains("apps/charts/web  values.yaml"), "{t}");
-        assert_eq!(summary(&o, "img", "v1.31.0")["passed"], true);
+        assert_eq!(summary(&o, "img", "v1.37.0")["passed"], true);
     }
 
     #[test]
@@ -294,7 +293,7 @@ mod tests {
         assert!(o.env.is_empty(), "{o:?}");
         assert_eq!(o.violations, vec!["apps/charts/web values.yaml: policy disallow-latest-tag, rule autogen-validate-image-tag, resource default/Deployment/web"]);
         assert_eq!(o.rows[0].result, "FAIL");
-        assert_eq!(summary(&o, "img", "v1.31.0")["passed"], false);
+        assert_eq!(summary(&o, "img", "v1.37.0")["passed"], false);
     }
 
     #[test]
@@ -321,15 +320,56 @@ mod tests {
         assert!(o.env[0].contains("no helm result"), "{:?}", o.env);
     }
 
+    fn with_pluto(code: i32, stdout: &str, stderr: &str) -> Outcome {
+        run(&(sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 0, PASS, "") + &sec("pluto", "values.yaml", code, stdout, stderr)))
+    }
+
+    // pluto 5.24's JSON for one chart, target v1.37.0 (reference/TOOLS.md 2.5).
+    const REMOVED: &str = r#"{"name":"old","api":{"version":"batch/v1beta1","kind":"CronJob","deprecated-in":"v1.21.0","removed-in":"v1.25.0","replacement-api":"batch/v1","replacement-available-in":"v1.21.0","component":"k8s"},"deprecated":true,"removed":true,"replacementAvailable":true}"#;
+    const NO_REPLACEMENT: &str = r#"{"name":"psp","api":{"version":"policy/v1beta1","kind":"PodSecurityPolicy","deprecated-in":"v1.21.0","removed-in":"v1.25.0","replacement-api":"","replacement-available-in":"","component":"k8s"},"deprecated":true,"removed":true,"replacementAvailable":false}"#;
+
+    fn items(items: &[&str]) -> String {
+        format!("{{\"items\":[{}],\"target-versions\":{{\"cert-manager\":\"v1.5.3\",\"istio\":\"v1.11.0\",\"k8s\":\"v1.37.0\"}}}}", items.join(","))
+    }
+
     #[test]
     fn deprecated_apis_fail_the_gate() {
-        let items = r#"{"items":[{"name":"old","api":{"version":"batch/v1beta1","kind":"CronJob","deprecated-in":"v1.21.0","removed-in":"v1.25.0","replacement-api":"batch/v1","replacement-available-in":"v1.21.0","component":"k8s"},"deprecated":true,"removed":true,"replacementAvailable":true}],"target-versions":{"k8s":"v1.31.0"}}"#;
-        let o = run(&(sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 0, PASS, "") + &sec("pluto", "values.yaml", 3, items, "")));
+        let o = with_pluto(3, &items(&[REMOVED]), "");
         assert!(o.env.is_empty(), "{o:?}");
-        assert_eq!(o.deprecations, vec!["apps/charts/web values.yaml: batch/v1beta1 CronJob \"old\" is removed in v1.25.0, use batch/v1"]);
-        assert_eq!(o.rows[0].deprecated, vec!["batch/v1beta1 CronJob"]);
-        let o = run(&(sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 0, PASS, "") + &sec("pluto", "values.yaml", 1, "", "Error: unknown flag: -x")));
-        assert!(o.env[0].contains("pluto detect failed"), "{:?}", o.env);
+        assert_eq!(o.deprecations, vec!["apps/charts/web values.yaml: batch/v1beta1 CronJob \"old\" is removed in v1.25.0, use batch/v1 (available since v1.21.0)"]);
+        assert_eq!(o.rows[0].deprecated, vec!["batch/v1beta1 CronJob removed in v1.25.0"]);
+        assert_eq!(o.rows[0].result, "FAIL");
+        assert_eq!(summary(&o, "img", "v1.37.0")["passed"], false);
+    }
+
+    #[test]
+    fn removed_and_unavailable_replacements_are_told_apart() {
+        // Exit 4 (a replacement not in the target) is a finding, not a crash.
+        let o = with_pluto(4, &items(&[REMOVED, NO_REPLACEMENT]), "");
+        assert!(o.env.is_empty(), "{o:?}");
+        assert_eq!(o.deprecations.len(), 2);
+        assert!(o.deprecations[1].ends_with("policy/v1beta1 PodSecurityPolicy \"psp\" is removed in v1.25.0, no replacement"), "{:?}", o.deprecations);
+        let t = render(&o);
+        assert!(t.contains("batch/v1beta1 CronJob removed in v1.25.0; policy/v1beta1 PodSecurityPolicy removed in v1.25.0, no replacement  FAIL"), "{t}");
+    }
+
+    #[test]
+    fn pluto_codes_that_are_not_results_are_environment_errors() {
+        let o = with_pluto(1, "", "Error: unknown flag: -x");
+        assert_eq!(o.env, vec!["apps/charts/web values.yaml: pluto detect failed (exit 1: Error: unknown flag: -x)"]);
+        // An undocumented code never passes, even with an empty result.
+        let o = with_pluto(5, NONE, "");
+        assert!(o.env[0].contains("pluto detect exited 5, which is none of pluto's codes"), "{:?}", o.env);
+        assert_eq!((o.rows[0].result, summary(&o, "img", "v1.37.0")["passed"].clone()), ("ERROR", false.into()));
+        // A finding code with nothing listed, or items the code does not account for.
+        let o = with_pluto(3, NONE, "");
+        assert!(o.env[0].contains("pluto exited 3 (removed) but its JSON lists 0 item(s) that mean exit 0"), "{:?}", o.env);
+        let o = with_pluto(3, &items(&[REMOVED, NO_REPLACEMENT]), "");
+        assert!(o.env[0].contains("that mean exit 4"), "{:?}", o.env);
+        // Output from before pluto 5.24's fields: unreadable, not a pass.
+        let o = with_pluto(3, &items(&[&REMOVED.replace(",\"replacementAvailable\":true", "")]), "");
+        assert!(o.env[0].contains("no true/false `replacementAvailable`"), "{:?}", o.env);
+        assert!(o.deprecations.is_empty());
     }
 
     #[test]
@@ -337,7 +377,7 @@ mod tests {
         let ok = format!("{MARK}begin\tkyverno-test\t/repos/a/\t-\nTest Summary: 4 tests passed and 0 tests failed\n\n{MARK}stderr\n\n{MARK}end\t0\n");
         let bad = format!("{MARK}begin\tkyverno-test\t/repos/b/\t-\n│ 1 │ p │ r │ v1/Pod/default/x │ Fail │ Want fail, got pass │\nTest Summary: 3 tests passed and 1 tests failed\n\n{MARK}stderr\nError: 1 tests failed\n{MARK}end\t1\n");
         let broken = format!("{MARK}begin\tkyverno-test\t/repos/c/\t-\n\n{MARK}stderr\nError: test file x uses a deprecated schema\n{MARK}end\t1\n");
-        let o = evaluate(&[], &parse::sections(&(ok + &bad + &broken)), "/repos/security-policy/");
+        let o = evaluate(&[], &parse::sections(&(ok + &bad + &broken)), "/repos/security-policy/", "v1.37.0");
         assert_eq!(o.tests.iter().map(|t| t.result).collect::<Vec<_>>(), vec!["ok", "FAIL", "ERROR"]);
         assert_eq!(o.test_failures, vec!["kyverno test /repos/b/: 1 of 4 tests failed (p r v1/Pod/default/x: Want fail, got pass)"]);
         assert!(o.env[0].contains("kyverno test /repos/c/ did not run (exit 1: Error: test file x uses a deprecated schema)"), "{:?}", o.env);
