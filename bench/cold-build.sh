@@ -35,18 +35,18 @@ sed -n '/^\[profile/,$p' "$root/Cargo.toml" >> "$same/Cargo.toml"
 (cd "$base" && cargo fetch -q && cd "$same" && cargo fetch -q && cd "$root" && cargo fetch -q)
 
 now() { date +%s.%N; }
-time_build() { # dir -> seconds of a cold `cargo build`
+time_build() { # dir [cargo build args...] -> seconds of a cold `cargo build`
   local t0 t1; rm -rf "$work/target"
-  t0=$(now); (cd "$1" && CARGO_TARGET_DIR="$work/target" cargo build -q --offline ${2:-} >/dev/null 2>&1); t1=$(now)
+  t0=$(now); (cd "$1" && CARGO_TARGET_DIR="$work/target" cargo build -q --offline "${@:2}" >/dev/null 2>&1); t1=$(now)
   echo "$t1 - $t0" | bc
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 : > "$work/b"; : > "$work/s"; : > "$work/x"
-for i in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
   time_build "$base" >> "$work/b"
   time_build "$same" >> "$work/s"
-  time_build "$root" "-p xtask" >> "$work/x"
+  time_build "$root" -p xtask >> "$work/x"
 done
 b=$(median < "$work/b"); sp=$(median < "$work/s"); x=$(median < "$work/x")
 echo "baseline (six crates), default profile, median of $rounds: ${b}s  [$(tr '\n' ' ' < "$work/b")]"

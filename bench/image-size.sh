@@ -6,6 +6,7 @@
 # with the real tools the binaries are ~100x larger, so the ratio only gets closer to 1.
 # Usage: bench/image-size.sh
 set -euo pipefail
+# shellcheck source=standin-image.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/standin-image.sh"
 
 size() { docker image inspect --format '{{.Size}}' "$1"; }

@@ -15,6 +15,7 @@
 # skopeo, the pinned trivy (on PATH, or TRIVY=path).   Usage: bench/publish.sh [ROUNDS=3]
 set -euo pipefail
 rounds=${1:-3}
+# shellcheck source=standin-image.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/standin-image.sh"
 mirror="http://127.0.0.1:$(cat "$work/port")"
 
@@ -52,7 +53,6 @@ trap 'kill "$reg_pid" 2>/dev/null || true; docker images --digests --format "{{.
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 export REGISTRY_USERNAME=bench REGISTRY_PASSWORD="$pw"   # environment, never argv
 
-pin() { tr '\\' '\n' < "$root/Dockerfile" | grep -o "$1_VERSION=[^ ]*" | head -1 | cut -d= -f2; }
 seed_args=("${build_args[@]}"
   --build-arg "KYVERNO_URL=$mirror/kyverno-cli_v$(pin KYVERNO)_linux_x86_64.tar.gz"
   --build-arg "HELM_URL=$mirror/helm-v$(pin HELM)-linux-amd64.tar.gz"

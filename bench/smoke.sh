@@ -7,6 +7,7 @@
 # Usage: bench/smoke.sh [ROUNDS=7]
 set -euo pipefail
 rounds=${1:-7}
+# shellcheck source=standin-image.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/standin-image.sh"
 
 now() { date +%s.%N; }

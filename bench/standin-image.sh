@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by bench/smoke.sh and bench/image-size.sh: builds a bench image from the repo's
 # real Dockerfile with `cargo xtask image`, on a busybox base (no image can be pulled
 # here) with the test stand-ins of kyverno/helm/pluto (xtask/tests/standins) served from a
@@ -30,6 +31,7 @@ tar -C "$work/base" -cf "$work/base.tar" .
 docker import --change 'ENV PATH=/usr/local/bin:/bin' --change 'CMD ["/bin/sh"]' "$work/base.tar" "$base_image" >/dev/null
 
 # The stand-in tarballs, in the upstream layouts, at the Dockerfile's pinned versions.
+# shellcheck disable=SC1003 # '\\' is tr's spelling of one backslash (the Dockerfile's line continuations)
 pin() { tr '\\' '\n' < "$root/Dockerfile" | grep -o "$1_VERSION=[^ ]*" | head -1 | cut -d= -f2; }
 mkdir -p "$work/srv"
 pack() { # tool member file
@@ -62,4 +64,5 @@ sed -i "s/^image = .*/image = \"pp-bench-$$\"/" "$BENCH_ROOT/Cargo.toml"
 (cd "$BENCH_ROOT" && git init -q -b main && git add -A && git -c user.name=bench -c user.email=bench@example.invalid commit -qm bench)
 XTASK_ROOT="$BENCH_ROOT" "$XTASK" image --tools-mirror "http://127.0.0.1:$(cat "$work/port")" "${build_args[@]}" > "$work/build.log" 2>&1 \
   || { cat "$work/build.log"; echo "bench: building the bench image failed" >&2; exit 1; }
+# shellcheck disable=SC2034 # IMAGE is for the scripts that source this file
 IMAGE="pp-bench-$$:$(cat "$BENCH_ROOT/VERSION")"
