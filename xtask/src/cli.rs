@@ -5,7 +5,7 @@
 use crate::exit;
 use crate::flags::{self, XtaskCmd};
 use crate::image::BuildOpts;
-use crate::publish::{self, Creds, Mode, PublishOpts, Target};
+use crate::publish::{self, Creds, Credentials, Mode, PublishOpts, Target};
 use crate::scan::ScanOpts;
 use crate::version::{self, Bump};
 use anyhow::Result;
@@ -241,11 +241,14 @@ fn rollback_version(v: &str) -> Result<semver::Version> {
 /// A key file is at most this big (a Google `_json_key` is about 2.3 KiB).
 const MAX_SECRET_FILE: u64 = 64 * 1024;
 
-/// `REGISTRY_USERNAME` with `REGISTRY_PASSWORD` or `REGISTRY_PASSWORD_FILE`. `Err` lists
-/// what is missing or unreadable, each with its fix.
-pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Creds, Vec<String>> {
+/// `REGISTRY_USERNAME` with `REGISTRY_PASSWORD` or `REGISTRY_PASSWORD_FILE`; none of them:
+/// the user's own Docker login; some: what is missing or unreadable, each with its fix.
+pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Credentials {
     let var = |k: &str| env(k).filter(|v| !v.is_empty());
     let (user_var, pw_var, file_var) = (publish::USER_VAR, publish::PASSWORD_VAR, publish::PASSWORD_FILE_VAR);
+    if [user_var, pw_var, file_var].iter().all(|k| var(k).is_none()) {
+        return Credentials::User;
+    }
     let mut problems = Vec::new();
     let user = match var(user_var).map(OsString::into_string) {
         Some(Ok(u)) => Some(u),
@@ -267,8 +270,8 @@ pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Creds, Vec<String
     };
     let secret = secret.map_err(|p| problems.push(p)).ok();
     match (user, secret) {
-        (Some(user), Some(secret)) if problems.is_empty() => Ok(Creds::new(user, secret)),
-        _ => Err(problems),
+        (Some(user), Some(secret)) if problems.is_empty() => Credentials::Given(Creds::new(user, secret)),
+        _ => Credentials::Broken(problems),
     }
 }
 
@@ -351,7 +354,7 @@ mod tests {
         assert_eq!(p.mode, Mode::Rollback(semver::Version::new(1, 2, 3)));
         assert_eq!(p.registries[0].host, "ghcr.io");
         assert_eq!(p.scan.severity, vec!["HIGH", "CRITICAL"]);
-        assert!(p.dry_run && p.creds.is_err());
+        assert!(p.dry_run && matches!(p.creds, Credentials::User));
         let Task::Image { build, .. } = task(&["image", "--build-arg", "A=1", "--build-arg=B=2", "--pull"]).unwrap() else { panic!() };
         assert_eq!(build.build_args, vec!["A=1", "B=2"]);
         assert!(build.pull && !build.no_cache);
@@ -399,7 +402,7 @@ mod tests {
             "REGISTRY_PASSWORD_FILE" => Some(key.clone().into_os_string()),
             _ => None,
         };
-        let c = creds(&env).unwrap();
+        let Credentials::Given(c) = creds(&env) else { panic!() };
         assert_eq!((c.user.as_str(), c.secret()), ("_json_key", "{\"k\": 1}"));
         let huge = dir.join("huge");
         std::fs::write(&huge, vec![b'a'; 70_000]).unwrap();
@@ -409,11 +412,13 @@ mod tests {
                 "REGISTRY_PASSWORD_FILE" => Some(file.clone().into_os_string()),
                 _ => None,
             };
-            let p = creds(&env).unwrap_err();
+            let Credentials::Broken(p) = creds(&env) else { panic!() };
             assert!(p.iter().any(|m| m.contains(want)), "{p:?}");
         }
-        let p = creds(&no_env).unwrap_err();
-        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(matches!(creds(&no_env), Credentials::User));
+        let only_user = |k: &str| (k == "REGISTRY_USERNAME").then(|| OsString::from("u"));
+        let Credentials::Broken(p) = creds(&only_user) else { panic!() };
+        assert!(p[0].contains("REGISTRY_PASSWORD"), "{p:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -23,6 +23,10 @@ pub struct Env {
     pub docker_host: Option<String>,
     /// Trivy's cache on the host: `TRIVY_CACHE_DIR`, `$XDG_CACHE_HOME/trivy`, `~/.cache/trivy`.
     pub trivy_cache: PathBuf,
+    /// Where temp folders go (`TMPDIR`, else /tmp).
+    pub tmp: PathBuf,
+    /// The user's own Docker configuration folder: `DOCKER_CONFIG`, else `~/.docker`.
+    pub docker_config: Option<PathBuf>,
 }
 
 impl Env {
@@ -45,6 +49,8 @@ impl Env {
             trivy,
             docker_host: var("DOCKER_HOST"),
             trivy_cache,
+            tmp: std::env::temp_dir(),
+            docker_config: var("DOCKER_CONFIG").map(PathBuf::from).or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".docker"))),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! [`run`]; the tests and examples call the same code.
 
 pub mod bump;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod ctx;
@@ -31,6 +32,8 @@ pub fn run(ctx: &Ctx, task: Task) -> Result<()> {
         // A bad config is reported before any work, whatever the task.
         ctx.config()?;
     }
+    // Tasks that start containers or make temp folders clean up even when killed.
+    let _guard = task.needs_config().then(|| cleanup::guard(ctx));
     match task {
         Task::Bump { how, .. } => bump::run(ctx, how),
         Task::Image { build, .. } => image::build(ctx, &build).map(|_| ()),

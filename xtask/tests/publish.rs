@@ -297,8 +297,9 @@ fn preflight_reports_every_problem_at_once() {
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let no_trivy = BinDir::none();
+    // A user name without a password: half-given credentials are a problem too.
     let run = bed.publish_with(&[], &argv, |c| {
-        c.env("PATH", no_trivy.path_var());
+        c.env("PATH", no_trivy.path_var()).env("REGISTRY_USERNAME", "ci-user");
     });
     assert_eq!(run.code, 2, "{run:?}");
     let line = run.error_line();
@@ -306,7 +307,7 @@ fn preflight_reports_every_problem_at_once() {
         assert!(line.contains(hub), "{hub} not named: {line}");
     }
     assert!(line.contains("--allow-public"), "{line}");
-    assert!(line.contains("REGISTRY_USERNAME") && line.contains("REGISTRY_PASSWORD"), "{line}");
+    assert!(line.contains("no registry password") && line.contains("REGISTRY_PASSWORD_FILE"), "{line}");
     assert!(line.contains("uncommitted") && line.contains("VERSION"), "{line}");
     assert!(!built(&run));
     // With VERSION fixed, a missing Trivy is named too (the scan's own checks run first).

@@ -21,7 +21,7 @@ const IMAGE: &str = "registry:2";
 
 pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     // A dry run keeps nothing: its registry lives in a private temp folder.
-    let scratch = if ctx.dry_run { Some(files::TempDir::new(&std::env::temp_dir(), "pp-publish-local-")?) } else { None };
+    let scratch = if ctx.dry_run { Some(crate::cleanup::temp_dir(ctx, "local")?) } else { None };
     let dir = match &scratch {
         Some(t) => t.path().to_path_buf(),
         None => ctx.path("target/xtask/local-registry"),

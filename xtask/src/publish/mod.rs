@@ -18,7 +18,7 @@ mod release;
 mod rollback;
 mod target;
 
-pub use registry::{Creds, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
+pub use registry::{Creds, Credentials, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
 pub use target::Target;
 
 use crate::image::BuildOpts;
@@ -39,8 +39,8 @@ pub struct PublishOpts {
     pub allow_public: bool,
     pub mode: Mode,
     pub dry_run: bool,
-    /// From `REGISTRY_*`; `Err` lists what is missing.
-    pub creds: Result<Creds, Vec<String>>,
+    /// From `REGISTRY_*`, else the user's own Docker login.
+    pub creds: Credentials,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Everything checked before a build, collected so that one run names every problem.
 
 use super::plan::Target;
-use super::registry::{Creds, Session};
+use super::registry::{Credentials, Session};
 use super::PublishOpts;
 use crate::tools::{self, docker, git};
 use crate::{ctx::Ctx, exit, release};
@@ -85,7 +85,7 @@ pub fn targets(ctx: &Ctx, opts: &PublishOpts, p: &mut Problems) -> Vec<Target> {
 
 /// What every mode needs: tools, Docker, config, VERSION, a clean tree (when `clean`),
 /// credentials. Returns VERSION and the credentials when they could be had.
-pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Result<Creds, Vec<String>>) -> (Option<Version>, Option<Creds>) {
+pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Credentials) -> (Option<Version>, Option<Credentials>) {
     p.take(tools::require(need));
     if need.contains(&"docker") && tools::find("docker").is_some() {
         p.take(docker::daemon_version(ctx));
@@ -107,28 +107,50 @@ pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Re
         }
     }
     let creds = match creds {
-        Ok(c) => Some(c),
-        Err(list) => {
+        Credentials::Broken(list) => {
             for m in list {
                 p.usage(m);
             }
             None
         }
+        Credentials::User if ctx.env.docker_config.is_none() => {
+            p.usage(format!(
+                "no registry credentials: set {} with {} or {}, or log in with docker (needs HOME or DOCKER_CONFIG)",
+                super::USER_VAR,
+                super::PASSWORD_VAR,
+                super::PASSWORD_FILE_VAR
+            ));
+            None
+        }
+        c => Some(c),
     };
     (version, creds)
 }
 
 /// Logs in to every registry (also when other problems were found, so that one run names
 /// them all). Returns the session when every login worked.
-pub fn login<'a>(ctx: &'a Ctx, p: &mut Problems, targets: &[Target], creds: Option<&Creds>) -> Option<Session<'a>> {
+pub fn login<'a>(ctx: &'a Ctx, p: &mut Problems, targets: &[Target], creds: Option<&Credentials>, image: &str) -> Option<Session<'a>> {
     let creds = creds?;
     if targets.is_empty() || tools::find("docker").is_none() || tools::find("skopeo").is_none() {
         return None;
     }
-    let session = p.take(Session::new(ctx, targets))?;
     let before = p.0.len();
-    for t in targets {
-        p.take(session.login(t, creds));
-    }
+    let session = match creds {
+        Credentials::Given(c) => {
+            let s = p.take(Session::new(ctx, targets))?;
+            for t in targets {
+                p.take(s.login(t, c));
+            }
+            s
+        }
+        Credentials::User => {
+            let s = Session::user(ctx, ctx.env.docker_config.clone()?);
+            for t in targets {
+                p.take(s.check_read(t, image));
+            }
+            s
+        }
+        Credentials::Broken(_) => return None,
+    };
     (p.0.len() == before).then_some(session)
 }

@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     if let Some(v) = &version {
         p.take(gates::preflight(ctx, &opts.scan, &format!("{image}:{}", version::tag(v))));
     }
-    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
+    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
     let mut release_commit: Option<String> = None;
     let mut latest: BTreeMap<String, Remote> = BTreeMap::new();
     if let (Some(s), Some(v)) = (&session, &version) {

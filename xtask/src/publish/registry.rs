@@ -7,8 +7,7 @@ use super::plan::{Remote, Target};
 use super::push::Registry;
 use crate::ctx::Ctx;
 use crate::files::TempDir;
-use crate::runner::Background;
-use crate::tools::{docker, retry, skopeo, system, Auth};
+use crate::tools::{docker, retry, skopeo, Auth};
 use crate::exit;
 use anyhow::{Context, Result};
 
@@ -29,6 +28,17 @@ impl std::fmt::Debug for Creds {
     }
 }
 
+/// Where a publish gets its registry credentials.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// `REGISTRY_USERNAME` with a password: logged in through a throwaway config.
+    Given(Creds),
+    /// No `REGISTRY_*` at all: the user's own Docker login.
+    User,
+    /// `REGISTRY_*` set but incomplete or unreadable: what is wrong, each with its fix.
+    Broken(Vec<String>),
+}
+
 impl Creds {
     pub fn new(user: String, secret: String) -> Creds {
         Creds { user, secret }
@@ -39,26 +49,44 @@ impl Creds {
     }
 }
 
-/// The credentials folder of a run and the logins in it; removed on drop.
+/// The credentials folder of a run and the logins in it; removed on drop (and by the
+/// run's watchdog when the process is killed: see `cleanup`).
 pub struct Session<'a> {
     ctx: &'a Ctx,
     auth: Auth,
-    _dir: TempDir,
-    watchdog: Option<Background>,
+    _dir: Option<TempDir>,
 }
 
 impl<'a> Session<'a> {
     /// A new private folder whose `config.json` names each registry in `auths` (so Docker
     /// never picks a credential store or helper: the logins land in this file only).
     pub fn new(ctx: &'a Ctx, targets: &[Target]) -> Result<Session<'a>> {
-        let dir = TempDir::new(&std::env::temp_dir(), "pp-publish-auth-").context("cannot create the credentials folder")?;
+        let dir = crate::cleanup::temp_dir(ctx, "auth").context("cannot create the credentials folder")?;
         let auths: serde_json::Map<String, serde_json::Value> = targets.iter().map(|t| (t.host.clone(), serde_json::json!({}))).collect();
         dir.write_private("config.json", format!("{}\n", serde_json::json!({ "auths": auths })).as_bytes())?;
         let path = dir.path().to_path_buf();
-        // Ctrl-C or a kill ends this process without unwinding: the watchdog removes it then.
-        let watchdog = system::watchdog(ctx, std::process::id(), "rm -rf \"$2\"", &[&path.display().to_string()]).ok();
         eprintln!("    (credentials go to a throwaway DOCKER_CONFIG={}, removed at the end)", path.display());
-        Ok(Session { ctx, auth: Auth::Throwaway(path), _dir: dir, watchdog })
+        Ok(Session { ctx, auth: Auth::Throwaway(path), _dir: Some(dir) })
+    }
+
+    /// The user's own Docker configuration (their `docker login`, credential helpers
+    /// included), read and never written.
+    pub fn user(ctx: &'a Ctx, dir: std::path::PathBuf) -> Session<'a> {
+        eprintln!("    (no REGISTRY_* credentials: using your own Docker login in {})", dir.display());
+        Session { ctx, auth: Auth::User(dir), _dir: None }
+    }
+
+    /// With the user's own login: whether it can read the registry (the repository may
+    /// not exist yet). Exit 3 naming the registry and the fix.
+    pub fn check_read(&self, t: &Target, image: &str) -> Result<()> {
+        self.list_tags(t, image).map(|_| ()).map_err(|e| {
+            exit::env(format!(
+                "your Docker login cannot read {} ({}); run `docker login {}` (or your registry's credential helper setup), or set {USER_VAR} and {PASSWORD_VAR}",
+                t.spec,
+                exit::one_line(&e),
+                t.host
+            ))
+        })
     }
 
     pub fn auth(&self) -> &Auth {
@@ -114,14 +142,6 @@ impl<'a> Session<'a> {
     /// The executor's view of this session, for one image name.
     pub fn registry(&'a self, image: &'a str) -> SessionRegistry<'a> {
         SessionRegistry { s: self, image }
-    }
-}
-
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        if let Some(w) = self.watchdog.take() {
-            w.kill();
-        }
     }
 }
 

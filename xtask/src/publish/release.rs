@@ -7,7 +7,7 @@
 
 use super::plan::{self, PushPlan, Pushed, Source, Target};
 use super::preflight::{self, Problems};
-use super::registry::Creds;
+use super::registry::{Creds, Credentials};
 use super::{gates, push, PublishOpts, TOOLS};
 use crate::image::{self, BuildOpts};
 use crate::tools::git;
@@ -28,7 +28,7 @@ pub struct Released {
 pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Target>, Creds)>) -> Result<Released> {
     ctx.step("publish preflight");
     let (targets, creds) = match local {
-        Some((t, c)) => (t, Ok(c)),
+        Some((t, c)) => (t, Credentials::Given(c)),
         None => (preflight::targets(ctx, opts, &mut p), opts.creds.clone()),
     };
     let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, creds);
@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Ta
     if let Some(v) = &version {
         p.take(gates::preflight(ctx, &opts.scan, &format!("{image}:{}", version::tag(v))));
     }
-    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
+    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
     // A release of this version already in a registry: from this commit (resume), or not.
     let mut resume: Option<(Source, BTreeMap<String, String>)> = None;
     if let (Some(s), Some(v), Some(h)) = (&session, &version, &head) {

@@ -15,8 +15,8 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
     let mut p = Problems::default();
     let targets = preflight::targets(ctx, opts, &mut p);
     let (_, creds) = preflight::common(ctx, &mut p, &["docker", "skopeo"], false, opts.creds.clone());
-    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref());
     let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
+    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
     let mut found: Vec<(&Target, Inspected)> = Vec::new();
     if let Some(s) = &session {
         for t in &targets {

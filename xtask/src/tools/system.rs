@@ -1,5 +1,4 @@
-//! Small host programs: `sha256sum`, `cargo metadata`, `htpasswd`, `docker-registry`
-//! and the `sh` watchdog that cleans up after a killed run.
+//! Small host programs: `sha256sum`, `cargo metadata`, `htpasswd`, `docker-registry`.
 
 use crate::ctx::Ctx;
 use crate::exit;
@@ -65,12 +64,4 @@ pub fn serve_registry(ctx: &Ctx, config: &Path, log: &Path) -> Result<Background
         .env_remove("REGISTRY_PASSWORD")
         .env_remove("REGISTRY_PASSWORD_FILE");
     ctx.run.spawn(&c, Some(log))
-}
-
-/// A watchdog: once process `pid` is gone (even killed without unwinding), runs the
-/// cleanup `script` (arguments `$2…`). It ignores the signals a terminal sends the group.
-pub fn watchdog(ctx: &Ctx, pid: u32, script: &str, args: &[&str]) -> Result<Background> {
-    let body = format!("trap '' INT TERM HUP; while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; {script}");
-    let c = Cmd::new("sh").args(["-c", &body, "sh", &pid.to_string()]).args(args);
-    ctx.run.spawn(&c, None)
 }

@@ -50,7 +50,8 @@ pub fn find(ctx: &Ctx, cfg: &Config) -> Result<Trivy> {
             super::how_to_get("trivy")
         )));
     }
-    let out = ctx.run.read(&Cmd::new("docker").args(["run", "--rm", "--network", "none", "--", &image, "--version"]))?;
+    let label = format!("{}={}", super::docker::OWNER_LABEL, std::process::id());
+    let out = ctx.run.read(&Cmd::new("docker").args(["run", "--rm", "--network", "none", "--label", &label, "--", &image, "--version"]))?;
     let found = version_of(&out.text());
     if found.as_deref() != Some(want.as_str()) {
         return Err(exit::env(format!(
@@ -107,6 +108,7 @@ pub fn command(t: &Trivy, args: &[String], vars: &[(String, String)], dir: &Path
         }
         Trivy::Container { image, socket, cache } => {
             let mut c = Cmd::new("docker").args(["run", "--rm"]).dir(dir);
+            c = c.arg("--label").arg(format!("{}={}", super::docker::OWNER_LABEL, std::process::id()));
             c = c.arg("-v").arg(format!("{}:/var/run/docker.sock", socket.display()));
             c = c.arg("-v").arg(format!("{}:/trivy-cache", cache.display()));
             for (host, inside) in mounts {
