@@ -17,6 +17,7 @@ pub mod publish;
 pub mod release;
 pub mod runner;
 pub mod scan;
+pub mod sign;
 pub mod smoke;
 pub mod tags;
 pub mod tools;

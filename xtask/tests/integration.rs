@@ -280,7 +280,7 @@ fn standin(tool: &str, args: &[&str], stdin: &str, dir: &std::path::Path) -> Run
     Run::from(child.wait_with_output().unwrap())
 }
 
-/// The stand-ins answer in the formats of reference/TOOLS.md (the parsers rely on them).
+/// The stand-ins answer in the formats of xtask/tests/standins/TOOLS.md (the parsers rely on them).
 #[test]
 fn standins_follow_the_reference_formats() {
     let dir = TempDir::new("standins");

@@ -1,4 +1,4 @@
-//! Pure parsers of what kyverno and helm print (formats in reference/TOOLS.md; pluto's JSON
+//! Pure parsers of what kyverno and helm print (formats in xtask/tests/standins/TOOLS.md; pluto's JSON
 //! is read in `pluto.rs`), and of the section markers the in-container script wraps around
 //! each tool run.
 
@@ -225,7 +225,7 @@ pub fn kyverno_test(out: &str) -> Option<TestRun> {
 mod tests {
     use super::*;
 
-    // The v1.19 example of reference/TOOLS.md 1.2, byte for byte (note the trailing space).
+    // The v1.19 example of xtask/tests/standins/TOOLS.md 1.2, byte for byte (note the trailing space).
     const APPLY_FAIL: &str = "\nApplying 3 policy rule(s) to 2 resource(s)...\npolicy require-labels -> resource default/Pod/bad failed:\n1 - check-team validation error: label 'team' is required. rule check-team failed at path /metadata/labels/team/\n\npass: 1, fail: 1, warn: 0, error: 0, skip: 0 \n";
 
     #[test]

@@ -1,5 +1,5 @@
 //! `pluto detect -o json` as pluto 5.24 prints it, and what its exit code means
-//! (reference/TOOLS.md 2.4 and 2.5). Pure: the in-container run is parsed elsewhere.
+//! (xtask/tests/standins/TOOLS.md 2.4 and 2.5). Pure: the in-container run is parsed elsewhere.
 
 use serde_json::{Map, Value};
 
@@ -229,7 +229,7 @@ mod tests {
     use super::*;
 
     // Each item below is in the shape pluto 5.24's `json.Marshal` of its Output struct prints
-    // (reference/TOOLS.md 2.5): one line, `name`/`namespace` only when set, no `filePath`
+    // (xtask/tests/standins/TOOLS.md 2.5): one line, `name`/`namespace` only when set, no `filePath`
     // for stdin, the three booleans always present. Versions as in Kubernetes' deprecation
     // guide (flowcontrol v1beta2 removed in 1.29; v1 since 1.29).
     const TARGETS: &str = r#""target-versions":{"cert-manager":"v1.5.3","istio":"v1.11.0","k8s":"v1.37.0"}"#;

@@ -324,7 +324,7 @@ mod tests {
         run(&(sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 0, PASS, "") + &sec("pluto", "values.yaml", code, stdout, stderr)))
     }
 
-    // pluto 5.24's JSON for one chart, target v1.37.0 (reference/TOOLS.md 2.5).
+    // pluto 5.24's JSON for one chart, target v1.37.0 (xtask/tests/standins/TOOLS.md 2.5).
     const REMOVED: &str = r#"{"name":"old","api":{"version":"batch/v1beta1","kind":"CronJob","deprecated-in":"v1.21.0","removed-in":"v1.25.0","replacement-api":"batch/v1","replacement-available-in":"v1.21.0","component":"k8s"},"deprecated":true,"removed":true,"replacementAvailable":true}"#;
     const NO_REPLACEMENT: &str = r#"{"name":"psp","api":{"version":"policy/v1beta1","kind":"PodSecurityPolicy","deprecated-in":"v1.21.0","removed-in":"v1.25.0","replacement-api":"","replacement-available-in":"","component":"k8s"},"deprecated":true,"removed":true,"replacementAvailable":false}"#;
 
