@@ -35,6 +35,12 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Mode 0600 on a file of ours.
+pub fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("cannot restrict {}", path.display()))
+}
+
 /// A private folder (mode 0700) with a random name under `parent`, created exclusively;
 /// removed on drop.
 #[derive(Debug)]

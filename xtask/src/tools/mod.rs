@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod git;
+pub mod openssl;
 pub mod retry;
 pub mod skopeo;
 pub mod system;
