@@ -20,6 +20,9 @@ pub struct Config {
     pub kubernetes_version: String,
     pub size_budget_mb: u64,
     pub sha_length: usize,
+    /// The committed public key releases are signed for (a path in the repo); `None`:
+    /// releases are unsigned.
+    pub signing_public_key: Option<String>,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             kubernetes_version: "v1.37.0".into(),
             size_budget_mb: 400,
             sha_length: 7,
+            signing_public_key: None,
         }
     }
 }
@@ -52,6 +56,7 @@ const KEYS: &[&str] = &[
     "kubernetes-version",
     "size-budget-mb",
     "sha-length",
+    "signing-public-key",
 ];
 
 impl Config {
@@ -104,6 +109,10 @@ impl Config {
                 "sha-length" => {
                     c.sha_length = v.as_u64().filter(|n| (4..=40).contains(n)).ok_or_else(|| bad("an integer from 4 to 40"))? as usize
                 }
+                "signing-public-key" => {
+                    let p = v.as_str().filter(|s| is_repo_path(s)).ok_or_else(|| bad("a relative path inside the repo, like \"cosign.pub\""))?;
+                    c.signing_public_key = Some(p.to_string());
+                }
                 _ => {
                     return Err(exit::usage(format!(
                         "Cargo.toml [workspace.metadata.policy-platform]: unknown key `{key}`; known keys: {}",
@@ -118,6 +127,11 @@ impl Config {
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
     v.as_array()?.iter().map(|x| x.as_str().filter(|s| !s.is_empty()).map(String::from)).collect()
+}
+
+/// A plain relative path that stays inside the repo (no `..`, not absolute).
+fn is_repo_path(s: &str) -> bool {
+    !s.is_empty() && !s.starts_with('/') && s.split('/').all(|c| !c.is_empty() && c != ".." && c != ".")
 }
 
 fn is_plain_version(s: &str) -> bool {

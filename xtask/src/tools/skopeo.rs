@@ -89,6 +89,17 @@ pub fn copy(ctx: &Ctx, a: &Access, src_tls_verify: bool, what: &str, src: &str, 
     Ok(())
 }
 
+/// `skopeo copy docker://REF oci:DIR:NAME`: a manifest and its blobs into a local layout
+/// folder of ours. A read (it runs in a dry run too); `None` when REF does not exist.
+pub fn download(ctx: &Ctx, a: &Access, reference: &str, layout: &str) -> Result<Option<()>> {
+    let mut c = cmd(a, "copy");
+    if !a.tls_verify {
+        c = c.arg("--src-tls-verify=false");
+    }
+    let c = c.args(["--preserve-digests", "--"]).arg(format!("docker://{reference}")).arg(layout);
+    Ok(retry::query(ctx, &format!("reading {reference}"), &c)?.map(|_| ()))
+}
+
 pub fn is_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
 }
