@@ -238,11 +238,14 @@ fn serve(listener: TcpListener, files: Files, stop: Arc<AtomicBool>, requests: A
     }
 }
 
-/// The `--build-arg`s (BASE_IMAGE = the busybox test base; each tool's VERSION, URL and
-/// SHA256 pointing at `server`) and `--network host`, as arguments for `cargo xtask image`
-/// or `publish`.
+/// The `--build-arg`s (BASE_IMAGE and DOWNLOAD_IMAGE = the busybox test base; each tool's
+/// VERSION, URL and SHA256 pointing at `server`) and `--network host`, as arguments for
+/// `cargo xtask image` or `publish`.
 pub fn build_args(server: &ToolServer) -> Vec<String> {
-    let mut a = vec!["--build-arg".to_string(), format!("BASE_IMAGE={}", busybox_base())];
+    let mut a = Vec::new();
+    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
+        a.extend(["--build-arg".to_string(), format!("{arg}={}", busybox_base())]);
+    }
     for t in &server.tools {
         let up = t.name.to_ascii_uppercase();
         for kv in [
