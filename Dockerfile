@@ -25,11 +25,11 @@ COPY scripts/image-stage.sh /image-stage.sh
 # `cargo xtask image --tools-mirror URL` points every URL at a mirror with the same file
 # names); and the tarball's published sha256. Each tool has its own stage, so a new pin
 # re-runs only that tool's download.
-FROM stage AS kyverno
-ARG KYVERNO_VERSION=1.19.1
-ARG KYVERNO_URL=https://github.com/kyverno/kyverno/releases/download/v${KYVERNO_VERSION}/kyverno-cli_v${KYVERNO_VERSION}_linux_x86_64.tar.gz \
-    KYVERNO_SHA256=b38228f367fc0fdc2b08f4c83ea50ac5f16c60ff8d62d76a66157c33c47b70ae
-RUN sh /image-stage.sh fetch kyverno "$KYVERNO_URL" "$KYVERNO_SHA256" kyverno
+FROM stage AS pluto
+ARG PLUTO_VERSION=5.24.0
+ARG PLUTO_URL=https://github.com/FairwindsOps/pluto/releases/download/v${PLUTO_VERSION}/pluto_${PLUTO_VERSION}_linux_amd64.tar.gz \
+    PLUTO_SHA256=b37fd6548e80614ffff5b3452a5e309d477ea61477519316bf9241246a9c4cbb
+RUN sh /image-stage.sh fetch pluto "$PLUTO_URL" "$PLUTO_SHA256" pluto
 
 FROM stage AS helm
 ARG HELM_VERSION=3.22.0
@@ -37,11 +37,11 @@ ARG HELM_URL=https://get.helm.sh/helm-v${HELM_VERSION}-linux-amd64.tar.gz \
     HELM_SHA256=1e4ab49e429626cf6c6958d914248b78c9730803c2751b87627e171dc800e7bb
 RUN sh /image-stage.sh fetch helm "$HELM_URL" "$HELM_SHA256" linux-amd64/helm
 
-FROM stage AS pluto
-ARG PLUTO_VERSION=5.24.0
-ARG PLUTO_URL=https://github.com/FairwindsOps/pluto/releases/download/v${PLUTO_VERSION}/pluto_${PLUTO_VERSION}_linux_amd64.tar.gz \
-    PLUTO_SHA256=b37fd6548e80614ffff5b3452a5e309d477ea61477519316bf9241246a9c4cbb
-RUN sh /image-stage.sh fetch pluto "$PLUTO_URL" "$PLUTO_SHA256" pluto
+FROM stage AS kyverno
+ARG KYVERNO_VERSION=1.19.1
+ARG KYVERNO_URL=https://github.com/kyverno/kyverno/releases/download/v${KYVERNO_VERSION}/kyverno-cli_v${KYVERNO_VERSION}_linux_x86_64.tar.gz \
+    KYVERNO_SHA256=b38228f367fc0fdc2b08f4c83ea50ac5f16c60ff8d62d76a66157c33c47b70ae
+RUN sh /image-stage.sh fetch kyverno "$KYVERNO_URL" "$KYVERNO_SHA256" kyverno
 
 # The non-root user, added to the runtime base's own passwd and group files; /tmp made
 # world-writable (sticky) whatever the base, since the tools write temporary files there.
@@ -60,14 +60,16 @@ FROM stage AS policies
 COPY policies/ /out/repos/
 RUN sh /image-stage.sh normalize /out
 
-# The image: the base, then its parts from the rarest change to the most frequent. Each
-# copies a whole /out tree (not a file into an existing directory, which would leave that
-# directory's fresh mtime in the layer).
+# The image: the base, then its parts from the rarest change to the most frequent: pluto,
+# helm, then kyverno (the policy engine, upgraded along with the policies), then the
+# policies. A changed part re-copies the parts after it (locally; their layers stay the
+# same, so they are not pushed again). Each copies a whole /out tree: copying a file into
+# an existing directory would leave that directory's fresh mtime in the layer.
 FROM base
 COPY --from=user /out/ /
-COPY --from=kyverno /out/ /
-COPY --from=helm /out/ /
 COPY --from=pluto /out/ /
+COPY --from=helm /out/ /
+COPY --from=kyverno /out/ /
 COPY --from=policies /out/ /
 USER 10001:10001
 WORKDIR /workspace
