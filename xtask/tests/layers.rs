@@ -322,6 +322,7 @@ fn pinned(server: &ToolServer) -> Vec<(&str, &str)> {
 
 /// A base image of the test's own, FROM the busybox base plus `steps`: the shared busybox
 /// tag may be re-imported (new layer) by another test process while this test runs.
+/// Give it a guard declared before the images' one, so that it is removed after them.
 fn own_base(name: &str, steps: &str, guard: &mut ImageGuard) -> String {
     guard.add(name);
     derive(name, &busybox_base(), steps);
@@ -335,13 +336,14 @@ fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and
     }
     let name = unique("layers");
     let server = ToolServer::start();
+    let mut bases = ImageGuard::default();
     let mut guard = ImageGuard::default();
-    let one = own_base(&format!("{name}-base:one"), "LABEL base=one", &mut guard);
+    let one = own_base(&format!("{name}-base:one"), "LABEL base=one", &mut bases);
     // Another base: other layers, and no /usr/local at all (the tool copies create it).
     let other = own_base(
         &format!("{name}-base:other"),
         "RUN rm -rf /usr/local && echo other > /etc/base-id",
-        &mut guard,
+        &mut bases,
     );
 
     let a = build(
@@ -390,8 +392,9 @@ fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
     }
     let name = unique("upgrade");
     let server = ToolServer::start();
+    let mut bases = ImageGuard::default();
     let mut guard = ImageGuard::default();
-    let base = own_base(&format!("{name}-base:one"), "LABEL base=one", &mut guard);
+    let base = own_base(&format!("{name}-base:one"), "LABEL base=one", &mut bases);
     let base_arg = format!("BASE_IMAGE={base}");
     let repo = repo_named(&name);
     let before = build(
