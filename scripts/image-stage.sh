@@ -16,13 +16,14 @@
 # mismatch for TOOL` and `no MEMBER in the TOOL tarball`.
 set -eu
 
+# `-exec ... \;` rather than `+`: not every busybox build has the latter.
 normalize() {
   chown -R 0:0 "$1"
-  find "$1" -type d -exec chmod 0755 {} +
-  find "$1" -type f -perm -u+x -exec chmod 0755 {} +
-  find "$1" -type f ! -perm -u+x -exec chmod 0644 {} +
+  find "$1" -type d -exec chmod 0755 {} \;
+  find "$1" -type f -perm -u+x -exec chmod 0755 {} \;
+  find "$1" -type f ! -perm -u+x -exec chmod 0644 {} \;
   # Symlinks are left alone (`touch` would follow them); the image holds none.
-  find "$1" ! -type l -exec touch -d @0 {} +
+  find "$1" ! -type l -exec touch -d @0 {} \;
 }
 
 fetch() {
