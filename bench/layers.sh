@@ -130,7 +130,7 @@ release() { # design tag base
   done
   before=$(du -sb "$work/reg-$d/data" | cut -f1)
   t0=$(now)
-  docker build --network host -t "$ref" --build-arg "BASE_IMAGE=$name-base:$3" "${args[@]}" "$ctx" > "$work/build.log" 2>&1 \
+  docker build --force-rm --network host -t "$ref" --build-arg "BASE_IMAGE=$name-base:$3" "${args[@]}" "$ctx" > "$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log" >&2; echo "bench: the $d build failed" >&2; exit 1; }
   t1=$(now)
   grep -oE -- '---> [0-9a-f]{12}$' "$work/build.log" | cut -c6- >> "$work/step-ids"
