@@ -105,7 +105,7 @@ echo "== unchanged --rebuild vs a full rebuild ($rounds rounds)"
 mkdir -p "$work/basecfg"
 printf %s "$pw" | DOCKER_CONFIG=$work/basecfg docker login "$reg" -u bench --password-stdin >/dev/null 2>&1
 docker tag "$base_image" "$reg/bench/base:1" && DOCKER_CONFIG=$work/basecfg docker push "$reg/bench/base:1" >/dev/null
-build_args+=(--build-arg "BASE_IMAGE=$reg/bench/base:1")
+build_args+=(--build-arg "BASE_IMAGE=$reg/bench/base:1" --build-arg "DOWNLOAD_IMAGE=$reg/bench/base:1")
 release v1.0.0
 t_publish >/dev/null
 store() { du -sb "$work/registry" | cut -f1; }

@@ -42,7 +42,7 @@ pack() { # tool member file
   tar --owner=0 --group=0 -czf "$work/srv/$3" -C "$d" "${2%%/*}"
   build_args+=(--build-arg "${1^^}_SHA256=$(sha256sum "$work/srv/$3" | cut -c1-64)")
 }
-build_args=(--build-arg "BASE_IMAGE=$base_image" --network host)
+build_args=(--build-arg "BASE_IMAGE=$base_image" --build-arg "DOWNLOAD_IMAGE=$base_image" --network host)
 pack kyverno kyverno "kyverno-cli_v$(pin KYVERNO)_linux_x86_64.tar.gz"
 pack helm linux-amd64/helm "helm-v$(pin HELM)-linux-amd64.tar.gz"
 pack pluto pluto "pluto_$(pin PLUTO)_linux_amd64.tar.gz"

@@ -6,13 +6,14 @@
 //!   STAND-INS of kyverno, helm and pluto (the real CLIs cannot be had here), in the upstream
 //!   file names and tarball layouts; their checksums differ from the pinned upstream ones,
 //!   so they are passed as `--build-arg T_SHA256=...`;
-//! - the base image is Debian's busybox-static imported into Docker (`BASE_IMAGE`);
+//! - the base image is Debian's busybox-static imported into Docker (`BASE_IMAGE`, and
+//!   `DOWNLOAD_IMAGE` for the download stages);
 //! - Trivy scans offline against a local vulnerability DB with no advisories (secrets are
 //!   scanned for real).
+//!
 //! It reuses the test support, so the recipe and the tests cannot drift apart.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::process::Command;
@@ -26,7 +27,9 @@ fn main() {
     let cache = support::trivy::Cache::with(&[]);
 
     let mut args: Vec<String> = vec!["publish".into(), "--local".into(), "--tools-mirror".into(), server.base_url()];
-    args.extend(["--build-arg".into(), format!("BASE_IMAGE={}", support::busybox_base())]);
+    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
+        args.extend(["--build-arg".into(), format!("{arg}={}", support::busybox_base())]);
+    }
     for t in &server.tools {
         args.extend(["--build-arg".into(), format!("{}_SHA256={}", t.name.to_ascii_uppercase(), t.sha256)]);
     }

@@ -87,7 +87,9 @@ impl Bed {
             build = kept;
         }
         args.extend(build);
-        args.extend(["--build-arg".to_string(), format!("BASE_IMAGE={}", self.base)]);
+        for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
+            args.extend(["--build-arg".to_string(), format!("{arg}={}", self.base)]);
+        }
         for r in regs {
             args.push("--registry".into());
             args.push(r.addr());
@@ -365,8 +367,8 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     let img = bed.image.as_str();
     let base_name = format!("{img}-base");
     let base = push_image(&reg, &bed.base, &base_name, "1");
-    let base_arg = format!("BASE_IMAGE={base}");
-    ok(&bed.publish(&[&reg], &["--build-arg", &base_arg], Some(canary())));
+    let (base_arg, dl_arg) = (format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}"));
+    ok(&bed.publish(&[&reg], &["--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary())));
     let released = reg.state(img);
     let v100 = reg.digest(img, "v1.0.0").unwrap();
 
@@ -374,7 +376,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     bed.repo.write("NOTES.md", "not in the image\n");
     bed.repo.commit("docs");
     let puts = reg.manifest_puts();
-    let same = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg], Some(canary()));
+    let same = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
     ok(&same);
     assert!(same.stdout.contains("unchanged"), "{same:?}");
     assert_eq!(reg.manifest_puts(), puts, "an unchanged rebuild pushed: {same:?}");
@@ -383,7 +385,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     // A policy change without a release is refused.
     bed.repo.write("policies/security-policy/pp-test-unreleased.yaml", "# not released yet\n");
     bed.repo.commit("unreleased policy");
-    let refused = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg], Some(canary()));
+    let refused = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.error_line().contains("policies/security-policy/pp-test-unreleased.yaml"), "{refused:?}");
     bed.repo.git(&["rm", "-q", "policies/security-policy/pp-test-unreleased.yaml"]);
@@ -397,7 +399,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     assert_eq!(b.code, 0, "{b:?}");
     push_image(&reg, &newbase, &base_name, "1");
     docker(&["rmi", "-f", &newbase, &base]);
-    let moved = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg], Some(canary()));
+    let moved = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
     ok(&moved);
     let latest = reg.digest(img, "latest").unwrap();
     assert_ne!(latest, v100, "{moved:?}");
@@ -455,12 +457,12 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     let base = push_image(&reg, &bed.base, &format!("{img}-base"), "1");
-    let base_arg = format!("BASE_IMAGE={base}");
-    ok(&bed.publish(&[&reg], &["--build-arg", &base_arg], Some(canary())));
+    let (base_arg, dl_arg) = (format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}"));
+    ok(&bed.publish(&[&reg], &["--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary())));
     let id = reg.config_digest(img, "latest").unwrap();
     assert_eq!(docker(&["rmi", "-f", &id]).code, 0);
     let puts = reg.manifest_puts();
-    let fresh = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg], Some(canary()));
+    let fresh = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
     ok(&fresh);
     assert!(fresh.stdout.contains("unchanged") && fresh.stderr.contains("docker pull"), "{fresh:?}");
     assert_eq!(reg.manifest_puts(), puts, "an unchanged rebuild on a fresh runner pushed: {fresh:?}");
@@ -492,7 +494,9 @@ fn ctrl_c_leaves_no_credentials_and_no_registry() {
     let Some(bed) = Bed::new("intr") else { return };
     let mut args: Vec<String> = vec!["publish".into(), "--local".into(), "--no-cache".into()];
     args.extend(build_args(&bed.tools));
-    args.extend(["--build-arg".to_string(), format!("BASE_IMAGE={}", bed.base)]);
+    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
+        args.extend(["--build-arg".to_string(), format!("{arg}={}", bed.base)]);
+    }
     let mut child = std::process::Command::new(support::xtask_bin())
         .args(&args)
         .current_dir(bed.repo.path())

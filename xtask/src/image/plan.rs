@@ -325,7 +325,7 @@ pub fn explain_failure(tail: &[String], tools: &[&str], base_image: Option<&str>
     for needle in ["pull access denied", "manifest unknown", "not found: manifest", "failed to resolve", "no such host", "registry-1.docker.io"] {
         if let Some(line) = find(needle) {
             return exit::env(format!(
-                "cannot get the base image {base} ({}); load it into Docker first (docker load / docker import) or pass --build-arg BASE_IMAGE=<a local image>",
+                "cannot get the base image {base} or the DOWNLOAD_IMAGE ({}); load it into Docker first (docker load / docker import) or pass --build-arg BASE_IMAGE=<a local image> (and DOWNLOAD_IMAGE=<one with wget, sha256sum and tar>)",
                 line.trim()
             ));
         }
@@ -522,6 +522,7 @@ mod tests {
         assert!(e.to_string().contains("helm release tarball"), "{e}");
         let e = explain_failure(&lines("pull access denied for alpine, repository does not exist"), tools, Some("alpine:3.22"));
         assert!(e.to_string().contains("base image alpine:3.22") && e.to_string().contains("BASE_IMAGE"), "{e}");
+        assert!(e.to_string().contains("DOWNLOAD_IMAGE="), "the download stages' image is named too: {e}");
         let e = explain_failure(&lines("something\nboom\n"), tools, None);
         assert!(e.to_string().contains("(boom)"), "{e}");
     }

@@ -190,6 +190,26 @@ impl ToolServer {
         self.files.lock().unwrap().insert(format!("/{}", t.file), bytes);
     }
 
+    /// Also serve another release of `name`: its stand-in reporting `version`, under that
+    /// version's upstream file name. Returns it (build it with `release_args`).
+    pub fn add_release(&self, name: &str, version: &str) -> Tool {
+        let bytes = pack(name, &standin(name, version));
+        let file = upstream_file(name, version);
+        let tool = Tool { name: name.to_string(), version: version.to_string(), file: file.clone(), sha256: sha256(&bytes) };
+        self.files.lock().unwrap().insert(format!("/{file}"), bytes);
+        tool
+    }
+
+    /// `--build-arg T_VERSION/T_URL/T_SHA256` pointing at one release this server holds.
+    pub fn release_args(&self, tool: &Tool) -> Vec<String> {
+        let up = tool.name.to_ascii_uppercase();
+        let url = format!("{}/{}", self.base_url(), tool.file);
+        [format!("{up}_VERSION={}", tool.version), format!("{up}_URL={url}"), format!("{up}_SHA256={}", tool.sha256)]
+            .into_iter()
+            .flat_map(|kv| ["--build-arg".to_string(), kv])
+            .collect()
+    }
+
     /// Paths requested so far (e.g. `/helm-v3.21.4-linux-amd64.tar.gz`).
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
@@ -238,11 +258,14 @@ fn serve(listener: TcpListener, files: Files, stop: Arc<AtomicBool>, requests: A
     }
 }
 
-/// The `--build-arg`s (BASE_IMAGE = the busybox test base; each tool's VERSION, URL and
-/// SHA256 pointing at `server`) and `--network host`, as arguments for `cargo xtask image`
-/// or `publish`.
+/// The `--build-arg`s (BASE_IMAGE and DOWNLOAD_IMAGE = the busybox test base; each tool's
+/// VERSION, URL and SHA256 pointing at `server`) and `--network host`, as arguments for
+/// `cargo xtask image` or `publish`.
 pub fn build_args(server: &ToolServer) -> Vec<String> {
-    let mut a = vec!["--build-arg".to_string(), format!("BASE_IMAGE={}", busybox_base())];
+    let mut a = Vec::new();
+    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
+        a.extend(["--build-arg".to_string(), format!("{arg}={}", busybox_base())]);
+    }
     for t in &server.tools {
         let up = t.name.to_ascii_uppercase();
         for kv in [
