@@ -46,6 +46,8 @@ pub struct Built {
     pub tools: BTreeMap<String, String>,
     /// The hash of the policies the image carries, as labelled (`smoke::policy_hash`).
     pub policy_hash: String,
+    /// The Dockerfile's arguments as this build used them (tool URLs and sums, bases).
+    pub args: BTreeMap<String, String>,
 }
 
 /// Builds, tags and size-checks the image. Errors: exit 2 for bad build arguments or
@@ -83,6 +85,7 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         size_bytes: 0,
         tools: p.tools.clone(),
         policy_hash,
+        args: p.args.clone(),
     };
 
     ctx.step(&format!("docker build {}", p.reference));

@@ -132,9 +132,65 @@ pub fn tool_pins(args: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `${NAME}` and `$NAME` replaced by the arguments' values, as the Dockerfile's `ARG`
+/// defaults refer to each other (`KYVERNO_URL=…/v${KYVERNO_VERSION}/…`).
+pub fn expand(value: &str, args: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, tail) = match after.strip_prefix('{') {
+            Some(b) => match b.find('}') {
+                Some(j) => (&b[..j], &b[j + 1..]),
+                None => ("", after),
+            },
+            None => {
+                let n = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                (&after[..n], &after[n..])
+            }
+        };
+        match args.get(name).filter(|_| !name.is_empty()) {
+            Some(v) => out.push_str(v),
+            None => {
+                out.push('$');
+                rest = after;
+                continue;
+            }
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where each tool comes from: `(tool, version, expanded URL, sha256)`.
+pub fn tool_sources(args: &BTreeMap<String, String>) -> Vec<(String, String, String, String)> {
+    tool_pins(args)
+        .into_iter()
+        .map(|(tool, version)| {
+            let up = tool.to_ascii_uppercase();
+            let url = args.get(&format!("{up}_URL")).map(|u| expand(u, args)).unwrap_or_default();
+            let sha = args.get(&format!("{up}_SHA256")).cloned().unwrap_or_default();
+            (tool, version, url, sha)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn args_refer_to_each_other() {
+        let args = BTreeMap::from([
+            ("HELM_VERSION".to_string(), "3.22.0".to_string()),
+            ("HELM_URL".to_string(), "https://get.helm.sh/helm-v${HELM_VERSION}-linux-amd64.tar.gz".to_string()),
+            ("HELM_SHA256".to_string(), "ab".to_string()),
+        ]);
+        assert_eq!(expand("$HELM_VERSION/${HELM_VERSION}/${NOPE}/$/${", &args), "3.22.0/3.22.0/${NOPE}/$/${");
+        assert_eq!(tool_sources(&args), vec![("helm".into(), "3.22.0".into(), "https://get.helm.sh/helm-v3.22.0-linux-amd64.tar.gz".into(), "ab".into())]);
+    }
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 

@@ -42,6 +42,8 @@ pub struct Plan {
     pub tools: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub base_image: Option<String>,
+    /// Every build argument after the mirror and `--build-arg`s were applied.
+    pub args: BTreeMap<String, String>,
 }
 
 /// The release file name of a tool at a version (linux/amd64), as upstream publishes it.
@@ -198,7 +200,7 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
         label_argv.push(c.clone());
     }
     label_argv.push("-".into());
-    Ok(Plan { argv, build_iidfile, label_argv, iidfile, reference, tags: all_tags, tools, labels, base_image })
+    Ok(Plan { argv, build_iidfile, label_argv, iidfile, reference, tags: all_tags, tools, labels, base_image, args })
 }
 
 /// `FROM <id>` and one `LABEL` instruction with every label, values double-quoted

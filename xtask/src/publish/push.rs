@@ -18,8 +18,13 @@ pub trait Registry: Sync {
     fn point(&self, t: &Target, src: &str, tag: &str) -> Result<()>;
 }
 
+/// Runs once per registry with the digest `latest` is about to get, before it moves (or
+/// after the last tag when the plan has no `latest`): signing and attesting a release,
+/// checking the signature of a rollback's target. An error stops the publish there.
+pub type BeforeLatest<'a> = &'a dyn Fn(&Target, &str) -> Result<()>;
+
 /// Writes the plan. In a dry run nothing is read again and every tag reads as "write".
-pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, log: &dyn Fn(&str)) -> Result<Vec<Pushed>> {
+pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, log: &dyn Fn(&str), before_latest: BeforeLatest<'_>) -> Result<Vec<Pushed>> {
     let mut pushed = Vec::new();
     for tp in &plan.targets {
         let t = &tp.target;
@@ -30,7 +35,14 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
         };
         let mut tags = BTreeMap::new();
         let mut latest_skipped = None;
+        let mut hooked = false;
         for tag in &tp.tags {
+            if tag.kind != Kind::Fixed && !hooked {
+                if let Some(d) = &digest {
+                    before_latest(t, d)?;
+                    hooked = true;
+                }
+            }
             let decision = if dry_run {
                 Decision::Write
             } else {
@@ -77,6 +89,9 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
                     tags.insert(tag.tag.clone(), Outcome::Pushed);
                 }
             }
+        }
+        if let Some(d) = digest.as_ref().filter(|_| !hooked) {
+            before_latest(t, d)?;
         }
         pushed.push(Pushed { target: t.clone(), repo, digest: digest.unwrap_or_default(), tags, latest_skipped });
     }
@@ -196,7 +211,7 @@ mod tests {
     }
 
     fn run(fake: &Fake, plan: &PushPlan) -> Result<Vec<Pushed>> {
-        execute(fake, "pp", plan, false, &|_| {})
+        execute(fake, "pp", plan, false, &|_| {}, &|_, _| Ok(()))
     }
 
     #[test]
@@ -305,6 +320,32 @@ mod tests {
     }
 
     #[test]
+    fn signing_happens_before_latest_moves_and_a_failure_stops_it() {
+        let fake = Fake::default();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let hook = |t: &Target, d: &str| {
+            seen.lock().unwrap().push(format!("{} {d} after {} writes", t.spec, fake.writes().len()));
+            Ok(())
+        };
+        execute(&fake, "pp", &release("v1.0.0", "sha256:img", &[R1]), false, &|_| {}, &hook).unwrap();
+        // v1.0.0 and sha-… were written, latest not yet.
+        assert_eq!(*seen.lock().unwrap(), ["127.0.0.1:5001 sha256:manifest-of-sha256:img after 2 writes"]);
+        let fake = Fake::default();
+        let e = execute(&fake, "pp", &release("v1.0.0", "sha256:img", &[R1]), false, &|_| {}, &|_, _| Err(exit::gate("bad key"))).unwrap_err();
+        assert_eq!(exit::code_of(&e), 1);
+        assert!(fake.get(R1, "latest").is_none(), "latest moved although signing failed");
+        // A pre-release has no latest: the hook runs after its last tag.
+        let fake = Fake::default();
+        let n = std::sync::Mutex::new(0);
+        execute(&fake, "pp", &release("v1.0.0-rc.1", "sha256:img", &[R1]), false, &|_| {}, &|_, _| {
+            *n.lock().unwrap() += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(*n.lock().unwrap(), 1);
+    }
+
+    #[test]
     fn verify_names_a_tag_changed_since_it_was_written() {
         let fake = Fake::default();
         let pushed = run(&fake, &release("v1.0.0", "sha256:img", &[R1])).unwrap();
@@ -318,7 +359,7 @@ mod tests {
     fn a_dry_run_reads_nothing_and_writes_through_the_registry_only() {
         let fake = Fake::default();
         fake.put(R1, "v1.0.0", "sha256:other", "sha256:x");
-        execute(&fake, "pp", &release("v1.0.0", "", &[R1]), true, &|_| {}).unwrap();
+        execute(&fake, "pp", &release("v1.0.0", "", &[R1]), true, &|_| {}, &|_, _| Ok(())).unwrap();
         assert!(fake.log.lock().unwrap().iter().all(|l| !l.starts_with("remote") && !l.starts_with("tags")));
     }
 }

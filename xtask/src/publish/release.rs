@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Ta
 
     if let Some((source, labels)) = resume {
         let plan = PushPlan::release(&version, &sha, source, &targets);
-        let pushed = execute(ctx, &reg, &image, &plan)?;
+        let pushed = execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?;
         let rec = plan::record(&plan::Record {
             mode: "release",
             version: &version,
@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Ta
     let (passed, refused) = gates::run(ctx, &opts.scan, &built.reference, precheck);
     refused?;
     let passed = passed?;
-    let pushed = execute(ctx, &reg, &image, &plan)?;
+    let pushed = execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?;
     let rec = plan::record(&plan::Record {
         mode: "release",
         version: &version,
@@ -107,11 +107,11 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Ta
 }
 
 /// Carries the plan out, then reads every tag back.
-pub fn execute(ctx: &Ctx, reg: &dyn push::Registry, image: &str, plan: &PushPlan) -> Result<Vec<Pushed>> {
+pub fn execute(ctx: &Ctx, reg: &dyn push::Registry, image: &str, plan: &PushPlan, before_latest: push::BeforeLatest<'_>) -> Result<Vec<Pushed>> {
     for t in &plan.targets {
         ctx.step(&format!("push to {}", t.target.spec));
     }
-    let pushed = push::execute(reg, image, plan, ctx.dry_run, &|m| eprintln!("    {m}"))?;
+    let pushed = push::execute(reg, image, plan, ctx.dry_run, &|m| eprintln!("    {m}"), before_latest)?;
     if !ctx.dry_run {
         ctx.step("verify");
         push::verify(reg, &pushed)?;

@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
     let reg = session.registry(&image);
     for (t, i) in &found {
         let plan = PushPlan::rollback(v, Source::Remote { repo: t.repo(&image), digest: i.digest.clone() }, &[(*t).clone()]);
-        pushed.extend(release::execute(ctx, &reg, &image, &plan)?);
+        pushed.extend(release::execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?);
     }
     Ok(plan::record(&plan::Record {
         mode: "rollback",
