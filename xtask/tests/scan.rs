@@ -32,9 +32,22 @@ fn scan(repo: &TempRepo, bin: &BinDir, cache: &Cache, args: &[&str]) -> Run {
 }
 
 fn scan_env(repo: &TempRepo, bin: &BinDir, cache: &Cache, args: &[&str], env: &[(&str, &str)]) -> Run {
+    scan_in(repo, repo.path(), bin, cache, args, env)
+}
+
+/// As `scan_env`, started from the folder `cwd`.
+fn scan_in(
+    repo: &TempRepo,
+    cwd: &std::path::Path,
+    bin: &BinDir,
+    cache: &Cache,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let mut all = vec!["scan"];
     all.extend_from_slice(args);
     let r = repo.xtask_cmd(&all, |c| {
+        c.current_dir(cwd);
         // Only what the test sets: nothing from the caller's TRIVY_* settings.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("TRIVY_") {
@@ -103,7 +116,11 @@ fn planted_token_fails_naming_rule_and_file() {
         "the secret itself is never printed"
     );
     // Reports: the full JSON, and SARIF converted from it.
-    assert!(repo.read("target/xtask/scan/v1.0.0.json").starts_with("{\n  \"SchemaVersion\": 2,"), "Trivy's own bytes");
+    assert!(
+        repo.read("target/xtask/scan/v1.0.0.json")
+            .starts_with("{\n  \"SchemaVersion\": 2,"),
+        "Trivy's own bytes"
+    );
     let report = json_report(&repo, &image);
     assert_eq!(report["ArtifactName"], image.name.as_str());
     let sarif: Value = serde_json::from_str(&repo.read("target/xtask/scan/v1.0.0.sarif")).unwrap();
@@ -202,7 +219,7 @@ fn waived_findings_pass_and_are_listed_until_the_waiver_expires() {
     let waivers = |until: &str| {
         format!(
             "vulnerabilities:\n  - id: CVE-2099-0001\n    statement: \"busybox wget is never run; security team, ticket SEC-1\"\n    expired_at: {until}\n\
-             secrets:\n  - id: github-pat\n    paths: [\"workspace/*.env\"]\n    statement: a revoked token kept as a fixture\n    expired_at: 2999-12-31\n"
+             secrets:\n  - id: github-pat\n    paths: [\"/workspace/*.env\"]\n    statement: a revoked token kept as a fixture\n    expired_at: 2999-12-31\n"
         )
     };
     repo.write(".trivyignore.yaml", &waivers("2999-12-31"));
@@ -216,6 +233,26 @@ fn waived_findings_pass_and_are_listed_until_the_waiver_expires() {
         1,
         "waived is not hidden from the report"
     );
+    let sarif = repo.read("target/xtask/scan/v4.0.0.sarif");
+    assert!(
+        sarif.contains("CVE-2099-0001") && sarif.contains("github-pat"),
+        "nor from the SARIF: {sarif}"
+    );
+
+    // `paths` are Trivy's globs: a secret in an image is at `/workspace/...`, so a pattern
+    // without the leading slash matches nothing and the token fails the gate.
+    repo.write(
+        ".trivyignore.yaml",
+        &waivers("2999-12-31").replace("/workspace/*.env", "workspace/*.env"),
+    );
+    let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.error_line()
+            .contains("1 finding(s) at gate severity CRITICAL: secret github-pat in /workspace/deploy.env"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("waived (1)"), "{r:?}");
 
     // Expiring within 14 days: still waived, with a warning.
     let soon = support::trivy::days_from_today(5);
@@ -275,34 +312,232 @@ fn waiver_without_expiry_is_an_input_error() {
     let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
     assert_eq!(r.code, 2, "{r:?}");
     let err = r.error_line();
-    assert!(err.contains(".trivyignore.yaml:2: waiver `github-pat` has no `expired_at`"), "{err}");
+    assert!(
+        err.contains(".trivyignore.yaml:2: waiver `github-pat` has no `expired_at`"),
+        "{err}"
+    );
 }
 
 #[test]
-fn settings_that_hide_findings_are_refused() {
+fn waiver_file_errors_name_file_and_line() {
+    // Rules Trivy does not have (it would accept both silently): read before Trivy runs.
     let repo = TempRepo::new();
-    let r = repo.xtask_cmd(&["scan", "--image", "pp-test-none:v0"], |c| {
-        c.env("TRIVY_SKIP_FILES", "workspace/deploy.env");
-    });
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.error_line().contains("TRIVY_SKIP_FILES set: it would hide findings"),
-        "{r:?}"
-    );
-    // Files Trivy would pick up from the repo root on its own.
+    for (text, want) in [
+        (
+            "vulnerabilities:\n  - id: CVE-2099-0001\n    statement: accepted, SEC-1\n    expired-at: 2999-01-01\n",
+            ".trivyignore.yaml:4: unknown key `expired-at`",
+        ),
+        (
+            "secrets:\n  - id: github-pat\n    statement: fixture\n    expired_at: 2999-01-01\n    purls: [\"pkg:apk/alpine/busybox\"]\n",
+            ".trivyignore.yaml:5: `purls` only applies to vulnerabilities",
+        ),
+        ("vulnerabilities:\n  - id: CVE-2099-0001\n    statement: \"open\n", ".trivyignore.yaml:3: not valid YAML"),
+    ] {
+        repo.write(".trivyignore.yaml", text);
+        let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.error_line().contains(want), "{r:?}");
+    }
+}
+
+#[test]
+fn a_waiver_file_trivy_refuses_is_an_input_error() {
+    // Valid YAML with every rule of ours kept, but Trivy cannot use it: it says so before the scan.
+    let Some(bin) = ready() else { return };
+    let repo = TempRepo::new();
+    let cache = Cache::with(&[CRITICAL_BUSYBOX]);
+    for (entry, want) in [
+        ("paths: [\"/workspace/[abc\"]", "invalid path pattern"),
+        ("purls: [\"busybox\"]", "purl"),
+    ] {
+        repo.write(
+            ".trivyignore.yaml",
+            &format!("vulnerabilities:\n  - id: CVE-2099-0001\n    statement: accepted, SEC-1\n    expired_at: 2999-01-01\n    {entry}\n"),
+        );
+        let r = scan(&repo, &bin, &cache, &["--image", "pp-test-scan-none:v0"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        let err = r.error_line();
+        assert!(
+            err.contains("Trivy refuses .trivyignore.yaml: ") && err.contains(want),
+            "{err}"
+        );
+        assert!(!err.contains("trivy-in-"), "names the file, not our copy of it: {err}");
+        assert!(!r.stderr.contains("image --config"), "no scan ran: {r:?}");
+    }
+}
+
+#[test]
+fn files_trivy_would_read_from_the_repo_root_are_refused() {
+    // Trivy never sees them (it runs in an empty folder); refused so nobody thinks they apply.
+    let repo = TempRepo::new();
     repo.write(".trivyignore", "CVE-2099-0001\n");
     let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.error_line()
-            .contains(".trivyignore would make Trivy drop findings silently"),
+            .contains(".trivyignore is not used by the scan; move its entries to .trivyignore.yaml"),
         "{r:?}"
     );
     std::fs::remove_file(repo.path().join(".trivyignore")).unwrap();
     repo.write("trivy-secret.yaml", "disable-rules:\n  - github-pat\n");
     let r = repo.xtask(&["scan", "--image", "pp-test-none:v0"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.error_line().contains("trivy-secret.yaml can disable"), "{r:?}");
+    assert!(
+        r.error_line().contains("trivy-secret.yaml is not used by the scan"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_committed_trivy_yaml_does_not_weaken_the_gate() {
+    let Some(bin) = ready() else { return };
+    let repo = TempRepo::new();
+    let cache = Cache::with(&[CRITICAL_BUSYBOX]);
+    let image = Image::alpine("v4.1.0", &[("busybox", "1.37.0-r18")], &[]);
+    // Only language packages: the Alpine package with the CRITICAL would not be looked at.
+    let only_libraries = "pkg:\n  types: [library]\nseverity: [LOW]\n";
+    repo.write("trivy.yaml", only_libraries);
+    repo.commit("a trivy.yaml");
+    let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.error_line().contains("CVE-2099-0001 in busybox 1.37.0-r18"), "{r:?}");
+    // The same in the folder the xtask is started from.
+    std::fs::remove_file(repo.path().join("trivy.yaml")).unwrap();
+    repo.write("policies/trivy.yaml", only_libraries);
+    let r = scan_in(
+        &repo,
+        &repo.path().join("policies"),
+        &bin,
+        &cache,
+        &["--image", &image.name],
+        &[("TRIVY_SKIP_DB_UPDATE", "true")],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.error_line().contains("CVE-2099-0001 in busybox 1.37.0-r18"), "{r:?}");
+    // What such a file does to Trivy run in that folder, for comparison: the finding is gone.
+    let direct = std::process::Command::new(trivy::binary().unwrap())
+        .args([
+            "image",
+            "--scanners",
+            "vuln",
+            "--format",
+            "json",
+            "--image-src",
+            "docker",
+            &image.name,
+        ])
+        .current_dir(repo.path().join("policies"))
+        .env("TRIVY_CACHE_DIR", cache.path())
+        .env("TRIVY_SKIP_DB_UPDATE", "true")
+        .output()
+        .unwrap();
+    assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
+    let direct: Value = serde_json::from_slice(&direct.stdout).unwrap();
+    assert!(ids_in(&direct).is_empty(), "{direct}");
+}
+
+#[test]
+fn trivy_variables_off_the_allow_list_are_refused_by_name() {
+    let Some(bin) = ready() else { return };
+    let repo = TempRepo::new();
+    let cache = Cache::with(&[CRITICAL_BUSYBOX]);
+    let image = Image::alpine("v4.2.0", &[("busybox", "1.37.0-r18")], &[]);
+    repo.write("target/only-libraries.yaml", "pkg:\n  types: [library]\n");
+    let config = repo.path().join("target/only-libraries.yaml");
+    for (name, value) in [
+        ("TRIVY_CONFIG", config.to_str().unwrap()),
+        ("TRIVY_PKG_TYPES", "library"),
+        ("TRIVY_PKG_RELATIONSHIPS", "root"),
+        ("TRIVY_SKIP_FILES", "/workspace/deploy.env"),
+        ("TRIVY_PP_TEST_UNKNOWN", "1"),
+    ] {
+        let r = scan_env(
+            &repo,
+            &bin,
+            &cache,
+            &["--image", &image.name],
+            &[("TRIVY_SKIP_DB_UPDATE", "true"), (name, value)],
+        );
+        assert_eq!(r.code, 2, "{name}: {r:?}");
+        let err = r.error_line();
+        assert!(
+            err.contains(&format!("error: {name} set: the scan passes only TRIVY_CACHE_DIR, ")),
+            "{err}"
+        );
+        assert!(!r.stderr.contains("/trivy "), "refused before Trivy runs: {r:?}");
+    }
+    // The allowed ones (the test's own) scan as usual.
+    let r = scan(&repo, &bin, &cache, &["--image", &image.name]);
+    assert_eq!(r.code, 1, "{r:?}");
+}
+
+#[test]
+fn trivy_runs_in_an_empty_private_folder_without_credentials() {
+    let Some(_) = ready() else { return };
+    let log = support::TempDir::new("trivy-log");
+    let bin = BinDir::recording(log.path()).unwrap();
+    let repo = TempRepo::new();
+    let cache = Cache::with(&[CRITICAL_BUSYBOX]);
+    let image = Image::alpine("v4.3.0", &[("busybox", "1.37.0-r18")], &[]);
+    let docker_config = support::TempDir::new("docker-config");
+    std::fs::write(docker_config.path().join("config.json"), r#"{"auths":{}}"#).unwrap();
+    let secrets = [
+        ("REGISTRY_USERNAME", "pp-test-user"),
+        ("REGISTRY_PASSWORD", "pp-test-registry-password"),
+        ("SIGNING_KEY_PASSWORD", "pp-test-signing-password"),
+        ("DOCKER_CONFIG", docker_config.path().to_str().unwrap()),
+    ];
+    let mut env = vec![("TRIVY_SKIP_DB_UPDATE", "true")];
+    env.extend(secrets);
+    let r = scan_env(&repo, &bin, &cache, &["--image", &image.name], &env);
+    assert_eq!(r.code, 1, "the planted CRITICAL fails the gate: {r:?}");
+    let runs: Vec<String> = std::fs::read_dir(log.path())
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_prefix("env-").map(String::from))
+        .collect();
+    let mut folders = Vec::new();
+    for pid in &runs {
+        let read = |what: &str| std::fs::read_to_string(log.path().join(format!("{what}-{pid}"))).unwrap();
+        let (env, args, cwd) = (read("env"), read("args"), read("cwd"));
+        for (name, value) in &secrets {
+            assert!(
+                !env.contains(&format!("{name}=")) && !env.contains(value),
+                "{name} reached Trivy ({args}): {env}"
+            );
+        }
+        for var in env.lines().filter(|l| l.starts_with("TRIVY_")) {
+            let name = var.split('=').next().unwrap();
+            assert!(
+                [
+                    "TRIVY_CACHE_DIR",
+                    "TRIVY_SKIP_DB_UPDATE",
+                    "TRIVY_SKIP_JAVA_DB_UPDATE",
+                    "TRIVY_OFFLINE_SCAN",
+                    "TRIVY_NO_PROGRESS"
+                ]
+                .contains(&name),
+                "{var} ({args})"
+            );
+        }
+        if args != "--version\n" {
+            assert!(
+                env.contains(&format!("TRIVY_CACHE_DIR={}\n", cache.path().display())),
+                "{env}"
+            );
+        }
+        // An empty folder only we can enter: no trivy.yaml, trivy-secret.yaml or .trivyignore.
+        let lines: Vec<&str> = cwd.lines().collect();
+        assert_eq!(lines[1..], ["700"], "mode 0700 and empty ({args}): {cwd}");
+        assert!(!lines[0].starts_with(repo.path().to_str().unwrap()), "{cwd}");
+        folders.push(lines[0].to_string());
+    }
+    assert!(runs.len() >= 4, "version, waiver check, scan, SARIF, gate: {runs:?}");
+    folders.dedup();
+    assert_eq!(folders.len(), 1, "one folder per scan: {folders:?}");
+    assert!(
+        !std::path::Path::new(&folders[0]).exists(),
+        "removed after the scan: {folders:?}"
+    );
 }
 
 #[test]
@@ -428,9 +663,47 @@ fn fallback_runs_the_pinned_trivy_image_with_the_docker_socket() {
     set_trivy_image(&repo, &name);
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
     let image = Image::alpine("v6.0.0", &[("busybox", "1.37.0-r18")], &[]);
-    let r = scan(&repo, &BinDir::none(), &cache, &["--image", &image.name]);
+    let docker_config = support::TempDir::new("docker-config");
+    std::fs::write(docker_config.path().join("config.json"), r#"{"auths":{}}"#).unwrap();
+    let env = [
+        ("TRIVY_SKIP_DB_UPDATE", "true"),
+        ("REGISTRY_PASSWORD", "pp-test-registry-password"),
+        ("DOCKER_CONFIG", docker_config.path().to_str().unwrap()),
+    ];
+    let r = scan_env(&repo, &BinDir::none(), &cache, &["--image", &image.name], &env);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("/var/run/docker.sock:/var/run/docker.sock"), "{r:?}");
+    // The container's Trivy gets the allowed TRIVY_* variables only, in an empty folder.
+    let seen: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("pp-test-env: "))
+        .collect();
+    assert!(
+        seen.contains(&"TRIVY_SKIP_DB_UPDATE=true") && seen.contains(&"TRIVY_CACHE_DIR=/trivy-cache"),
+        "{r:?}"
+    );
+    for var in &seen {
+        assert!(
+            !var.starts_with("DOCKER_CONFIG=") && !var.contains("pp-test-registry-password"),
+            "{var}"
+        );
+        if var.starts_with("TRIVY_") {
+            let name = var.split('=').next().unwrap();
+            assert!(
+                [
+                    "TRIVY_CACHE_DIR",
+                    "TRIVY_SKIP_DB_UPDATE",
+                    "TRIVY_SKIP_JAVA_DB_UPDATE",
+                    "TRIVY_OFFLINE_SCAN",
+                    "TRIVY_NO_PROGRESS"
+                ]
+                .contains(&name),
+                "{var}"
+            );
+        }
+    }
+    assert!(r.stderr.contains("pp-test-cwd: /pp-cwd 0\n"), "{r:?}");
     assert!(r.error_line().contains("CVE-2099-0001 in busybox 1.37.0-r18"), "{r:?}");
     let sarif: Value = serde_json::from_str(&repo.read("target/xtask/scan/v6.0.0.sarif")).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
@@ -464,7 +737,14 @@ fn dry_run_prints_the_trivy_command_and_scans_nothing() {
                 .contains("--exit-code 10 --image-src docker pp-test-scan-none:v9"),
         "{r:?}"
     );
-    assert!(r.stderr.contains("convert --format sarif"), "{r:?}");
+    assert!(
+        r.stderr.contains("[dry-run] $ ") && r.stderr.contains("convert --config /dev/null --format sarif"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("--show-suppressed --exit-code 10"),
+        "the waivers' step: {r:?}"
+    );
     assert!(!repo.path().join("target/xtask/scan/v9.json").exists());
 }
 
@@ -534,9 +814,17 @@ impl TrivyImage {
         let tag = format!("{name}:{}", trivy::VERSION);
         let ctx = support::TempDir::new("trivy-image");
         std::fs::copy(trivy::binary().unwrap(), ctx.path().join("trivy")).unwrap();
+        // The entrypoint shows (on stderr) the environment and working folder Trivy gets.
+        std::fs::write(
+            ctx.path().join("entry"),
+            "#!/bin/sh\nenv | sed 's/^/pp-test-env: /' >&2\necho \"pp-test-cwd: $(pwd) $(ls -A | wc -l)\" >&2\nexec /usr/local/bin/trivy \"$@\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(ctx.path().join("entry"), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(
             ctx.path().join("Dockerfile"),
-            "ARG BASE\nFROM ${BASE}\nCOPY trivy /usr/local/bin/trivy\nENTRYPOINT [\"/usr/local/bin/trivy\"]\n",
+            "ARG BASE\nFROM ${BASE}\nCOPY trivy /usr/local/bin/trivy\nCOPY entry /usr/local/bin/entry\nENTRYPOINT [\"/usr/local/bin/entry\"]\n",
         )
         .unwrap();
         let base = format!("BASE={}", support::busybox_base());

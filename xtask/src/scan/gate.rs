@@ -1,17 +1,18 @@
-//! The gate decision: findings + options + waivers + today -> verdict. Pure.
+//! The gate decision: the findings Trivy left live and those it waived + options + waivers +
+//! today -> verdict. Pure.
 
 use super::report::{Finding, Kind, SEVERITIES};
-use super::waivers::{self, Date, Section, Waiver};
+use super::waivers::{self, Date, Waiver};
 use super::ScanOpts;
 use serde_json::{json, Value};
 
 #[derive(Debug, Default)]
 pub struct Verdict {
-    /// Every finding in the report.
+    /// Every finding in the report, waived or not.
     pub all: Vec<Finding>,
     /// At gate severity, not waived: these fail the scan.
     pub failing: Vec<Finding>,
-    /// Covered by a live waiver (any severity), with the waiver's id.
+    /// Taken out by Trivy because of a live waiver (any severity), with that waiver.
     pub waived: Vec<(Finding, Waiver)>,
     /// At gate severity but without a fix, skipped because of `--ignore-unfixed`.
     pub unfixed: Vec<Finding>,
@@ -34,7 +35,15 @@ impl Verdict {
     }
 }
 
-pub fn decide(findings: Vec<Finding>, opts: &ScanOpts, waivers: &[Waiver], today: Date) -> Verdict {
+/// The verdict on the findings Trivy left in the report (`live`) and those it took out because
+/// of an entry of ours (`waived`, paired by `trivy::waived`).
+pub fn decide(
+    live: Vec<Finding>,
+    waived: Vec<(Finding, Waiver)>,
+    opts: &ScanOpts,
+    waivers: &[Waiver],
+    today: Date,
+) -> Verdict {
     let mut v = Verdict::default();
     for w in waivers {
         if w.expired(today) {
@@ -43,11 +52,7 @@ pub fn decide(findings: Vec<Finding>, opts: &ScanOpts, waivers: &[Waiver], today
             v.expiring.push(w.clone());
         }
     }
-    for f in &findings {
-        if let Some(w) = waivers.iter().find(|w| !w.expired(today) && covers(w, f)) {
-            v.waived.push((f.clone(), w.clone()));
-            continue;
-        }
+    for f in &live {
         if !opts.severity.contains(&f.severity) {
             continue;
         }
@@ -57,36 +62,10 @@ pub fn decide(findings: Vec<Finding>, opts: &ScanOpts, waivers: &[Waiver], today
         }
         v.failing.push(f.clone());
     }
-    v.all = findings;
+    v.all = live;
+    v.all.extend(waived.iter().map(|(f, _)| f.clone()));
+    v.waived = waived;
     v
-}
-
-/// Whether waiver `w` applies to finding `f`: same kind and id, and its `paths`/`purls`
-/// (if any) match the finding's target or package path / package URL.
-pub fn covers(w: &Waiver, f: &Finding) -> bool {
-    let kind_ok = match f.kind {
-        Some(Kind::Vulnerability) => w.section == Section::Vulnerabilities,
-        Some(Kind::Secret) => w.section == Section::Secrets,
-        None => false,
-    };
-    if !kind_ok || w.id != f.id {
-        return false;
-    }
-    let target = f.target.trim_start_matches('/');
-    let path_ok = w.paths.is_empty()
-        || w.paths.iter().any(|p| {
-            let p = p.trim_start_matches('/');
-            glob(p, target) || (!f.pkg_path.is_empty() && glob(p, f.pkg_path.trim_start_matches('/')))
-        });
-    // A purl without version or qualifiers covers every version of the package.
-    let purl_ok = w.purls.is_empty()
-        || w.purls.iter().any(|p| {
-            f.purl == *p
-                || f.purl
-                    .strip_prefix(p.as_str())
-                    .is_some_and(|rest| rest.starts_with(['@', '?']))
-        });
-    path_ok && purl_ok
 }
 
 /// The terminal summary: severity x count, then what fails, what is waived, and warnings.
@@ -136,11 +115,7 @@ pub fn table(v: &Verdict, opts: &ScanOpts) -> String {
         }
     }
     for w in &v.expired {
-        s.push_str(&format!(
-            "\nexpired waiver: {} expired on {}\n",
-            w.name(),
-            w.expired_at
-        ));
+        s.push_str(&format!("\nexpired waiver: {} expired on {}\n", w.name(), w.expired_at));
     }
     s
 }
@@ -222,29 +197,10 @@ pub fn summary(v: &Verdict, opts: &ScanOpts) -> Value {
     })
 }
 
-/// Glob match as in Trivy's `paths`: `**` crosses `/`, `*` and `?` do not.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some(b'*') if p.get(1) == Some(&b'*') => match p[2..].strip_prefix(b"/") {
-                // `**/`: zero or more whole folders.
-                Some(after) => go(after, t) || (1..=t.len()).any(|i| t[i - 1] == b'/' && go(after, &t[i..])),
-                None => (0..=t.len()).any(|i| go(&p[2..], &t[i..])),
-            },
-            Some(b'*') => (0..=t.len())
-                .take_while(|&i| i == 0 || t[i - 1] != b'/')
-                .any(|i| go(&p[1..], &t[i..])),
-            Some(b'?') => t.first().is_some_and(|&c| c != b'/') && go(&p[1..], &t[1..]),
-            Some(&c) => t.first() == Some(&c) && go(&p[1..], &t[1..]),
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::waivers::Section;
 
     fn vuln(id: &str, sev: &str, fixed: &str) -> Finding {
         Finding {
@@ -278,8 +234,6 @@ mod tests {
             id: id.into(),
             statement: "accepted".into(),
             expired_at: Date::parse(until.unwrap_or("2999-12-31")).unwrap(),
-            paths: vec![],
-            purls: vec![],
             line: 2,
         }
     }
@@ -296,38 +250,51 @@ mod tests {
     #[test]
     fn gate_severity_decides() {
         let f = vec![vuln("CVE-1", "CRITICAL", "2"), vuln("CVE-2", "HIGH", "2")];
-        let v = decide(f.clone(), &opts(&["CRITICAL"], false), &[], TODAY);
+        let v = decide(f.clone(), vec![], &opts(&["CRITICAL"], false), &[], TODAY);
         assert!(!v.passed());
         assert_eq!(v.failing.len(), 1);
         assert_eq!(v.failing[0].id, "CVE-1");
-        let v = decide(vec![f[1].clone()], &opts(&["CRITICAL"], false), &[], TODAY);
+        let v = decide(vec![f[1].clone()], vec![], &opts(&["CRITICAL"], false), &[], TODAY);
         assert!(v.passed(), "HIGH does not fail a CRITICAL gate");
         assert_eq!(v.all.len(), 1, "but it is still reported");
-        assert!(!decide(vec![f[1].clone()], &opts(&["CRITICAL", "HIGH"], false), &[], TODAY).passed());
-        assert!(decide(vec![], &opts(&["CRITICAL"], false), &[], TODAY).passed());
+        assert!(!decide(
+            vec![f[1].clone()],
+            vec![],
+            &opts(&["CRITICAL", "HIGH"], false),
+            &[],
+            TODAY
+        )
+        .passed());
+        assert!(decide(vec![], vec![], &opts(&["CRITICAL"], false), &[], TODAY).passed());
     }
 
     #[test]
     fn ignore_unfixed_skips_only_vulnerabilities_without_a_fix() {
         let f = vec![vuln("CVE-1", "CRITICAL", ""), secret("github-pat", "/a.env")];
-        let v = decide(f.clone(), &opts(&["CRITICAL"], true), &[], TODAY);
+        let v = decide(f.clone(), vec![], &opts(&["CRITICAL"], true), &[], TODAY);
         assert_eq!(v.unfixed.len(), 1);
         assert_eq!(v.failing.len(), 1, "a secret is never 'unfixed'");
-        let v = decide(vec![f[0].clone()], &opts(&["CRITICAL"], false), &[], TODAY);
+        let v = decide(vec![f[0].clone()], vec![], &opts(&["CRITICAL"], false), &[], TODAY);
         assert!(!v.passed());
     }
 
     #[test]
-    fn live_waivers_waive_and_list() {
-        let f = vec![
-            vuln("CVE-1", "CRITICAL", "2"),
-            secret("github-pat", "/workspace/deploy.env"),
-        ];
+    fn waived_findings_pass_are_counted_and_listed() {
         let w = vec![
             waiver(Section::Vulnerabilities, "CVE-1", Some("2027-01-31")),
             waiver(Section::Secrets, "github-pat", Some("2027-01-31")),
         ];
-        let v = decide(f, &opts(&["CRITICAL"], false), &w, TODAY);
+        let waived = vec![
+            (vuln("CVE-1", "CRITICAL", "2"), w[0].clone()),
+            (secret("github-pat", "/workspace/deploy.env"), w[1].clone()),
+        ];
+        let v = decide(
+            vec![vuln("CVE-2", "HIGH", "2")],
+            waived,
+            &opts(&["CRITICAL"], false),
+            &w,
+            TODAY,
+        );
         assert!(v.passed());
         assert_eq!(v.waived.len(), 2);
         let t = table(&v, &opts(&["CRITICAL"], false));
@@ -335,64 +302,52 @@ mod tests {
             t.contains("waived (2)") && t.contains("CVE-1") && t.contains("github-pat"),
             "{t}"
         );
+        assert!(
+            t.contains("-- waived by `CVE-1` (.trivyignore.yaml:2), until 2027-01-31: accepted"),
+            "{t}"
+        );
+        let critical = t.lines().find(|l| l.starts_with("CRITICAL")).unwrap();
+        assert_eq!(
+            critical.split_whitespace().collect::<Vec<_>>(),
+            ["CRITICAL", "1", "1", "2", "fails"],
+            "{t}"
+        );
         let s = summary(&v, &opts(&["CRITICAL"], false));
         assert_eq!(s["waived"][0]["waiver"]["expired_at"], "2027-01-31");
         assert_eq!(s["counts"]["CRITICAL"]["vulnerabilities"], 1);
-    }
-
-    #[test]
-    fn a_waiver_of_the_wrong_kind_or_id_does_not_apply() {
-        let f = vec![vuln("github-pat", "CRITICAL", "2"), secret("CVE-1", "/a")];
-        let w = vec![
-            waiver(Section::Secrets, "github-pat", None),
-            waiver(Section::Vulnerabilities, "CVE-1", None),
-        ];
-        let v = decide(f, &opts(&["CRITICAL"], false), &w, TODAY);
-        assert_eq!(v.failing.len(), 2);
-        assert!(warnings(&v, TODAY).is_empty());
+        assert_eq!(s["counts"]["HIGH"]["vulnerabilities"], 1);
     }
 
     #[test]
     fn expired_waiver_fails_even_with_nothing_to_waive() {
         let w = vec![waiver(Section::Vulnerabilities, "CVE-9", Some("2026-11-27"))];
-        let v = decide(vec![], &opts(&["CRITICAL"], false), &w, TODAY);
+        let v = decide(vec![], vec![], &opts(&["CRITICAL"], false), &w, TODAY);
         assert!(!v.passed());
         let msg = failure(&v, &opts(&["CRITICAL"], false));
         assert!(
             msg.contains("`CVE-9` (.trivyignore.yaml:2) expired on 2026-11-27"),
             "{msg}"
         );
-        // And what it covered fails again.
+        // What it covered is live again (Trivy dropped the entry) and fails too.
         let v = decide(
             vec![vuln("CVE-9", "CRITICAL", "2")],
+            vec![],
             &opts(&["CRITICAL"], false),
             &w,
             TODAY,
         );
-        assert_eq!((v.failing.len(), v.waived.len()), (1, 0));
+        assert_eq!((v.failing.len(), v.waived.len(), v.expired.len()), (1, 0, 1));
+        assert!(warnings(&v, TODAY).is_empty());
     }
 
     #[test]
     fn soon_expiring_waivers_warn() {
         let w = vec![waiver(Section::Vulnerabilities, "CVE-1", Some("2026-12-05"))];
-        let v = decide(vec![], &opts(&["CRITICAL"], false), &w, TODAY);
+        let v = decide(vec![], vec![], &opts(&["CRITICAL"], false), &w, TODAY);
         assert!(v.passed());
         let warn = warnings(&v, TODAY);
         assert_eq!(warn.len(), 1);
         assert!(warn[0].contains("expires on 2026-12-05 (in 8 days)"), "{warn:?}");
-    }
-
-    #[test]
-    fn paths_and_purls_narrow_a_waiver() {
-        let mut w = waiver(Section::Secrets, "github-pat", None);
-        w.paths = vec!["workspace/*.env".into()];
-        assert!(covers(&w, &secret("github-pat", "/workspace/deploy.env")));
-        assert!(!covers(&w, &secret("github-pat", "/etc/deploy.env")));
-        let mut w = waiver(Section::Vulnerabilities, "CVE-1", None);
-        w.purls = vec!["pkg:apk/alpine/busybox".into()];
-        assert!(covers(&w, &vuln("CVE-1", "CRITICAL", "")));
-        w.purls = vec!["pkg:apk/alpine/busybox-extras".into()];
-        assert!(!covers(&w, &vuln("CVE-1", "CRITICAL", "")));
     }
 
     #[test]
@@ -402,6 +357,7 @@ mod tests {
                 vuln("CVE-1", "CRITICAL", "2"),
                 secret("github-pat", "/workspace/deploy.env"),
             ],
+            vec![],
             &opts(&["CRITICAL"], false),
             &[],
             TODAY,
@@ -410,16 +366,5 @@ mod tests {
         assert!(msg.contains("2 finding(s) at gate severity CRITICAL"), "{msg}");
         assert!(msg.contains("CVE-1 in busybox 1.37.0-r18"), "{msg}");
         assert!(msg.contains("secret github-pat in /workspace/deploy.env"), "{msg}");
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob("usr/local/bin/*", "usr/local/bin/helm"));
-        assert!(!glob("usr/local/bin/*", "usr/local/bin/x/helm"));
-        assert!(glob("usr/**", "usr/local/bin/x/helm"));
-        assert!(glob("**/deploy.env", "workspace/deploy.env"));
-        assert!(glob("**/deploy.env", "deploy.env"));
-        assert!(glob("workspace/deploy.en?", "workspace/deploy.env"));
-        assert!(!glob("etc/*", "workspace/deploy.env"));
     }
 }

@@ -83,47 +83,98 @@ impl Finding {
 
 /// Every vulnerability and secret in a Trivy JSON report. `Err` names what is wrong with it.
 pub fn parse(report: &Value) -> Result<Vec<Finding>, String> {
-    if report["SchemaVersion"].as_u64() != Some(2) {
-        return Err(format!("SchemaVersion is {}, expected 2", report["SchemaVersion"]));
-    }
-    let results = match &report["Results"] {
-        Value::Null => return Ok(vec![]),
-        Value::Array(r) => r,
-        other => return Err(format!("`Results` is not a list: {other}")),
-    };
     let mut out = Vec::new();
-    for r in results {
+    for r in results(report)? {
         let target = text(&r["Target"]);
         for v in list(r, "Vulnerabilities")? {
-            let f = Finding {
-                kind: Some(Kind::Vulnerability),
-                id: need(v, "VulnerabilityID")?,
-                severity: severity(v)?,
-                target: target.clone(),
-                pkg: need(v, "PkgName")?,
-                pkg_path: text(&v["PkgPath"]),
-                purl: text(&v["PkgIdentifier"]["PURL"]),
-                installed: text(&v["InstalledVersion"]),
-                fixed: text(&v["FixedVersion"]),
-                status: text(&v["Status"]),
-                title: text(&v["Title"]),
-                line: 0,
-            };
-            out.push(f);
+            out.push(vuln(v, &target)?);
         }
         for s in list(r, "Secrets")? {
-            out.push(Finding {
-                kind: Some(Kind::Secret),
-                id: need(s, "RuleID")?,
-                severity: severity(s)?,
-                target: target.clone(),
-                title: text(&s["Title"]),
-                line: s["StartLine"].as_u64().unwrap_or(0),
-                ..Finding::default()
+            out.push(secret(s, &target)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A finding Trivy took out of the report because of the ignore file: an element of a
+/// result's `ExperimentalModifiedFindings` (written with `--show-suppressed`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suppressed {
+    pub finding: Finding,
+    /// `ignored` for an ignore-file entry.
+    pub status: String,
+    /// The entry's `statement`, verbatim.
+    pub statement: String,
+    /// The ignore file, as Trivy was given it.
+    pub source: String,
+}
+
+/// Every suppressed finding in a Trivy JSON report; a type other than vulnerability or
+/// secret is an `Err` (the gate does not know what it would be waiving).
+pub fn suppressed(report: &Value) -> Result<Vec<Suppressed>, String> {
+    let mut out = Vec::new();
+    for r in results(report)? {
+        let target = text(&r["Target"]);
+        for m in list(r, "ExperimentalModifiedFindings")? {
+            let finding = match m["Type"].as_str() {
+                Some("vulnerability") => vuln(&m["Finding"], &target)?,
+                Some("secret") => secret(&m["Finding"], &target)?,
+                other => return Err(format!("a suppressed finding of type {}", other.unwrap_or("(none)"))),
+            };
+            let field = |k: &str| {
+                m[k].as_str()
+                    .map(String::from)
+                    .ok_or_else(|| format!("a suppressed finding without `{k}`"))
+            };
+            out.push(Suppressed {
+                finding,
+                status: field("Status")?,
+                statement: field("Statement")?,
+                source: field("Source")?,
             });
         }
     }
     Ok(out)
+}
+
+fn results(report: &Value) -> Result<&[Value], String> {
+    if report["SchemaVersion"].as_u64() != Some(2) {
+        return Err(format!("SchemaVersion is {}, expected 2", report["SchemaVersion"]));
+    }
+    match &report["Results"] {
+        Value::Null => Ok(&[]),
+        Value::Array(r) => Ok(r),
+        other => Err(format!("`Results` is not a list: {other}")),
+    }
+}
+
+fn vuln(v: &Value, target: &str) -> Result<Finding, String> {
+    Ok(Finding {
+        kind: Some(Kind::Vulnerability),
+        id: need(v, "VulnerabilityID")?,
+        severity: severity(v)?,
+        target: target.to_string(),
+        pkg: need(v, "PkgName")?,
+        pkg_path: text(&v["PkgPath"]),
+        purl: text(&v["PkgIdentifier"]["PURL"]),
+        installed: text(&v["InstalledVersion"]),
+        fixed: text(&v["FixedVersion"]),
+        status: text(&v["Status"]),
+        title: text(&v["Title"]),
+        line: 0,
+    })
+}
+
+fn secret(s: &Value, target: &str) -> Result<Finding, String> {
+    Ok(Finding {
+        kind: Some(Kind::Secret),
+        id: need(s, "RuleID")?,
+        severity: severity(s)?,
+        target: target.to_string(),
+        title: text(&s["Title"]),
+        line: s["StartLine"].as_u64().unwrap_or(0),
+        ..Finding::default()
+    })
 }
 
 fn list<'a>(r: &'a Value, key: &str) -> Result<&'a [Value], String> {
@@ -243,6 +294,42 @@ mod tests {
             "{}",
             f[0].describe()
         );
+    }
+
+    #[test]
+    fn reads_suppressed_findings() {
+        // Shaped like `trivy convert --show-suppressed --ignorefile F` output (0.59.1, trimmed).
+        let r = json!({ "SchemaVersion": 2, "Results": [
+            { "Target": "pp:v1 (alpine 3.22.0)", "Class": "os-pkgs", "ExperimentalModifiedFindings": [
+                { "Type": "vulnerability", "Status": "ignored", "Statement": "not reachable", "Source": "/t/.trivyignore.yaml",
+                  "Finding": { "VulnerabilityID": "CVE-2099-0001", "PkgName": "busybox", "InstalledVersion": "1.37.0-r18", "Severity": "CRITICAL" } }
+            ]},
+            { "Target": "/workspace/aws.env", "Class": "secret", "ExperimentalModifiedFindings": [
+                { "Type": "secret", "Status": "ignored", "Statement": "fixture", "Source": "/t/.trivyignore.yaml",
+                  "Finding": { "RuleID": "aws-access-key-id", "Severity": "CRITICAL", "StartLine": 1 } }
+            ]}
+        ]});
+        assert!(parse(&r).unwrap().is_empty(), "suppressed findings are not live ones");
+        let s = suppressed(&r).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].finding.id.as_str(), s[0].finding.target.as_str()),
+            ("CVE-2099-0001", "pp:v1 (alpine 3.22.0)")
+        );
+        assert_eq!(
+            (s[0].status.as_str(), s[0].statement.as_str(), s[0].source.as_str()),
+            ("ignored", "not reachable", "/t/.trivyignore.yaml")
+        );
+        assert_eq!(
+            (s[1].finding.kind, s[1].finding.target.as_str()),
+            (Some(Kind::Secret), "/workspace/aws.env")
+        );
+        let odd = json!({ "SchemaVersion": 2, "Results": [{ "Target": "x", "ExperimentalModifiedFindings": [
+            { "Type": "misconfiguration", "Status": "ignored", "Statement": "", "Source": "f", "Finding": {} }]}]});
+        assert!(suppressed(&odd).unwrap_err().contains("type misconfiguration"));
+        let odd = json!({ "SchemaVersion": 2, "Results": [{ "Target": "x", "ExperimentalModifiedFindings": [
+            { "Type": "secret", "Status": "ignored", "Source": "f", "Finding": { "RuleID": "r", "Severity": "LOW" } }]}]});
+        assert!(suppressed(&odd).unwrap_err().contains("without `Statement`"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The scan's Trivy arguments and what Trivy's exit code and output mean. Pure.
 
-use super::report::{self, Finding};
+use super::report::{self, Finding, Kind, Suppressed};
+use super::waivers::{Date, Section, Waiver, FILE};
 use crate::config::Config;
 use serde_json::Value;
 
@@ -9,41 +10,68 @@ pub const FINDINGS_EXIT: i32 = 10;
 
 /// `--severity` for Trivy: report everything (`UNKNOWN,LOW,...,CRITICAL`); the gate picks.
 pub fn all_severities() -> String {
-    super::report::SEVERITIES.iter().rev().copied().collect::<Vec<_>>().join(",")
+    super::report::SEVERITIES
+        .iter()
+        .rev()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-/// Settings that would make Trivy hide findings from the gate. Waivers belong in
-/// `.trivyignore.yaml`; unfixed vulnerabilities are skipped with `--ignore-unfixed`.
-pub const HIDING_ENV: &[&str] = &[
-    "TRIVY_IGNOREFILE",
-    "TRIVY_IGNORE_UNFIXED",
-    "TRIVY_IGNORE_STATUS",
-    "TRIVY_IGNORE_POLICY",
-    "TRIVY_SKIP_FILES",
-    "TRIVY_SKIP_DIRS",
-    "TRIVY_VEX",
-    "TRIVY_OUTPUT",
-    "TRIVY_INPUT",
-    "TRIVY_SECRET_CONFIG",
+/// The `TRIVY_*` variables that reach Trivy: where its DB and cache are and how it gets them
+/// (mirrors and their credentials, the offline switches), how long it may take, and how much
+/// it logs. None of them changes what is scanned or reported. Every other `TRIVY_*` is
+/// refused, the unknown ones too: Trivy reads each of its flags from a `TRIVY_<FLAG>`
+/// variable, so a name not listed here may be a flag (of this Trivy or the next) that
+/// changes the scan. `TRIVY_QUIET` is not here: it also silences the fatal error the scan
+/// quotes when Trivy fails.
+pub const ALLOWED_ENV: &[&str] = &[
+    "TRIVY_CACHE_DIR",
+    "TRIVY_DB_REPOSITORY",
+    "TRIVY_JAVA_DB_REPOSITORY",
+    "TRIVY_SKIP_DB_UPDATE",
+    "TRIVY_SKIP_JAVA_DB_UPDATE",
+    "TRIVY_OFFLINE_SCAN",
+    "TRIVY_TIMEOUT",
+    "TRIVY_USERNAME",
+    "TRIVY_PASSWORD",
+    "TRIVY_REGISTRY_TOKEN",
+    "TRIVY_NO_PROGRESS",
+    "TRIVY_DEBUG",
 ];
 
-/// The environment variables that would hide findings (set, and not "false"/"0").
-pub fn hiding_env(vars: &[(String, String)]) -> Vec<String> {
+/// The set `TRIVY_*` variables that are not allowed, sorted. An empty one is not counted:
+/// Trivy treats it as unset, and it is not passed on.
+pub fn refused_env(vars: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = vars
         .iter()
-        .filter(|(k, v)| HIDING_ENV.contains(&k.as_str()) && !v.is_empty() && v != "false" && v != "0")
+        .filter(|(k, v)| !v.is_empty() && !ALLOWED_ENV.contains(&k.as_str()))
         .map(|(k, _)| k.clone())
         .collect();
     out.sort();
     out
 }
 
+/// The variables Trivy gets: the allowed ones that are set.
+pub fn passed_env(vars: &[(String, String)]) -> Vec<(String, String)> {
+    vars.iter()
+        .filter(|(k, v)| !v.is_empty() && ALLOWED_ENV.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `--config` for every Trivy command: nothing, so that no `trivy.yaml` applies.
+pub const NO_CONFIG: &str = "/dev/null";
+
 /// Trivy's arguments for the scan: every severity, vulnerabilities and secrets, JSON on
 /// stdout, a distinct exit code for findings, the image from the local Docker engine only
-/// (never a registry pull).
+/// (never a registry pull), no configuration file and no ignore file (the raw report holds
+/// every finding; waivers are applied to it afterwards, see [`gate_args`]).
 pub fn scan_args(image: &str, db_repository: Option<&str>) -> Vec<String> {
     let mut a: Vec<String> = [
         "image",
+        "--config",
+        NO_CONFIG,
         "--scanners",
         "vuln,secret",
         "--severity",
@@ -62,6 +90,127 @@ pub fn scan_args(image: &str, db_repository: Option<&str>) -> Vec<String> {
     }
     a.push(image.to_string());
     a
+}
+
+/// `trivy convert` of the raw report to SARIF on stdout: every finding, waived ones too.
+pub fn sarif_args(report: &str) -> Vec<String> {
+    [
+        "convert",
+        "--config",
+        NO_CONFIG,
+        "--format",
+        "sarif",
+        "--severity",
+        &all_severities(),
+        report,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Trivy's check of the waiver file, against an empty report (no DB, no scan): exit 1 with
+/// a FATAL line naming the file when Trivy cannot use it.
+pub fn validate_args(ignorefile: &str, empty_report: &str) -> Vec<String> {
+    [
+        "convert",
+        "--config",
+        NO_CONFIG,
+        "--format",
+        "json",
+        "--ignorefile",
+        ignorefile,
+        empty_report,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// An empty report for [`validate_args`] (`ArtifactType` is required by `convert`).
+pub const EMPTY_REPORT: &str = r#"{"SchemaVersion":2,"ArtifactName":"waivers","ArtifactType":"filesystem"}"#;
+
+/// The waivers applied to the raw report by Trivy itself: live findings stay in
+/// `Vulnerabilities`/`Secrets`, waived ones move to `ExperimentalModifiedFindings` with
+/// the entry's statement; the exit code counts live findings only.
+pub fn gate_args(ignorefile: &str, report: &str) -> Vec<String> {
+    [
+        "convert",
+        "--config",
+        NO_CONFIG,
+        "--format",
+        "json",
+        "--show-suppressed",
+        "--exit-code",
+        &FINDINGS_EXIT.to_string(),
+        "--severity",
+        &all_severities(),
+        "--ignorefile",
+        ignorefile,
+        report,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Findings Trivy took out, each with the entry of ours that did it.
+pub type Waived = Vec<(Finding, Waiver)>;
+
+/// Pairs each finding Trivy suppressed with the entry of ours that suppressed it, and checks
+/// that the two reports add up: every finding of the raw scan is either live or waived,
+/// nothing more or less. Trivy names an entry only by its statement, so section, id and
+/// statement must match one live waiver (`waivers::parse` keeps that triple unique).
+/// `Err`: Trivy and the gate disagree about the file (an environment error).
+pub fn waived(
+    raw: &[Finding],
+    live: &[Finding],
+    suppressed: Vec<Suppressed>,
+    waivers: &[Waiver],
+    source: &str,
+    today: Date,
+) -> Result<Waived, String> {
+    let mut out = Vec::new();
+    for s in suppressed {
+        let what = s.finding.describe();
+        let what = what.trim_start();
+        if s.status != "ignored" || s.source != source {
+            return Err(format!(
+                "Trivy reports {what} as `{}` by `{}`, not as ignored by {source}",
+                s.status, s.source
+            ));
+        }
+        let section = match s.finding.kind {
+            Some(Kind::Vulnerability) => Section::Vulnerabilities,
+            _ => Section::Secrets,
+        };
+        let w = waivers
+            .iter()
+            .find(|w| w.section == section && w.id == s.finding.id && w.statement == s.statement)
+            .ok_or_else(|| {
+                format!(
+                    "Trivy waived {what} with statement `{}`, but no entry of {FILE} has that id and statement",
+                    s.statement
+                )
+            })?;
+        if w.expired(today) {
+            return Err(format!("Trivy applied the expired waiver {}", w.name()));
+        }
+        out.push((s.finding, w.clone()));
+    }
+    let mut left: Vec<&Finding> = raw.iter().collect();
+    for f in live.iter().chain(out.iter().map(|(f, _)| f)) {
+        match left.iter().position(|r| *r == f) {
+            Some(i) => {
+                left.remove(i);
+            }
+            None => return Err(format!("{} is not in the raw report", f.describe().trim_start())),
+        }
+    }
+    if let Some(f) = left.first() {
+        return Err(format!(
+            "{} of the raw report is neither live nor waived",
+            f.describe().trim_start()
+        ));
+    }
+    Ok(out)
 }
 
 /// `--db-repository` from the config, unless `TRIVY_DB_REPOSITORY` is set (the environment wins).
@@ -136,7 +285,7 @@ mod tests {
         let a = scan_args("pp:v1", None).join(" ");
         assert_eq!(
             a,
-            "image --scanners vuln,secret --severity UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL --format json --exit-code 10 --image-src docker pp:v1"
+            "image --config /dev/null --scanners vuln,secret --severity UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL --format json --exit-code 10 --image-src docker pp:v1"
         );
         let a = scan_args(
             "pp:v1",
@@ -164,16 +313,154 @@ mod tests {
     }
 
     #[test]
-    fn settings_that_hide_findings_are_named() {
+    fn only_allowed_variables_pass_and_every_other_is_named() {
         let v = |k: &str, val: &str| (k.to_string(), val.to_string());
         let vars = vec![
-            v("TRIVY_SKIP_DB_UPDATE", "true"),
-            v("TRIVY_SKIP_FILES", "usr/bin/x"),
-            v("TRIVY_IGNORE_UNFIXED", "false"),
-            v("TRIVY_IGNOREFILE", ".trivyignore"),
             v("TRIVY_CACHE_DIR", "/c"),
+            v("TRIVY_CONFIG", "/repo/trivy.yaml"),
+            v("TRIVY_DEBUG", "true"),
+            v("TRIVY_IGNORE_UNFIXED", "false"),
+            v("TRIVY_PKG_TYPES", "library"),
+            v("TRIVY_PP_SOMETHING_NEW", "1"),
+            v("TRIVY_SEVERITY", ""),
+            v("TRIVY_SKIP_DB_UPDATE", "true"),
+            v("TRIVY_TIMEOUT", ""),
         ];
-        assert_eq!(hiding_env(&vars), vec!["TRIVY_IGNOREFILE", "TRIVY_SKIP_FILES"]);
+        assert_eq!(
+            refused_env(&vars),
+            [
+                "TRIVY_CONFIG",
+                "TRIVY_IGNORE_UNFIXED",
+                "TRIVY_PKG_TYPES",
+                "TRIVY_PP_SOMETHING_NEW"
+            ]
+        );
+        let passed: Vec<String> = passed_env(&vars).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(passed, ["TRIVY_CACHE_DIR", "TRIVY_DEBUG", "TRIVY_SKIP_DB_UPDATE"]);
+        for name in [
+            "TRIVY_QUIET",
+            "TRIVY_INSECURE",
+            "TRIVY_DOCKER_HOST",
+            "TRIVY_SERVER",
+            "TRIVY_SECRET_CONFIG",
+            "TRIVY_IGNOREFILE",
+        ] {
+            assert_eq!(refused_env(&[v(name, "x")]), [name]);
+        }
+    }
+
+    #[test]
+    fn every_command_runs_without_a_config_file() {
+        for args in [
+            scan_args("pp:v1", None),
+            sarif_args("r.json"),
+            validate_args("w.yaml", "e.json"),
+            gate_args("w.yaml", "r.json"),
+        ] {
+            let at = args.iter().position(|a| a == "--config").unwrap();
+            assert_eq!(args[at + 1], "/dev/null", "{args:?}");
+        }
+        assert_eq!(
+            gate_args("/t/.trivyignore.yaml", "/o/v1.json").join(" "),
+            "convert --config /dev/null --format json --show-suppressed --exit-code 10 --severity UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL --ignorefile /t/.trivyignore.yaml /o/v1.json"
+        );
+        assert!(
+            !sarif_args("r.json").contains(&"--ignorefile".to_string()),
+            "waived findings stay in the SARIF"
+        );
+    }
+
+    fn finding(kind: Kind, id: &str) -> Finding {
+        Finding {
+            kind: Some(kind),
+            id: id.into(),
+            severity: "CRITICAL".into(),
+            target: "t".into(),
+            ..Finding::default()
+        }
+    }
+
+    fn waiver(section: Section, id: &str, statement: &str) -> Waiver {
+        Waiver {
+            section,
+            id: id.into(),
+            statement: statement.into(),
+            expired_at: Date::parse("2027-01-31").unwrap(),
+            line: 3,
+        }
+    }
+
+    fn suppressed(f: &Finding, statement: &str) -> Suppressed {
+        Suppressed {
+            finding: f.clone(),
+            status: "ignored".into(),
+            statement: statement.into(),
+            source: "/t/w.yaml".into(),
+        }
+    }
+
+    const TODAY: Date = Date { y: 2026, m: 11, d: 27 };
+
+    #[test]
+    fn waived_findings_are_paired_with_their_entry() {
+        let (cve, pat, other) = (
+            finding(Kind::Vulnerability, "CVE-1"),
+            finding(Kind::Secret, "github-pat"),
+            finding(Kind::Vulnerability, "CVE-2"),
+        );
+        let raw = [cve.clone(), pat.clone(), other.clone()];
+        let ws = [
+            waiver(Section::Vulnerabilities, "CVE-1", "a"),
+            waiver(Section::Secrets, "github-pat", "b"),
+            waiver(Section::Secrets, "github-pat", "c"),
+        ];
+        let got = waived(
+            &raw,
+            std::slice::from_ref(&other),
+            vec![suppressed(&cve, "a"), suppressed(&pat, "c")],
+            &ws,
+            "/t/w.yaml",
+            TODAY,
+        )
+        .unwrap();
+        assert_eq!(got, vec![(cve.clone(), ws[0].clone()), (pat.clone(), ws[2].clone())]);
+        assert!(waived(&[], &[], vec![], &ws, "/t/w.yaml", TODAY).unwrap().is_empty());
+    }
+
+    #[test]
+    fn anything_unexpected_in_trivys_waivers_is_an_error() {
+        let (cve, pat) = (
+            finding(Kind::Vulnerability, "CVE-1"),
+            finding(Kind::Secret, "github-pat"),
+        );
+        let raw = [cve.clone(), pat.clone()];
+        let ws = [
+            waiver(Section::Vulnerabilities, "CVE-1", "a"),
+            waiver(Section::Vulnerabilities, "github-pat", "b"),
+        ];
+        let run = |s: Vec<Suppressed>, live: &[Finding], today: Date| {
+            waived(&raw, live, s, &ws, "/t/w.yaml", today).unwrap_err()
+        };
+        let mut other_source = suppressed(&cve, "a");
+        other_source.source = "/repo/.trivyignore".into();
+        assert!(run(vec![other_source], std::slice::from_ref(&pat), TODAY).contains("not as ignored by /t/w.yaml"));
+        let mut vex = suppressed(&cve, "a");
+        vex.status = "not_affected".into();
+        assert!(run(vec![vex], std::slice::from_ref(&pat), TODAY).contains("as `not_affected`"));
+        // The statement or the section does not match an entry of ours.
+        assert!(run(vec![suppressed(&cve, "z")], std::slice::from_ref(&pat), TODAY)
+            .contains("no entry of .trivyignore.yaml"));
+        assert!(run(vec![suppressed(&pat, "b")], std::slice::from_ref(&cve), TODAY).contains("no entry"));
+        assert!(run(
+            vec![suppressed(&cve, "a")],
+            std::slice::from_ref(&pat),
+            Date::parse("2027-01-31").unwrap()
+        )
+        .contains("expired waiver `CVE-1`"));
+        // The two reports must add up.
+        assert!(run(vec![suppressed(&cve, "a")], &[], TODAY).contains("neither live nor waived"));
+        assert!(run(vec![suppressed(&cve, "a")], &[pat.clone(), pat.clone()], TODAY).contains("not in the raw report"));
+        assert!(run(vec![], &[pat.clone(), cve.clone(), cve.clone()], TODAY).contains("not in the raw report"));
     }
 
     const REPORT_WITH: &str = r#"{"SchemaVersion":2,"Results":[{"Target":"/a.env","Class":"secret","Secrets":[{"RuleID":"github-pat","Severity":"CRITICAL","StartLine":1}]}]}"#;

@@ -1,22 +1,32 @@
-//! Waivers: `.trivyignore.yaml` at the repo root, read here (not by Trivy) so that waived
-//! findings stay in the report and expiry is enforced. Pure: dates are passed in.
-//!
-//! The accepted subset of YAML is Trivy's ignore-file schema in block style:
+//! Waivers: `.trivyignore.yaml` at the repo root. Trivy applies the file itself (matching
+//! `id`, `paths` and `purls` exactly as a local `trivy --ignorefile .trivyignore.yaml` would);
+//! this module keeps the rules Trivy does not have, all of which it would accept silently:
+//! every entry has a `statement` and an unquoted `expired_at` (Trivy drops an expired entry
+//! without a word, so the gate must see it), no unknown section or key (a typo'd
+//! `expired-at` would never expire), no `purls` under `secrets` (Trivy ignores it and the
+//! entry then waives the rule everywhere), and no two entries of a section with the same
+//! `id` and `statement` (Trivy reports only the statement: that pair names the entry).
+//! Pure: dates are passed in. Read with yaml-rust2's event parser, for line numbers and
+//! scalar styles.
 //!
 //! ```yaml
 //! vulnerabilities:            # or secrets, misconfigurations, licenses
 //!   - id: CVE-2024-0001       # required
 //!     statement: "why this is acceptable, and who said so"   # required
 //!     expired_at: 2026-12-31  # required; the waiver stops working on this day (UTC)
-//!     paths: ["usr/local/bin/*"]                # optional globs (target or package path)
+//!     paths: ["usr/local/bin/*"]                # optional globs (Trivy's)
 //!     purls: ["pkg:apk/alpine/busybox"]         # optional, vulnerabilities only
 //! ```
 
 pub use crate::date::Date;
 use std::fmt;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Warn about waivers that expire within this many days.
 pub const WARN_DAYS: i64 = 14;
+
+pub const FILE: &str = ".trivyignore.yaml";
 
 /// Which kind of finding a waiver applies to (the YAML section it is in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +55,6 @@ pub struct Waiver {
     pub id: String,
     pub statement: String,
     pub expired_at: Date,
-    pub paths: Vec<String>,
-    pub purls: Vec<String>,
     /// Line of the entry in the file, for messages.
     pub line: usize,
 }
@@ -68,8 +76,6 @@ impl Waiver {
     }
 }
 
-pub const FILE: &str = ".trivyignore.yaml";
-
 /// A problem in the waiver file: a usage error (exit 2), with its line.
 #[derive(Debug, PartialEq)]
 pub struct ParseError {
@@ -87,328 +93,256 @@ fn err<T>(line: usize, msg: impl Into<String>) -> Result<T, ParseError> {
     Err(ParseError { line, msg: msg.into() })
 }
 
-/// An entry while it is being read.
-struct Open {
-    w: Waiver,
-    dash_col: usize,
-    key_col: usize,
-    /// The key whose block list (`- value` lines) is being read.
-    list: Option<String>,
-    has_statement: bool,
-    has_expiry: bool,
-}
-
-/// Parses the waiver file. Every entry needs `id` and a non-empty `statement`.
+/// Parses the waiver file and applies the gate's rules (see the module comment).
 pub fn parse(text: &str) -> Result<Vec<Waiver>, ParseError> {
-    let mut out = Vec::new();
-    let mut section: Option<Section> = None;
-    let mut open: Option<Open> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        let line = strip_comment(raw);
-        if line.trim().is_empty() {
-            continue;
+    let (mut docs, starts) = load(text)?;
+    if docs.len() > 1 {
+        return err(
+            starts[1],
+            "a second YAML document (`---`); Trivy reads only the first: keep one",
+        );
+    }
+    let sections = match docs.pop() {
+        None => return Ok(vec![]),
+        Some(n) if n.is_null() => return Ok(vec![]),
+        Some(Node::Map(pairs, _)) => pairs,
+        Some(n) => {
+            return err(
+                n.line(),
+                "expected sections like `vulnerabilities:` at the top of the file",
+            )
         }
-        let indent = line.len() - line.trim_start_matches(' ').len();
-        if line[indent..].starts_with('\t') {
-            return err(n, "tabs are not allowed for indentation; use spaces");
+    };
+    let mut out: Vec<Waiver> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (key, value) in &sections {
+        let name = plain_key(key)?;
+        let section = Section::from_key(name).ok_or_else(|| ParseError {
+            line: key.line(),
+            msg: format!("unknown section `{name}`; use vulnerabilities, secrets, misconfigurations or licenses"),
+        })?;
+        if seen.contains(&name) {
+            return err(key.line(), format!("section `{name}` appears twice; keep one"));
         }
-        let t = line.trim();
-        if indent == 0 && !is_item(t) {
-            finish(&mut open, &mut out)?;
-            let Some((key, rest)) = split_key(t) else {
-                return err(n, format!("expected a section like `vulnerabilities:`, found `{t}`"));
-            };
-            section = Some(Section::from_key(key).ok_or_else(|| ParseError {
-                line: n,
-                msg: format!("unknown section `{key}`; use vulnerabilities, secrets, misconfigurations or licenses"),
-            })?);
-            if !(rest.is_empty() || rest == "[]") {
+        seen.push(name);
+        let entries: &[Node] = match value {
+            Node::Seq(items, _) => items,
+            n if n.is_null() => &[],
+            n => {
                 return err(
-                    n,
-                    format!("`{key}:` must be followed by a list of entries (`- id: ...`)"),
+                    n.line(),
+                    format!("`{name}:` must be followed by a list of entries (`- id: ...`)"),
+                )
+            }
+        };
+        for e in entries {
+            let w = entry(section, e)?;
+            if let Some(first) = out
+                .iter()
+                .find(|o| o.section == w.section && o.id == w.id && o.statement == w.statement)
+            {
+                return err(
+                    w.line,
+                    format!(
+                        "waiver `{}` has the same id and statement as the one at line {}; merge their paths/purls into one entry or give each its own statement",
+                        w.id, first.line
+                    ),
                 );
             }
-            continue;
+            out.push(w);
         }
-        let Some(sec) = section else {
-            return err(
-                n,
-                "an entry outside any section; start with `vulnerabilities:` or `secrets:`",
-            );
-        };
-        if is_item(t) {
-            let body_off = 1 + t[1..].len() - t[1..].trim_start().len();
-            let body = t[body_off..].trim_end();
-            if let Some(o) = open.as_mut() {
-                if o.list.is_some() && indent >= o.key_col && indent != o.dash_col {
-                    let key = o.list.clone().unwrap();
-                    let v = scalar(body, n)?;
-                    list_of(&mut o.w, &key).push(v);
-                    continue;
-                }
-                if indent != o.dash_col {
-                    return err(
-                        n,
-                        "unexpected indentation; entries of a section start at the same column",
-                    );
-                }
-            }
-            finish(&mut open, &mut out)?;
-            let mut o = Open {
-                w: Waiver {
-                    section: sec,
-                    id: String::new(),
-                    statement: String::new(),
-                    expired_at: Date::from_days(0), // set by `expired_at:`, required
-                    paths: vec![],
-                    purls: vec![],
-                    line: n,
-                },
-                dash_col: indent,
-                key_col: indent + body_off,
-                list: None,
-                has_statement: false,
-                has_expiry: false,
-            };
-            if body.is_empty() {
-                return err(n, "write the first key on the same line as the dash: `- id: ...`");
-            }
-            set_key(&mut o, body, n)?;
-            open = Some(o);
-            continue;
-        }
-        let Some(o) = open.as_mut() else {
-            return err(
-                n,
-                format!("`{t}` is not inside an entry; entries start with `- id: ...`"),
-            );
-        };
-        if indent != o.key_col {
-            return err(
-                n,
-                format!(
-                    "`{t}`: keys of an entry must line up under its first key (column {})",
-                    o.key_col + 1
-                ),
-            );
-        }
-        set_key(o, t, n)?;
     }
-    finish(&mut open, &mut out)?;
     Ok(out)
 }
 
-fn is_item(t: &str) -> bool {
-    t == "-" || t.starts_with("- ")
-}
-
-fn finish(open: &mut Option<Open>, out: &mut Vec<Waiver>) -> Result<(), ParseError> {
-    let Some(o) = open.take() else { return Ok(()) };
-    if o.w.id.is_empty() {
+fn entry(section: Section, e: &Node) -> Result<Waiver, ParseError> {
+    let Node::Map(pairs, line) = e else {
         return err(
-            o.w.line,
+            e.line(),
+            "an entry must be a mapping like `- id: ...` with statement and expired_at",
+        );
+    };
+    let line = *line;
+    let (mut id, mut statement, mut expired_at) = (None, None, None);
+    let mut keys: Vec<&str> = Vec::new();
+    for (k, v) in pairs {
+        let key = plain_key(k)?;
+        if keys.contains(&key) {
+            return err(k.line(), format!("`{key}` appears twice in this entry"));
+        }
+        keys.push(key);
+        match key {
+            "id" => id = text(v, key)?,
+            "statement" => statement = text(v, key)?,
+            "expired_at" => {
+                expired_at = match v {
+                    n if n.is_null() => None,
+                    Node::Scalar(s, TScalarStyle::Plain, _) => Some(Date::parse(s).ok_or_else(|| ParseError {
+                        line: v.line(),
+                        msg: format!("`expired_at: {s}` is not a date; write it as YYYY-MM-DD, unquoted"),
+                    })?),
+                    Node::Scalar(s, _, l) => {
+                        return err(*l, format!("`expired_at: {s}` is quoted; write the date as YYYY-MM-DD, unquoted (Trivy refuses a quoted date)"))
+                    }
+                    n => return err(n.line(), "`expired_at` must be a date (YYYY-MM-DD)"),
+                }
+            }
+            "paths" | "purls" => {
+                if key == "purls" && section != Section::Vulnerabilities {
+                    return err(k.line(), "`purls` only applies to vulnerabilities (Trivy would ignore it and waive the rule everywhere)");
+                }
+                list(v, key)?;
+            }
+            _ => return err(k.line(), format!("unknown key `{key}`; an entry has id, statement, expired_at, paths, purls")),
+        }
+    }
+    let Some(id) = id.filter(|s| !s.is_empty()) else {
+        return err(
+            line,
             "an entry without `id`; add the vulnerability ID or secret rule ID it waives",
         );
-    }
-    if !o.has_statement || o.w.statement.trim().is_empty() {
+    };
+    let Some(statement) = statement.filter(|s| !s.trim().is_empty()) else {
         return err(
-            o.w.line,
-            format!(
-                "waiver `{}` has no `statement`; say why it is acceptable and who decided",
-                o.w.id
-            ),
+            line,
+            format!("waiver `{id}` has no `statement`; say why it is acceptable and who decided"),
         );
-    }
+    };
     // A waiver that never expires is never looked at again: every waiver needs a date.
-    if !o.has_expiry {
+    let Some(expired_at) = expired_at else {
         return err(
-            o.w.line,
-            format!(
-                "waiver `{}` has no `expired_at`; add the date (YYYY-MM-DD) by which the finding must be fixed or the waiver renewed",
-                o.w.id
-            ),
+            line,
+            format!("waiver `{id}` has no `expired_at`; add the date (YYYY-MM-DD) by which the finding must be fixed or the waiver renewed"),
         );
-    }
-    out.push(o.w);
-    Ok(())
-}
-
-fn set_key(o: &mut Open, kv: &str, n: usize) -> Result<(), ParseError> {
-    let Some((key, rest)) = split_key(kv) else {
-        return err(n, format!("expected `key: value`, found `{kv}`"));
     };
-    o.list = None;
-    match key {
-        "id" => o.w.id = scalar(rest, n)?,
-        "statement" => {
-            o.w.statement = scalar(rest, n)?;
-            o.has_statement = true;
-        }
-        "expired_at" => {
-            let v = scalar(rest, n)?;
-            o.w.expired_at = Date::parse(&v).ok_or_else(|| ParseError {
-                line: n,
-                msg: format!("`expired_at: {v}` is not a date; write it as YYYY-MM-DD, unquoted"),
-            })?;
-            o.has_expiry = true;
-        }
-        "paths" | "purls" => {
-            if key == "purls" && o.w.section != Section::Vulnerabilities {
-                return err(n, "`purls` only applies to vulnerabilities");
-            }
-            if rest.is_empty() {
-                o.list = Some(key.to_string());
-            } else {
-                let items = flow_list(rest, n)?;
-                list_of(&mut o.w, key).extend(items);
-            }
-        }
-        _ => {
-            return err(
-                n,
-                format!("unknown key `{key}`; an entry has id, statement, expired_at, paths, purls"),
-            )
-        }
-    }
-    Ok(())
+    Ok(Waiver {
+        section,
+        id,
+        statement,
+        expired_at,
+        line,
+    })
 }
 
-fn list_of<'a>(w: &'a mut Waiver, key: &str) -> &'a mut Vec<String> {
-    if key == "paths" {
-        &mut w.paths
-    } else {
-        &mut w.purls
+/// A key: a plain word.
+fn plain_key(k: &Node) -> Result<&str, ParseError> {
+    match k {
+        Node::Scalar(s, _, _) => Ok(s),
+        n => err(n.line(), "a key must be a plain word"),
     }
 }
 
-/// `key: rest` or `key:`; keys are plain words.
-fn split_key(t: &str) -> Option<(&str, &str)> {
-    let (k, rest) = if let Some(k) = t.strip_suffix(':') {
-        (k, "")
-    } else {
-        let (k, r) = t.split_once(": ")?;
-        (k, r.trim())
-    };
-    let ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    ok.then_some((k, rest))
+/// A text value (`None` when null).
+fn text(v: &Node, key: &str) -> Result<Option<String>, ParseError> {
+    match v {
+        n if n.is_null() => Ok(None),
+        Node::Scalar(s, _, _) => Ok(Some(s.clone())),
+        n => err(n.line(), format!("`{key}` must be text, not a list or mapping")),
+    }
 }
 
-/// A one-line scalar: plain, 'single' or "double" quoted.
-fn scalar(v: &str, n: usize) -> Result<String, ParseError> {
-    let v = v.trim();
-    if let Some(inner) = v.strip_prefix('"') {
-        let mut s = String::new();
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => {
-                    return match chars.as_str().trim() {
-                        "" => Ok(s),
-                        rest => err(n, format!("text after the closing quote: `{rest}`")),
-                    }
+/// A list of texts (`paths`, `purls`): checked here, matched by Trivy.
+fn list(v: &Node, key: &str) -> Result<(), ParseError> {
+    match v {
+        n if n.is_null() => Ok(()),
+        Node::Seq(items, _) => match items.iter().find(|i| !matches!(i, Node::Scalar(..)) || i.is_null()) {
+            Some(i) => err(i.line(), format!("`{key}` must be a list of texts")),
+            None => Ok(()),
+        },
+        n => err(
+            n.line(),
+            format!("`{key}` must be a list like [\"a\", \"b\"] or `- a` lines below"),
+        ),
+    }
+}
+
+/// The file as a tree, each node with its line.
+#[derive(Debug)]
+enum Node {
+    Scalar(String, TScalarStyle, usize),
+    Seq(Vec<Node>, usize),
+    Map(Vec<(Node, Node)>, usize),
+}
+
+impl Node {
+    fn line(&self) -> usize {
+        match self {
+            Node::Scalar(_, _, l) | Node::Seq(_, l) | Node::Map(_, l) => *l,
+        }
+    }
+
+    /// An empty value, `~` or `null` (plain).
+    fn is_null(&self) -> bool {
+        matches!(self, Node::Scalar(s, TScalarStyle::Plain, _) if matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+}
+
+/// Builds the tree from the parser's events; refuses what Trivy's schema never needs.
+#[derive(Default)]
+struct Builder {
+    /// Open collections: a sequence's items, or a mapping's pairs and its pending key.
+    open: Vec<(Node, Option<Node>)>,
+    docs: Vec<Node>,
+    /// The line where each document starts.
+    starts: Vec<usize>,
+    error: Option<ParseError>,
+}
+
+impl Builder {
+    fn add(&mut self, n: Node) {
+        match self.open.last_mut() {
+            None => self.docs.push(n),
+            Some((Node::Seq(items, _), _)) => items.push(n),
+            Some((Node::Map(pairs, _), key)) => match key.take() {
+                None => *key = Some(n),
+                Some(k) => pairs.push((k, n)),
+            },
+            Some(_) => {}
+        }
+    }
+
+    fn fail(&mut self, line: usize, msg: &str) {
+        if self.error.is_none() {
+            self.error = Some(ParseError {
+                line,
+                msg: msg.to_string(),
+            });
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let line = mark.line();
+        match ev {
+            Event::Scalar(_, _, _, Some(_)) | Event::SequenceStart(_, Some(_)) | Event::MappingStart(_, Some(_)) => {
+                self.fail(line, "YAML tags (`!...`) are not supported; write plain values")
+            }
+            Event::DocumentStart => self.starts.push(line),
+            Event::Alias(_) => self.fail(line, "YAML aliases (`*name`) are not supported; write the value out"),
+            Event::Scalar(s, style, _, None) => self.add(Node::Scalar(s, style, line)),
+            Event::SequenceStart(..) => self.open.push((Node::Seq(vec![], line), None)),
+            Event::MappingStart(..) => self.open.push((Node::Map(vec![], line), None)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((n, _)) = self.open.pop() {
+                    self.add(n);
                 }
-                '\\' => match chars.next() {
-                    Some('"') => s.push('"'),
-                    Some('\\') => s.push('\\'),
-                    Some('n') => s.push('\n'),
-                    Some('t') => s.push('\t'),
-                    Some('/') => s.push('/'),
-                    other => {
-                        return err(
-                            n,
-                            format!(
-                                "unsupported escape `\\{}` in a double-quoted value",
-                                other.unwrap_or(' ')
-                            ),
-                        )
-                    }
-                },
-                c => s.push(c),
             }
-        }
-        return err(n, "unterminated double quote; values must fit on one line");
-    }
-    if let Some(inner) = v.strip_prefix('\'') {
-        let mut s = String::new();
-        let mut rest = inner;
-        loop {
-            let Some(i) = rest.find('\'') else {
-                return err(n, "unterminated single quote; values must fit on one line");
-            };
-            s.push_str(&rest[..i]);
-            rest = &rest[i + 1..];
-            if let Some(r) = rest.strip_prefix('\'') {
-                s.push('\'');
-                rest = r;
-            } else if rest.trim().is_empty() {
-                return Ok(s);
-            } else {
-                return err(n, format!("text after the closing quote: `{}`", rest.trim()));
-            }
-        }
-    }
-    if v.starts_with(['|', '>']) {
-        return err(
-            n,
-            "block scalars (`|`, `>`) are not supported; write the value on one line",
-        );
-    }
-    if v.starts_with(['[', '{', '&', '*', '!', '%', '@', '`']) || v.contains(": ") {
-        return err(
-            n,
-            format!("`{v}` must be quoted (it has characters YAML treats specially)"),
-        );
-    }
-    Ok(v.to_string())
-}
-
-/// `["a", 'b', c]` on one line.
-fn flow_list(v: &str, n: usize) -> Result<Vec<String>, ParseError> {
-    let Some(inner) = v.strip_prefix('[').and_then(|r| r.strip_suffix(']')) else {
-        return err(
-            n,
-            format!("expected a list like [\"a\", \"b\"] or `- a` lines below, found `{v}`"),
-        );
-    };
-    if inner.trim().is_empty() {
-        return Ok(vec![]);
-    }
-    // Split at commas outside quotes.
-    let mut items = Vec::new();
-    let (mut cur, mut quote) = (String::new(), None::<char>);
-    for c in inner.chars() {
-        match (quote, c) {
-            (None, ',') => items.push(std::mem::take(&mut cur)),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                cur.push(c)
-            }
-            (Some(q), c) if c == q => {
-                quote = None;
-                cur.push(c)
-            }
-            _ => cur.push(c),
-        }
-    }
-    items.push(cur);
-    items.iter().map(|s| scalar(s, n)).collect()
-}
-
-/// The line without a `#` comment (a `#` at the start or after a space, outside quotes).
-fn strip_comment(line: &str) -> &str {
-    let mut quote = None;
-    let mut prev = ' ';
-    for (i, c) in line.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '#') if prev == ' ' || prev == '\t' => return line[..i].trim_end(),
             _ => {}
         }
-        prev = c;
     }
-    line.trim_end()
+}
+
+fn load(text: &str) -> Result<(Vec<Node>, Vec<usize>), ParseError> {
+    let mut b = Builder::default();
+    Parser::new_from_str(text).load(&mut b, true).map_err(|e| ParseError {
+        line: e.marker().line(),
+        msg: format!("not valid YAML: {}", e.info()),
+    })?;
+    match b.error {
+        Some(e) => Err(e),
+        None => Ok((b.docs, b.starts)),
+    }
 }
 
 #[cfg(test)]
@@ -437,32 +371,38 @@ secrets:
   statement: 'a revoked token kept as a fixture, says ''sec'''
   expired_at: 2026-12-01
   paths: []
+- id: aws-access-key-id
+  statement: |
+    a fixture key,
+    revoked (SEC-2)
+  expired_at: 2026-12-01
 licenses: []
 "#;
 
     #[test]
     fn reads_the_documented_schema() {
         let w = parse(FULL).unwrap();
-        assert_eq!(w.len(), 3);
+        assert_eq!(w.len(), 4);
         assert_eq!(w[0].section, Section::Vulnerabilities);
         assert_eq!(w[0].id, "CVE-2099-0001");
         assert_eq!(w[0].statement, "Not reachable: busybox wget is never run");
         assert_eq!(w[0].expired_at, d("2027-01-31"));
-        assert_eq!(w[0].paths, vec!["usr/local/bin/*", "lib/**"]);
-        assert_eq!(w[0].purls, vec!["pkg:apk/alpine/busybox"]);
         assert_eq!(w[0].line, 4);
         assert_eq!(w[1].statement, "it's fine, says the security team");
-        assert_eq!(w[1].expired_at, d("2027-06-30"));
+        assert_eq!(w[1].line, 11);
         assert_eq!(w[2].section, Section::Secrets);
         assert_eq!(w[2].statement, "a revoked token kept as a fixture, says 'sec'");
-        assert!(w[2].paths.is_empty());
+        assert_eq!(w[2].line, 15);
+        // Block scalars are plain YAML now (Trivy reads them the same way).
+        assert_eq!(w[3].statement, "a fixture key,\nrevoked (SEC-2)\n");
     }
 
     #[test]
     fn empty_and_comment_only_files_have_no_waivers() {
         assert_eq!(parse("").unwrap(), vec![]);
+        assert_eq!(parse("# nothing waived\n").unwrap(), vec![]);
         assert_eq!(
-            parse("# nothing waived\nvulnerabilities: []\nsecrets: []\n").unwrap(),
+            parse("# nothing waived\nvulnerabilities: []\nsecrets:\n").unwrap(),
             vec![]
         );
     }
@@ -472,6 +412,7 @@ licenses: []
         let e = parse("vulnerabilities:\n  - id: CVE-1\n    expired_at: 2027-01-01\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.msg.contains("`CVE-1` has no `statement`"), "{e}");
+        assert_eq!(e.to_string(), format!(".trivyignore.yaml:2: {}", e.msg));
         let e = parse("secrets:\n  - id: x\n    statement: \"\"\n").unwrap_err();
         assert!(e.msg.contains("no `statement`"), "{e}");
         let e = parse("secrets:\n  - statement: why\n").unwrap_err();
@@ -479,38 +420,72 @@ licenses: []
     }
 
     #[test]
-    fn what_is_not_accepted_says_so() {
-        for (text, want) in [
-            ("vulns:\n  - id: x\n", "unknown section `vulns`"),
+    fn what_trivy_would_accept_silently_is_refused() {
+        for (text, line, want) in [
+            ("vulns:\n  - id: x\n", 1, "unknown section `vulns`"),
+            ("vulnerabilities:\n  - id: x\n    statement: a\n    owner: me\n", 4, "unknown key `owner`"),
+            ("vulnerabilities:\n  - id: x\n    statement: a\n    expired-at: 2027-01-01\n", 4, "unknown key `expired-at`"),
+            ("secrets:\n  - id: x\n    statement: a\n    purls: [p]\n", 4, "only applies to vulnerabilities"),
+            ("vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: ~\n", 2, "no `expired_at`"),
+            ("vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: 2027-01-01\n    statement: b\n", 5, "`statement` appears twice"),
             (
-                "vulnerabilities:\n  - id: x\n    statement: a\n    owner: me\n",
-                "unknown key `owner`",
+                "vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: 2027-01-01\n  - id: x\n    statement: a\n    expired_at: 2028-01-01\n",
+                5,
+                "same id and statement as the one at line 2",
             ),
-            (
-                "vulnerabilities:\n  - id: x\n    statement: |\n      long\n",
-                "block scalars",
-            ),
-            ("vulnerabilities:\n  - id: x\n    statement: a: b\n", "must be quoted"),
-            (
-                "vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: 2027-02-30\n",
-                "not a date",
-            ),
-            (
-                "vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: \"soon\"\n",
-                "not a date",
-            ),
-            ("vulnerabilities:\n  - id: x\n      statement: a\n", "line up"),
-            ("vulnerabilities:\n\t- id: x\n", "tabs"),
-            ("  - id: x\n", "outside any section"),
-            (
-                "secrets:\n  - id: x\n    statement: a\n    purls: [p]\n",
-                "only applies to vulnerabilities",
-            ),
-            ("vulnerabilities:\n  - id: \"x\n", "unterminated"),
-            ("vulnerabilities: CVE-1\n", "list of entries"),
+            ("vulnerabilities: []\nvulnerabilities: []\n", 2, "appears twice"),
+            ("vulnerabilities: []\n---\nsecrets: []\n", 2, "second YAML document"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.msg.contains(want), "{text:?}: {e}");
+            assert_eq!(e.line, line, "{text:?}: {e}");
+        }
+        // The same id with another statement is a distinct entry (e.g. other paths).
+        let two = "secrets:\n  - id: x\n    statement: a\n    expired_at: 2027-01-01\n  - id: x\n    statement: b\n    expired_at: 2027-01-01\n";
+        assert_eq!(parse(two).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn what_is_not_the_schema_says_so_with_its_line() {
+        for (text, line, want) in [
+            (
+                "vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: 2027-02-30\n",
+                4,
+                "not a date",
+            ),
+            (
+                "vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: \"2027-01-31\"\n",
+                4,
+                "is quoted",
+            ),
+            (
+                "vulnerabilities:\n  - id: x\n    statement: a\n    expired_at: 2027-01-31T10:00:00Z\n",
+                4,
+                "not a date",
+            ),
+            ("vulnerabilities:\n  - id: x\n    statement: [a]\n", 3, "must be text"),
+            (
+                "vulnerabilities:\n  - id: x\n    statement: a\n    paths: \"**\"\n",
+                4,
+                "must be a list",
+            ),
+            (
+                "vulnerabilities:\n  - id: x\n    statement: a\n    paths: [[a]]\n",
+                4,
+                "list of texts",
+            ),
+            ("vulnerabilities:\n  - CVE-1\n", 2, "must be a mapping"),
+            ("vulnerabilities: CVE-1\n", 1, "list of entries"),
+            ("- id: x\n", 1, "sections like `vulnerabilities:`"),
+            ("vulnerabilities:\n  - id: \"x\n", 2, "not valid YAML"),
+            ("vulnerabilities:\n\t- id: x\n", 2, "not valid YAML"),
+            ("vulnerabilities:\n  - id: x\n      statement: a\n", 3, "not valid YAML"),
+            ("vulnerabilities:\n  - id: &a x\n    statement: *a\n", 3, "aliases"),
+            ("vulnerabilities:\n  - id: !!str x\n", 2, "tags"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.msg.contains(want), "{text:?}: {e}");
+            assert_eq!(e.line, line, "{text:?}: {e}");
         }
     }
 

@@ -79,6 +79,22 @@ impl BinDir {
         BinDir::finish(d)
     }
 
+    /// PATH with a `trivy` that records, for each run, its environment (`env-PID`), its
+    /// arguments (`args-PID`) and its working folder (`cwd-PID`: path, mode, entries) in
+    /// `log`, then runs the real Trivy.
+    pub fn recording(log: &Path) -> Option<BinDir> {
+        let real = binary()?;
+        let log = log.display();
+        Some(BinDir::script(&format!(
+            "# records what it is given, then runs the real Trivy\n\
+             env > '{log}/env-'$$\n\
+             printf '%s\\n' \"$@\" > '{log}/args-'$$\n\
+             {{ pwd; stat -c %a .; ls -A; }} > '{log}/cwd-'$$\n\
+             exec '{}' \"$@\"",
+            real.display()
+        )))
+    }
+
     /// PATH with no `trivy` at all.
     pub fn none() -> BinDir {
         BinDir::finish(TempDir::new("trivy-bin"))
