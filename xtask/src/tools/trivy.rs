@@ -211,8 +211,8 @@ mod tests {
         let argv: Vec<String> = c.arg_list().iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(
             argv.join(" "),
-            "run --rm -v /var/run/docker.sock:/var/run/docker.sock -v /c:/trivy-cache -v /tmp/pp-trivy-cwd-1:/pp-cwd:ro -w /pp-cwd \
-             -v /repo/target/xtask/scan:/pp-out:ro -v /tmp/pp-trivy-in-1:/pp-in:ro -e TRIVY_SKIP_DB_UPDATE -e TRIVY_CACHE_DIR=/trivy-cache -- aquasec/trivy:0.59.1 convert"
+            format!("run --rm --label io.policy-platform.xtask={} -v /var/run/docker.sock:/var/run/docker.sock -v /c:/trivy-cache -v /tmp/pp-trivy-cwd-1:/pp-cwd:ro -w /pp-cwd \
+             -v /repo/target/xtask/scan:/pp-out:ro -v /tmp/pp-trivy-in-1:/pp-in:ro -e TRIVY_SKIP_DB_UPDATE -e TRIVY_CACHE_DIR=/trivy-cache -- aquasec/trivy:0.59.1 convert", std::process::id())
         );
         assert_eq!(
             c.env_value("TRIVY_SKIP_DB_UPDATE").and_then(|v| v.to_str()),
