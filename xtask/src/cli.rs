@@ -7,6 +7,7 @@ use crate::flags::{self, XtaskCmd};
 use crate::image::BuildOpts;
 use crate::publish::{self, Creds, Credentials, Mode, PublishOpts, Target};
 use crate::scan::ScanOpts;
+use crate::sign::signer::SigningInput;
 use crate::version::{self, Bump};
 use anyhow::Result;
 use std::ffi::OsString;
@@ -22,6 +23,7 @@ pub enum Task {
     Scan { image: Option<String>, gate: ScanOpts, dry_run: bool },
     Publish(Box<PublishOpts>),
     Doctor,
+    Verify(crate::verify::VerifyOpts),
 }
 
 impl Task {
@@ -33,7 +35,7 @@ impl Task {
             | Task::Integration { dry_run, .. }
             | Task::Scan { dry_run, .. } => *dry_run,
             Task::Publish(p) => p.dry_run,
-            Task::Doctor => false,
+            Task::Doctor | Task::Verify(_) => false,
         }
     }
 
@@ -44,7 +46,7 @@ impl Task {
 }
 
 /// The tasks, with the first line of their help, in the order `--help` lists them.
-pub const TASKS: [(&str, &str); 7] = [
+pub const TASKS: [(&str, &str); 8] = [
     ("bump-version", "rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z"),
     ("image", "build the image from the Dockerfile and tag it locally"),
     ("smoke", "check the tools and the policies inside the image"),
@@ -52,6 +54,7 @@ pub const TASKS: [(&str, &str); 7] = [
     ("scan", "Trivy gate on the image (vulnerabilities and secrets)"),
     ("publish", "preflight, image, smoke, integration, scan, login, push, verify, release record"),
     ("doctor", "which tools are present, their versions, whether Docker answers"),
+    ("verify", "check a published image's signature and attestations against the public key"),
 ];
 
 pub const USAGE: &str = "cargo xtask <task> [flags]";
@@ -142,7 +145,11 @@ fn task_help(task: &str, all: &str) -> String {
         .take_while(|l| !l.starts_with("xtask "))
         .map(|l| l.strip_prefix("  ").unwrap_or(l))
         .collect();
-    let args = if task == "bump-version" { " <LEVEL|X.Y.Z>" } else { "" };
+    let args = match task {
+        "bump-version" => " <LEVEL|X.Y.Z>",
+        "verify" => " [REF]",
+        _ => "",
+    };
     let mut s = format!("Usage: cargo xtask {task} [flags]{args}\n\n{}\n", body.join("\n").trim());
     if !body.iter().any(|l| l.starts_with("OPTIONS:")) {
         s.push_str("\nOPTIONS:");
@@ -194,9 +201,16 @@ fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task
                 mode,
                 dry_run: f.dry_run,
                 creds: creds(env),
+                signing: signing(env),
             }))
         }
         XtaskCmd::Doctor(_) => Task::Doctor,
+        XtaskCmd::Verify(f) => {
+            if let Some(r) = f.reference.as_deref().filter(|r| r.starts_with('-') || r.is_empty()) {
+                return Err(exit::usage(format!("`{r}` is not an image reference or tag")));
+            }
+            Task::Verify(crate::verify::VerifyOpts { reference: f.reference, key: f.key, creds: creds(env) })
+        }
     })
 }
 
@@ -265,7 +279,7 @@ pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Credentials {
     };
     let secret = match (var(pw_var), var(file_var)) {
         (Some(p), _) => p.into_string().map_err(|_| format!("{pw_var} is not UTF-8")),
-        (None, Some(file)) => read_secret_file(&file),
+        (None, Some(file)) => read_secret_file(file_var, &file),
         (None, None) => Err(format!("no registry password: set {pw_var}, or {file_var} to a key file (e.g. Google's _json_key)")),
     };
     let secret = secret.map_err(|p| problems.push(p)).ok();
@@ -275,9 +289,20 @@ pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Credentials {
     }
 }
 
+/// `SIGNING_KEY_FILE` and its password (`SIGNING_KEY_PASSWORD`, or a file named by
+/// `SIGNING_KEY_PASSWORD_FILE`).
+pub fn signing(env: &dyn Fn(&str) -> Option<OsString>) -> SigningInput {
+    let var = |k: &str| env(k).filter(|v| !v.is_empty());
+    let password = match (var("SIGNING_KEY_PASSWORD"), var("SIGNING_KEY_PASSWORD_FILE")) {
+        (Some(p), _) => p.into_string().map(Some).map_err(|_| "SIGNING_KEY_PASSWORD is not UTF-8".to_string()),
+        (None, Some(f)) => read_secret_file("SIGNING_KEY_PASSWORD_FILE", &f).map(Some),
+        (None, None) => Ok(None),
+    };
+    SigningInput { key_file: var("SIGNING_KEY_FILE").map(std::path::PathBuf::from), password }
+}
+
 /// A key file: regular, at most 64 KiB, UTF-8; one trailing newline dropped.
-fn read_secret_file(file: &OsString) -> Result<String, String> {
-    let var = publish::PASSWORD_FILE_VAR;
+fn read_secret_file(var: &str, file: &OsString) -> Result<String, String> {
     let shown = std::path::Path::new(file).display().to_string();
     let cannot = |e: std::io::Error| format!("{var} names `{shown}`, which cannot be read ({e}); point it at the key file");
     // Checked before opening: opening a FIFO would wait for a writer.

@@ -27,6 +27,10 @@ pub struct Env {
     pub tmp: PathBuf,
     /// The user's own Docker configuration folder: `DOCKER_CONFIG`, else `~/.docker`.
     pub docker_config: Option<PathBuf>,
+    /// Who builds, for the provenance: the CI job (GitHub Actions, Bitbucket Pipelines,
+    /// another CI) or this machine, and the CI run.
+    pub builder_id: String,
+    pub invocation: Option<String>,
 }
 
 impl Env {
@@ -51,8 +55,33 @@ impl Env {
             trivy_cache,
             tmp: std::env::temp_dir(),
             docker_config: var("DOCKER_CONFIG").map(PathBuf::from).or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".docker"))),
+            builder_id: builder_id(ci, &var),
+            invocation: invocation(&var),
         }
     }
+}
+
+fn builder_id(ci: bool, var: &dyn Fn(&str) -> Option<String>) -> String {
+    if let (Some(server), Some(wf)) = (var("GITHUB_SERVER_URL"), var("GITHUB_WORKFLOW_REF")) {
+        return format!("{server}/{wf}");
+    }
+    if let Some(repo) = var("BITBUCKET_REPO_FULL_NAME") {
+        let step = var("BITBUCKET_STEP_UUID").unwrap_or_default();
+        return format!("https://bitbucket.org/{repo}/pipelines#step={step}");
+    }
+    if ci {
+        return "urn:policy-platform:builder:ci".to_string();
+    }
+    "urn:policy-platform:builder:local".to_string()
+}
+
+fn invocation(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let (Some(server), Some(repo), Some(run)) = (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+        let attempt = var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into());
+        return Some(format!("{server}/{repo}/actions/runs/{run}/attempts/{attempt}"));
+    }
+    let repo = var("BITBUCKET_REPO_FULL_NAME")?;
+    Some(format!("https://bitbucket.org/{repo}/pipelines/results/{}", var("BITBUCKET_BUILD_NUMBER")?))
 }
 
 #[derive(Clone)]

@@ -63,9 +63,27 @@ impl fmt::Display for Date {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC) of a Unix time: the provenance's start and finish times.
+pub fn rfc3339(unix_secs: u64) -> String {
+    let day = Date::from_days((unix_secs / 86_400) as i64);
+    let s = unix_secs % 86_400;
+    format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s % 3600 / 60, s % 60)
+}
+
+/// Now, as Unix seconds (the only clock reader besides the waiver expiry's "today").
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_907_109), "2026-11-28T23:05:09Z");
+    }
 
     fn d(s: &str) -> Date {
         Date::parse(s).unwrap()

@@ -3,6 +3,8 @@
 //! into each task's options; nothing below `main` sees a flag name.
 #![allow(clippy::all)]
 
+use std::path::PathBuf;
+
 xflags::xflags! {
     src "./src/flags.rs"
 
@@ -103,6 +105,19 @@ xflags::xflags! {
 
         /// Which tools are present, their versions, and whether the Docker daemon answers.
         cmd doctor {}
+
+        /// Check a published image's cosign signature and its SLSA provenance and CycloneDX
+        /// SBOM attestations against the committed public key; print what they say.
+        /// Credentials as for publish (REGISTRY_*, else your own Docker login).
+        /// Exit 1: a signature or attestation is missing, invalid, or names another image;
+        /// 2: bad input; 3: a registry cannot be read.
+        cmd verify {
+            /// A tag or version in each configured registry (default: latest), or a full
+            /// reference HOST[:PORT]/PATH/NAME:TAG or …@sha256:DIGEST.
+            optional reference: String
+            /// The PEM public key to verify with (default: `signing-public-key` of Cargo.toml).
+            optional --key path: PathBuf
+        }
     }
 }
 // generated start
@@ -122,6 +137,7 @@ pub enum XtaskCmd {
     Scan(Scan),
     Publish(Publish),
     Doctor(Doctor),
+    Verify(Verify),
 }
 
 #[derive(Debug)]
@@ -179,6 +195,13 @@ pub struct Publish {
 
 #[derive(Debug)]
 pub struct Doctor;
+
+#[derive(Debug)]
+pub struct Verify {
+    pub reference: Option<String>,
+
+    pub key: Option<PathBuf>,
+}
 
 impl Xtask {
     #[allow(dead_code)]

@@ -50,6 +50,14 @@ pub struct Built {
     pub args: BTreeMap<String, String>,
 }
 
+/// The Dockerfile's arguments as a build with `opts` would use them (tool URLs and sums,
+/// bases): what the provenance of a resumed release is made of.
+pub fn resolved_args(ctx: &Ctx, opts: &BuildOpts) -> Result<BTreeMap<String, String>> {
+    let path = ctx.path("Dockerfile");
+    let dockerfile = std::fs::read_to_string(&path).map_err(|e| exit::usage(format!("cannot read {} ({e})", path.display())))?;
+    Ok(plan::resolve_args(&dockerfile, opts)?.1)
+}
+
 /// Builds, tags and size-checks the image. Errors: exit 2 for bad build arguments or
 /// VERSION, 3 when docker or a download fails (the message names the tool), 1 over the
 /// size budget.

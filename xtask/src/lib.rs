@@ -21,6 +21,7 @@ pub mod sign;
 pub mod smoke;
 pub mod tags;
 pub mod tools;
+pub mod verify;
 pub mod version;
 
 use anyhow::Result;
@@ -43,5 +44,6 @@ pub fn run(ctx: &Ctx, task: Task) -> Result<()> {
         Task::Scan { image, gate, .. } => scan::scan(ctx, &release::image_or_local(ctx, image)?, &gate).map(|_| ()),
         Task::Publish(opts) => publish::run(ctx, *opts),
         Task::Doctor => doctor::run(ctx),
+        Task::Verify(opts) => verify::run(ctx, &opts),
     }
 }

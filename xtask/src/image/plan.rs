@@ -80,10 +80,12 @@ pub fn arg_names(dockerfile: &str) -> Vec<String> {
     names
 }
 
-pub fn plan(i: &Input<'_>) -> Result<Plan> {
-    let known = arg_names(i.dockerfile);
+/// The `--build-arg`s docker gets (the user's, checked against the Dockerfile's `ARG`s,
+/// plus the mirror's URLs) and every argument's value after them.
+pub fn resolve_args(dockerfile: &str, opts: &BuildOpts) -> Result<(Vec<String>, BTreeMap<String, String>)> {
+    let known = arg_names(dockerfile);
     let mut user: BTreeMap<String, String> = BTreeMap::new();
-    for kv in &i.opts.build_args {
+    for kv in &opts.build_args {
         let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
             return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
         };
@@ -104,12 +106,12 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
         }
     }
 
-    let mut build_args = i.opts.build_args.clone();
-    if let Some(mirror) = &i.opts.tools_mirror {
+    let mut build_args = opts.build_args.clone();
+    if let Some(mirror) = &opts.tools_mirror {
         if !(mirror.starts_with("http://") || mirror.starts_with("https://")) {
             return Err(exit::usage(format!("--tools-mirror `{mirror}` must be an http:// or https:// URL")));
         }
-        let pins = tags::tool_pins(&tags::dockerfile_args(i.dockerfile, &build_args));
+        let pins = tags::tool_pins(&tags::dockerfile_args(dockerfile, &build_args));
         for tool in tags::TOOLS {
             let key = format!("{}_URL", tool.to_ascii_uppercase());
             if user.contains_key(&key) {
@@ -118,12 +120,17 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
             let Some(v) = pins.get(tool) else {
                 return Err(exit::usage(format!("the Dockerfile pins no {}_VERSION", tool.to_ascii_uppercase())));
             };
-            let url = mirror_file(mirror, tool, v).expect("known tool");
+            let url = mirror_file(mirror, tool, v).unwrap_or_default();
             build_args.push(format!("{key}={url}"));
         }
     }
 
-    let args = tags::dockerfile_args(i.dockerfile, &build_args);
+    let args = tags::dockerfile_args(dockerfile, &build_args);
+    Ok((build_args, args))
+}
+
+pub fn plan(i: &Input<'_>) -> Result<Plan> {
+    let (build_args, args) = resolve_args(i.dockerfile, i.opts)?;
     let tools = tags::tool_pins(&args);
     for tool in tags::TOOLS {
         if !tools.contains_key(tool) {

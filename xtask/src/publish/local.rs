@@ -7,6 +7,7 @@
 
 use super::release;
 use super::{Creds, PublishOpts, Target};
+use crate::sign::signer::Signer;
 use crate::runner::Background;
 use crate::tools::{self, docker, system};
 use crate::{ctx::Ctx, exit, files};
@@ -29,12 +30,23 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let server = Server::start(ctx, &dir)?;
     let target = Target::parse(&server.addr).map_err(exit::usage)?;
     let creds = Creds::new(USER.to_string(), server.password.clone());
-    let released = release::run(ctx, opts, super::preflight::Problems::default(), Some((vec![target], creds)));
+    // A throwaway key pair next to the registry: the release is signed and attested too.
+    let signer = Signer::generated(ctx, &dir)?;
+    let local = release::Local { targets: vec![target.clone()], creds: creds.clone(), signer };
+    let released = release::run(ctx, opts, super::preflight::Problems::default(), Some(local));
+    // Checked as a consumer would, while the registry still runs.
+    let verified = match (&released, ctx.dry_run) {
+        (Ok(r), false) => Some(crate::verify::check_published(ctx, &crate::verify::Access::Creds(creds), &dir.join("cosign.pub"), &r.pushed)),
+        _ => None,
+    };
     let addr = server.addr.clone();
     drop(server);
     let released = released?;
     if ctx.dry_run {
         return Ok(released.record);
+    }
+    if let Some(v) = verified {
+        v?;
     }
     let rel = |p: &str| dir.join(p).strip_prefix(&ctx.root).map(Path::to_path_buf).unwrap_or_else(|_| dir.join(p));
     println!();
@@ -45,6 +57,13 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     for p in &released.pushed {
         println!("  docker pull {}@{}", p.repo, p.digest);
     }
+    println!("To verify its signature and attestations (with the registry running, as above):");
+    println!(
+        "  REGISTRY_USERNAME={USER} REGISTRY_PASSWORD_FILE={} cargo xtask verify --key {} {}",
+        rel("password").display(),
+        rel("cosign.pub").display(),
+        released.pushed.iter().map(|p| format!("{}:{}", p.repo, crate::version::tag(&released.version))).next().unwrap_or_default()
+    );
     Ok(released.record)
 }
 

@@ -7,6 +7,7 @@
 //! `--local`) ends in a [`plan::PushPlan`] carried out by the one executor (`push.rs`), and
 //! in `target/xtask/release.json`, written whether the run succeeded or not.
 
+mod attest;
 mod gates;
 mod local;
 pub mod plan;
@@ -18,7 +19,8 @@ mod release;
 mod rollback;
 mod target;
 
-pub use registry::{Creds, Credentials, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
+pub use plan::Pushed;
+pub use registry::{Creds, Credentials, Session, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
 pub use target::Target;
 
 use crate::image::BuildOpts;
@@ -41,6 +43,8 @@ pub struct PublishOpts {
     pub dry_run: bool,
     /// From `REGISTRY_*`, else the user's own Docker login.
     pub creds: Credentials,
+    /// `SIGNING_KEY_FILE` and its password.
+    pub signing: crate::sign::signer::SigningInput,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -93,7 +93,7 @@ impl<'a> Session<'a> {
         &self.auth
     }
 
-    fn access(&self, t: &Target) -> skopeo::Access {
+    pub fn access(&self, t: &Target) -> skopeo::Access {
         // Plain HTTP is allowed for this machine's own registries, never elsewhere.
         skopeo::Access { authfile: Some(self.auth.authfile()), tls_verify: !t.is_loopback() }
     }

@@ -1,17 +1,21 @@
 //! A release: preflight (every problem at once), build, gates side by side with the
-//! registry reads, then the push plan (`vX.Y.Z`, `sha-…`, `latest`) through the executor.
+//! registry reads and the SBOM, then the push plan (`vX.Y.Z`, `sha-…`, `latest`) through
+//! the executor, which signs and attests each registry's digest before `latest` moves.
 //!
 //! A rerun after a failure resumes by identity: when a registry already holds `vX.Y.Z`
 //! built from this very commit, the missing tags are pointed at that manifest,
 //! registry-side, with no rebuild (that image passed the gates before it got its tag).
 
+use super::attest::{self, Attestor};
 use super::plan::{self, PushPlan, Pushed, Source, Target};
 use super::preflight::{self, Problems};
 use super::registry::{Creds, Credentials};
 use super::{gates, push, PublishOpts, TOOLS};
 use crate::image::{self, BuildOpts};
-use crate::tools::git;
-use crate::{ctx::Ctx, exit, tags, version};
+use crate::scan::sbom::{self, Sbom};
+use crate::sign::signer::{self, Signer};
+use crate::tools::{docker, git};
+use crate::{ctx::Ctx, date, exit, tags, version};
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -23,13 +27,32 @@ pub struct Released {
     pub record: Value,
 }
 
-/// `local`: the registry and credentials of `--local`'s own registry; `None` for the
-/// ones the options name.
-pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Target>, Creds)>) -> Result<Released> {
+/// `publish --local`'s own registry, credentials and throwaway key pair.
+pub struct Local {
+    pub targets: Vec<Target>,
+    pub creds: Creds,
+    pub signer: Signer,
+}
+
+/// The signing key of a publish: checked in preflight; `None` (with one warning) when no
+/// `signing-public-key` is configured.
+pub fn signer_of(ctx: &Ctx, opts: &PublishOpts, p: &mut Problems) -> Option<Signer> {
+    match p.take(signer::load(ctx, &opts.signing)) {
+        Some(None) => {
+            eprintln!("warning: this release will be UNSIGNED: no `signing-public-key` is configured (see README, Signing)");
+            None
+        }
+        Some(s) => s,
+        None => None,
+    }
+}
+
+pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>) -> Result<Released> {
+    let started = date::now();
     ctx.step("publish preflight");
-    let (targets, creds) = match local {
-        Some((t, c)) => (t, Credentials::Given(c)),
-        None => (preflight::targets(ctx, opts, &mut p), opts.creds.clone()),
+    let (targets, creds, signer) = match local {
+        Some(l) => (l.targets, Credentials::Given(l.creds), Some(l.signer)),
+        None => (preflight::targets(ctx, opts, &mut p), opts.creds.clone(), signer_of(ctx, opts, &mut p)),
     };
     let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, creds);
     let head = p.take(git::head(ctx));
@@ -65,11 +88,27 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Ta
     ctx.end_step();
     let sha = tags::sha_tag(&head.commit, ctx.config()?.sha_length);
     let reg = session.registry(&image);
+    let vtag = version::tag(&version);
 
     if let Some((source, labels)) = resume {
-        let plan = PushPlan::release(&version, &sha, source, &targets);
-        let pushed = execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?;
-        let rec = plan::record(&plan::Record {
+        let plan = PushPlan::release(&version, &sha, source.clone(), &targets);
+        // Signing may be what the failed run did not get to: the image is pulled by digest
+        // for its SBOM, and the provenance comes from this commit's Dockerfile and labels.
+        let mut signing = None;
+        if let (Some(signer), Source::Remote { repo, digest }) = (&signer, &source) {
+            let local = format!("{repo}@{digest}");
+            if !docker::pull(ctx, Some(session.auth()), &local)? && !ctx.dry_run {
+                return Err(exit::env(format!("cannot pull {local} to sign it; check the registry and rerun")));
+            }
+            let sbom = sbom::sbom(ctx, &local)?;
+            let args = image::resolved_args(ctx, &opts.build)?;
+            let policy_hash = labels.get(tags::LABEL_POLICY_HASH).cloned().unwrap_or_default();
+            let prov = attest::provenance(ctx, &local, &args, &policy_hash, &head, &vtag, &opts.build.build_args, started)?;
+            signing = Some((Attestor::new(ctx, &session, signer, prov, sbom.as_ref())?, sbom));
+        }
+        let hook = |t: &Target, d: &str| signing.as_ref().map_or(Ok(()), |(a, _)| a.sign(t, &image, d));
+        let pushed = execute(ctx, &reg, &image, &plan, &hook)?;
+        let mut rec = plan::record(&plan::Record {
             mode: "release",
             version: &version,
             commit: &head.commit,
@@ -80,19 +119,37 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Ta
             scan: &json!({ "resumed": "its gates passed when it was first pushed" }),
             integration: &json!(null),
         });
+        rec["signing"] = signing.as_ref().map_or(Value::Null, |(a, s)| a.record(s.as_ref(), &ctx.root));
         return Ok(Released { pushed, version, record: rec });
     }
 
     let build = BuildOpts { auth: Some(session.auth().clone()), ..opts.build.clone() };
     let built = image::build(ctx, &build)?;
     let plan = PushPlan::release(&version, &sha, Source::Built { id: built.id.clone() }, &targets);
-    // While the gates run: would any fixed tag have to move? Then stop before pushing.
-    let precheck = || if ctx.dry_run { Ok(()) } else { refusals(&reg, &plan) };
-    let (passed, refused) = gates::run(ctx, &opts.scan, &built.reference, precheck);
-    refused?;
+    // While the gates run: would any fixed tag have to move (then stop before pushing)?
+    // And the SBOM, when the release is signed.
+    let meanwhile = || -> Result<Option<Sbom>> {
+        if !ctx.dry_run {
+            refusals(&reg, &plan)?;
+        }
+        match &signer {
+            Some(_) => sbom::sbom(ctx, &built.reference),
+            None => Ok(None),
+        }
+    };
+    let (passed, sbom) = gates::run(ctx, &opts.scan, &built.reference, meanwhile);
+    let sbom = sbom?;
     let passed = passed?;
-    let pushed = execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?;
-    let rec = plan::record(&plan::Record {
+    let attestor = match &signer {
+        Some(s) => {
+            let prov = attest::provenance(ctx, &built.id, &built.args, &built.policy_hash, &head, &vtag, &opts.build.build_args, started)?;
+            Some(Attestor::new(ctx, &session, s, prov, sbom.as_ref())?)
+        }
+        None => None,
+    };
+    let hook = |t: &Target, d: &str| attestor.as_ref().map_or(Ok(()), |a| a.sign(t, &image, d));
+    let pushed = execute(ctx, &reg, &image, &plan, &hook)?;
+    let mut rec = plan::record(&plan::Record {
         mode: "release",
         version: &version,
         commit: &head.commit,
@@ -103,6 +160,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<(Vec<Ta
         scan: &passed.scan,
         integration: &passed.integration,
     });
+    rec["signing"] = attestor.as_ref().map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
     Ok(Released { pushed, version, record: rec })
 }
 

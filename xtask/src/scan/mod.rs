@@ -11,6 +11,7 @@
 
 mod gate;
 mod report;
+pub mod sbom;
 mod trivy;
 mod waivers;
 
