@@ -287,8 +287,9 @@ impl Runner {
     pub fn spawn(&self, cmd: &Cmd, log: Option<&Path>) -> Result<Background> {
         self.echo(cmd, true);
         let mut e = expression(cmd).unchecked();
+        // The outer redirection applies first: stdout to the log, then stderr joins it.
         e = match log {
-            Some(p) => e.stdout_path(p).stderr_to_stdout(),
+            Some(p) => e.stderr_to_stdout().stdout_path(p),
             None => e.stdout_null().stderr_null(),
         };
         let handle = e.start().with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;

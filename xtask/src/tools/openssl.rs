@@ -16,10 +16,14 @@ pub struct Key<'a> {
 }
 
 impl Key<'_> {
-    /// Always `-passin stdin`: an encrypted key without a password then fails instead of
-    /// prompting on a terminal nobody watches.
+    /// The password on stdin. Without one, an explicitly empty password: an encrypted key
+    /// then fails ("bad decrypt") instead of prompting on a terminal nobody watches (openssl
+    /// reads a `-passin stdin` eagerly, even for a key that needs none).
     fn apply(&self, c: Cmd) -> Cmd {
-        c.args(["-passin", "stdin"]).secret_stdin(self.password.unwrap_or(""))
+        match self.password {
+            Some(p) => c.args(["-passin", "stdin"]).secret_stdin(p),
+            None => c.args(["-passin", "pass:"]),
+        }
     }
 }
 
