@@ -192,6 +192,10 @@ fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
     reg.restart();
     assert_eq!(reg.tags(img), vec!["v1.0.0".to_string()], "only the first tag got through");
     let first = reg.digest(img, "v1.0.0").unwrap();
+    // The rerun is on a fresh runner: the image built above is not in the engine.
+    let id = reg.config_digest(img, "v1.0.0").unwrap();
+    assert_eq!(docker(&["rmi", "-f", &id]).code, 0);
+    assert_ne!(docker(&["image", "inspect", &format!("{img}:v1.0.0")]).code, 0);
 
     // The rerun reads the password from a key file (REGISTRY_PASSWORD_FILE) instead.
     let key = TempDir::new("key");
@@ -201,6 +205,10 @@ fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
     });
     ok(&again);
     assert!(again.stderr.contains("already holds this image"), "{again:?}");
+    // Resumed by identity (v1.0.0 there carries this commit's label): nothing rebuilt.
+    assert!(again.stderr.contains("from this commit") && again.stderr.contains("resuming"), "{again:?}");
+    assert!(!built(&again), "the rerun built again: {again:?}");
+    assert!(!again.stderr.contains("$ docker push"), "the rerun uploaded again: {again:?}");
     for t in ["v1.0.0", sha.as_str(), "latest"] {
         assert_eq!(reg.digest(img, t).as_deref(), Some(first.as_str()), "{t}");
     }
@@ -323,6 +331,9 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
 fn a_failing_gate_pushes_nothing() {
     let Some(bed) = Bed::new("gate") else { return };
     let reg = Registry::start(canary());
+    // The record of an earlier release: the failed run must not leave it as its own.
+    let old = r#"{"status": "published", "version": "v0.9.0", "commit": "0000000000000000000000000000000000000000"}"#;
+    bed.repo.write("target/xtask/release.json", old);
     bed.repo.write("policies/security-policy/deploy.env", &format!("GITHUB_TOKEN={}\n", support::trivy::fake_github_token()));
     bed.repo.commit("a leaked token");
     let run = bed.publish(&[&reg], &[], Some(canary()));
@@ -330,6 +341,15 @@ fn a_failing_gate_pushes_nothing() {
     assert!(run.error_line().contains("scan gate"), "{run:?}");
     assert!(reg.catalog().is_empty(), "something was pushed: {:?}", reg.catalog());
     assert!(!run.stderr.contains("$ docker push"), "{run:?}");
+    let rec = bed.record();
+    assert_eq!(rec["status"], "failed", "{rec}");
+    assert_eq!((rec["version"].as_str(), rec["exit_code"].as_i64()), (Some("v1.0.0"), Some(1)), "{rec}");
+    assert_eq!(rec["commit"], bed.head(), "{rec}");
+    assert!(rec["error"].as_str().is_some_and(|e| e.contains("scan gate")), "{rec}");
+    let out = bed.repo.path().join("target/xtask");
+    let names: Vec<String> =
+        std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| !n.contains("tmp")), "a temp file was left beside the record: {names:?}");
 }
 
 /// Ctrl-C in the middle of `publish --local` (SIGINT to the whole process group, as a
