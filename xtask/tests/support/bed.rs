@@ -136,7 +136,13 @@ impl Bed {
             build = kept;
         }
         args.extend(build);
-        args.extend(["--build-arg".to_string(), format!("BASE_IMAGE={}", self.base)]);
+        // The base of this test's own, for every stage of the Dockerfile that takes one.
+        let dockerfile = std::fs::read_to_string(repo.path().join("Dockerfile")).unwrap_or_default();
+        for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
+            if dockerfile.contains(&format!("ARG {arg}")) {
+                args.extend(["--build-arg".to_string(), format!("{arg}={}", self.base)]);
+            }
+        }
         for r in regs {
             args.push("--registry".into());
             args.push(r.addr());
