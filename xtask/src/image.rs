@@ -103,7 +103,10 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
     let label_df = plan::label_dockerfile(&built_id, &p.labels);
     eprintln!("  with this Dockerfile on stdin (labels and tags in one step):\n    {}", label_df.trim_end().replace('\n', "\n    "));
     let _ = std::fs::remove_file(&p.iidfile);
-    finished(docker::build(ctx, &ctx.root, &p.label_argv, Some(label_df), None)?, p.base_image.as_deref())?;
+    // The same credentials as the first step: every `docker build` reads all of its
+    // config's logins, and an ambient one may name a system credential store.
+    let labelled = docker::build(ctx, &ctx.root, &p.label_argv, Some(label_df), opts.auth.as_ref())?;
+    finished(labelled, p.base_image.as_deref())?;
     ctx.end_step();
     if ctx.dry_run {
         return Ok(built);

@@ -249,3 +249,355 @@ fn doctor_reports_every_missing_tool_at_once() {
     }
     assert!(run.stdout.contains("missing"), "{}", run.stdout);
 }
+
+/// Runs the xtask binary with `args` (any bytes) in `dir`, without `XTASK_ROOT`.
+fn xtask_in(
+    dir: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    f: impl FnOnce(&mut std::process::Command),
+) -> support::Run {
+    let mut c = std::process::Command::new(support::xtask_bin());
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("XTASK_ROOT")
+        .env_remove("CARGO_MANIFEST_DIR");
+    f(&mut c);
+    support::Run::from(c.output().unwrap())
+}
+
+fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+    args.iter().map(std::ffi::OsString::from).collect()
+}
+
+fn refs(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    v.iter().map(|a| a.as_os_str()).collect()
+}
+
+/// Puts a file back as it was when dropped (a test that fails midway included).
+struct Restore(std::path::PathBuf, Vec<u8>);
+
+impl Restore {
+    fn new(p: std::path::PathBuf) -> Restore {
+        let b = std::fs::read(&p).unwrap();
+        Restore(p, b)
+    }
+    fn changed(&self) -> bool {
+        std::fs::read(&self.0).unwrap() != self.1
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if self.changed() {
+            std::fs::write(&self.0, &self.1).unwrap();
+        }
+    }
+}
+
+/// Two checkouts and one xtask binary built from a third (what a shared target dir or a
+/// git worktree gives): the task works on the checkout you stand in, found from the
+/// `CARGO_MANIFEST_DIR` that `cargo run` sets, else by walking up from the current folder.
+#[test]
+fn the_checkout_is_where_you_stand_not_where_the_binary_was_built() {
+    // The binary's own checkout must stay as it is (and is put back if a bug rewrote it).
+    let own = Restore::new(support::repo_root().join("VERSION"));
+    let (a, b) = (repo_at("v1.0.2\n"), repo_at("v1.0.2\n"));
+    let bump = os(&["bump-version", "minor"]);
+
+    let run = xtask_in(b.path(), &refs(&bump), |c| {
+        c.env("CARGO_MANIFEST_DIR", b.path().join("xtask"));
+    });
+    assert!(
+        !own.changed(),
+        "bump-version rewrote the VERSION of the binary's own checkout {}",
+        own.0.display()
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(b.read("VERSION"), "v1.1.0\n", "{run:?}");
+    assert_eq!(a.read("VERSION"), "v1.0.2\n");
+
+    // Neither variable: from a folder deep inside B.
+    let deep = b.path().join("policies/test-repo");
+    let run = xtask_in(&deep, &refs(&bump), |_| {});
+    assert!(
+        !own.changed(),
+        "bump-version rewrote the VERSION of the binary's own checkout {}",
+        own.0.display()
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(b.read("VERSION"), "v1.2.0\n", "{run:?}");
+    assert_eq!(a.read("VERSION"), "v1.0.2\n");
+
+    // Outside any checkout: exit 2 saying so, nothing written anywhere.
+    let outside = support::TempDir::new("outside");
+    let run = xtask_in(outside.path(), &refs(&bump), |_| {});
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.error_line().contains("not inside a policy-platform checkout"),
+        "{run:?}"
+    );
+    assert!(!own.changed());
+}
+
+/// A registry string that is not `HOST[:PORT][/PATH]` is refused at the edge (exit 2, one
+/// line naming it) before any command runs, even with credentials set; a valid one reaches
+/// `docker login` as the last argument after `--`, the user before it.
+#[test]
+fn hostile_registry_strings_are_refused_before_any_command_runs() {
+    let r = TempRepo::new();
+    let fake = support::fakebin::FakeBin::new();
+    fake.recorder(
+        "docker",
+        r#"case "$1" in
+  version) echo 28.0.0 ;;
+  ps) ;;
+  login) cat >/dev/null; echo "Error response from daemon: login attempt failed with status: 401 Unauthorized" >&2; exit 1 ;;
+  *) echo "fake docker: $1 is not faked" >&2; exit 1 ;;
+esac"#,
+    );
+    let path = fake.path_before(&std::env::var_os("PATH").unwrap());
+    let secret = format!("pw{}-never-in-argv", std::process::id());
+    let long_host = format!("{}io", "a.".repeat(150));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--registry=-u.x".into()], "-u.x"),
+        (vec!["--registry".into(), "-u.x".into()], "-u.x"),
+        (vec!["--registry".into(), "ghcr.io;rm".into()], "ghcr.io;rm"),
+        (vec!["--registry".into(), "gh\"cr.io".into()], "gh\"cr.io"),
+        (vec!["--registry".into(), "ghcr.io:notaport".into()], "ghcr.io:notaport"),
+        (vec!["--registry".into(), "-u".into()], "-u"),
+        (vec!["--registry".into(), "--x.io".into()], "--x.io"),
+        (vec!["--registry=--password=x.io".into()], "--password=x.io"),
+        (vec!["--registry".into(), "ghcr.io/Org".into()], "ghcr.io/Org"),
+        (vec!["--registry".into(), "..".into()], ".."),
+        (vec!["--registry".into(), "ghcr.io/../x".into()], "ghcr.io/../x"),
+        (vec!["--registry".into(), long_host.clone()], long_host.as_str()),
+        (vec!["--registry".into(), "ghcr.io/$(id)".into()], "ghcr.io/$(id)"),
+        (vec!["--registry".into(), "ghcr.io:0".into()], "ghcr.io:0"),
+        (vec!["--registry".into(), "ghcr.io:65536".into()], "ghcr.io:65536"),
+        (vec!["--registry".into(), "ghcr.io/org:v1".into()], "ghcr.io/org:v1"),
+        (
+            vec!["--registry".into(), "https://ghcr.io/org".into()],
+            "https://ghcr.io/org",
+        ),
+        (vec!["--registry".into(), "g\u{4bb}cr.io".into()], "g\u{4bb}cr.io"),
+        (vec!["--registry".into(), "[::1".into()], "[::1"),
+        (
+            vec![
+                "--registry".into(),
+                "ghcr.io/org".into(),
+                "--registry".into(),
+                "-u".into(),
+            ],
+            "-u",
+        ),
+    ];
+    for (args, shown) in &cases {
+        let mut argv = vec!["publish".to_string()];
+        argv.extend(args.iter().cloned());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let run = r.xtask_cmd(&argv, |c| {
+            c.env("PATH", &path)
+                .env("REGISTRY_USERNAME", "ci-user")
+                .env("REGISTRY_PASSWORD", &secret);
+        });
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(
+            run.error_line().contains(&format!("`{shown}`")),
+            "{args:?} not named: {run:?}"
+        );
+        assert!(
+            !run.stderr.lines().any(|l| l.contains("$ ")),
+            "{args:?}: a command ran: {run:?}"
+        );
+        assert!(
+            fake.calls("docker").is_empty(),
+            "{args:?}: docker ran: {:?}",
+            fake.calls("docker")
+        );
+    }
+    assert!(
+        !r.path().join("target/xtask/release.json").exists(),
+        "a refused command line wrote a record"
+    );
+
+    // A valid registry with a path: the host alone, after `--`; the password on stdin only.
+    let run = r.xtask_cmd(&["publish", "--registry", "127.0.0.1:5999/team"], |c| {
+        c.env("PATH", &path)
+            .env("REGISTRY_USERNAME", "ci-user")
+            .env("REGISTRY_PASSWORD", &secret);
+    });
+    assert_ne!(run.code, 0, "{run:?}");
+    let calls = fake.calls("docker");
+    let login = calls
+        .iter()
+        .find(|l| l.starts_with("login"))
+        .unwrap_or_else(|| panic!("no docker login: {calls:?}\n{run:?}"));
+    let (flags, host) = login
+        .split_once(" -- ")
+        .unwrap_or_else(|| panic!("no `--` in `docker {login}`"));
+    assert_eq!(host, "127.0.0.1:5999", "docker {login}");
+    assert!(
+        flags.contains("-u ci-user") && flags.contains("--password-stdin"),
+        "docker {login}"
+    );
+    assert!(
+        calls.iter().all(|l| !l.contains(&secret)),
+        "the password was in docker's argv: {calls:?}"
+    );
+    assert!(run.error_line().contains("login to 127.0.0.1:5999"), "{run:?}");
+    assert!(!run.all().contains(&secret));
+}
+
+/// Numbers at u64::MAX cannot be bumped, and beyond it VERSION is malformed: exit 2 with
+/// one error line and VERSION untouched, never a panic (exit 101).
+#[test]
+fn versions_at_the_limit_of_u64_exit_2_not_a_panic() {
+    let max = u64::MAX;
+    let over = "18446744073709551616";
+    let cases = [
+        (format!("v{max}.0.0\n"), "major"),
+        (format!("v1.{max}.0\n"), "minor"),
+        (format!("v1.0.{max}\n"), "patch"),
+        (format!("v1.0.{max}\n"), "rc"),
+        (format!("v1.0.{max}\n"), "alpha"),
+        (format!("v1.0.0-rc.{max}\n"), "rc"),
+        (format!("v1.0.0-beta.{max}\n"), "beta"),
+        (format!("v1.0.0-alpha.{max}\n"), "alpha"),
+        (format!("v{max}.{max}.{max}\n"), "patch"),
+        (format!("v{over}.0.0\n"), "patch"),
+        (format!("v1.0.0-rc.{over}\n"), "release"),
+        ("v1.0.0\n".to_string(), over),
+        ("v1.0.0\n".to_string(), "99999999999999999999.0.0"),
+    ];
+    for (version, how) in &cases {
+        let r = repo_at(version);
+        let run = r.xtask(&["bump-version", how]);
+        assert_eq!(run.code, 2, "{version:?} {how}: {run:?}");
+        let line = run.error_line();
+        assert!(line.contains("VERSION") || line.contains(how), "{line}");
+        assert_eq!(r.read("VERSION"), *version, "VERSION changed");
+    }
+}
+
+/// A non-UTF-8 argument as the task, a flag, a flag's value or a positional: exit 2 with
+/// one error line, never a panic.
+#[test]
+fn non_utf8_arguments_exit_2_not_a_panic() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let r = repo_at("v1.0.2\n");
+    let bad = OsStr::from_bytes(b"v\xff1");
+    let cases: Vec<Vec<&OsStr>> = vec![
+        vec![bad],
+        vec![OsStr::new("bump-version"), bad],
+        vec![OsStr::new("smoke"), OsStr::new("--image"), bad],
+        vec![OsStr::new("publish"), OsStr::new("--registry"), bad],
+        vec![OsStr::new("publish"), OsStr::from_bytes(b"--registry=\xff")],
+        vec![OsStr::new("image"), OsStr::from_bytes(b"--\xff")],
+        vec![
+            OsStr::new("image"),
+            OsStr::new("--build-arg"),
+            OsStr::from_bytes(b"A=\xff"),
+        ],
+    ];
+    for args in cases {
+        let run = xtask_in(r.path(), &args, |c| {
+            c.env("XTASK_ROOT", r.path());
+        });
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        run.error_line();
+        assert_eq!(r.read("VERSION"), "v1.0.2\n");
+    }
+}
+
+/// `REGISTRY_PASSWORD_FILE` naming what is not a key file (an endless device, a FIFO
+/// nobody writes to, 1 MiB of text): exit 2 at once naming it, without reading it all.
+/// Run under a 4 GiB address-space limit, so that a reader without a size cap fails fast
+/// instead of taking the machine's memory.
+#[test]
+fn a_password_file_that_is_no_key_file_exits_2_at_once() {
+    let r = repo_at("v1.0.2\n");
+    let dir = support::TempDir::new("pwfile");
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b'a'; 1 << 20]).unwrap();
+    for (file, says) in [
+        (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
+        (fifo, "not a regular file"),
+        (big, "over 64 KiB"),
+    ] {
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", "ulimit -v 4194304; exec \"$0\" \"$@\""])
+            .arg(support::xtask_bin())
+            .args(["publish", "--dry-run", "--registry", "127.0.0.1:1"])
+            .current_dir(r.path())
+            .env("XTASK_ROOT", r.path())
+            .env("REGISTRY_USERNAME", "ci-user")
+            .env("REGISTRY_PASSWORD_FILE", &file)
+            .env_remove("REGISTRY_PASSWORD")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let start = std::time::Instant::now();
+        let mut child = c.spawn().unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{}: still running after 60 s", file.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let run = support::Run::from(child.wait_with_output().unwrap());
+        assert_eq!(run.code, 2, "{}: {run:?}", file.display());
+        let line = run.error_line();
+        assert!(
+            line.contains("REGISTRY_PASSWORD_FILE")
+                && line.contains(&file.display().to_string())
+                && line.contains(says),
+            "{line}"
+        );
+    }
+}
+
+/// A publish refused in preflight leaves `target/xtask/release.json` saying so (status
+/// failed, the error), never the previous release's record, and no temp file beside it.
+#[test]
+fn a_refused_publish_records_the_failure_not_the_last_release() {
+    let r = repo_at("v1.0.2\n");
+    let old = r#"{"status": "published", "version": "v0.9.0", "commit": "0000000000000000000000000000000000000000"}"#;
+    r.write("target/xtask/release.json", old);
+    r.write("policies/test-repo/uncommitted.yaml", "kind: ClusterPolicy\n");
+    let run = r.xtask_cmd(&["publish", "--registry", "127.0.0.1:1"], |c| {
+        c.env("REGISTRY_USERNAME", "ci-user")
+            .env_remove("REGISTRY_PASSWORD")
+            .env_remove("REGISTRY_PASSWORD_FILE");
+    });
+    assert_eq!(run.code, 2, "{run:?}");
+    let rec: serde_json::Value = serde_json::from_str(&r.read("target/xtask/release.json")).unwrap();
+    assert_eq!(rec["status"], "failed", "{rec}");
+    assert_eq!(rec["version"], "v1.0.2", "{rec}");
+    assert_eq!(rec["commit"], r.git(&["rev-parse", "HEAD"]).trim(), "{rec}");
+    assert_eq!(rec["exit_code"], 2, "{rec}");
+    let error = rec["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("uncommitted.yaml") && error.contains("REGISTRY_PASSWORD"),
+        "{rec}"
+    );
+    assert!(
+        run.error_line().contains(error),
+        "the record's error is the one printed: {run:?}"
+    );
+    let names: Vec<String> = std::fs::read_dir(r.path().join("target/xtask"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("tmp")),
+        "a temp file was left: {names:?}"
+    );
+}

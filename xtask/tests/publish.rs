@@ -4,163 +4,11 @@
 //! registry's HTTP API with curl, never through the xtask.
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use support::image::{build_args, ToolServer};
+use support::bed::{built, canary, ok, Bed};
+use support::image::build_args;
 use support::registry::{push_image, ArgvWatch, Registry};
-use support::trivy::{BinDir, Cache};
-use support::{busybox_base, docker, need_docker, Run, TempDir, TempRepo, PREFIX};
-
-/// The registry password in every test: it must never show up in output, argv or files.
-/// Made at run time, so that this source file (copied into each temp repo) does not hold it.
-fn canary() -> &'static str {
-    static C: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    C.get_or_init(|| format!("canary{}x{}", std::process::id(), "Pw-never-shown"))
-}
-
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!("{PREFIX}-{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
-}
-
-/// A temp repo with its own image name, the tool server and an offline Trivy.
-struct Bed {
-    repo: TempRepo,
-    tools: ToolServer,
-    trivy: BinDir,
-    cache: Cache,
-    image: String,
-    base: String,
-}
-
-impl Bed {
-    fn new(what: &str) -> Option<Bed> {
-        if !need_docker() {
-            return None;
-        }
-        let trivy = BinDir::real()?;
-        let repo = TempRepo::new();
-        let image = unique(what);
-        let toml = repo.read("Cargo.toml").replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
-        assert!(toml.contains(&image), "Cargo.toml has no image key to rename");
-        repo.write("Cargo.toml", &toml);
-        repo.commit("test image name");
-        // A base of this test's own (its own id): other test processes re-import the shared
-        // busybox tag, and tests that build the same Dockerfile on one base id make several
-        // equal cache chains, of which the classic builder may pick another on a rebuild.
-        let base = format!("{image}-base:1");
-        let mut b = std::process::Command::new("docker")
-            .args(["build", "-q", "-t", &base, "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let dockerfile = format!("FROM {}\nLABEL io.policy-platform.test-bed={image}\n", busybox_base());
-        std::io::Write::write_all(&mut b.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
-        let out = b.wait_with_output().unwrap();
-        assert!(out.status.success(), "test base: {}", String::from_utf8_lossy(&out.stderr));
-        Some(Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image, base })
-    }
-
-    /// `cargo xtask publish` with the build arguments of the stand-in tools, the given
-    /// registries and flags, and `password` (None: no credentials in the environment).
-    fn publish(&self, regs: &[&Registry], extra: &[&str], password: Option<&str>) -> Run {
-        self.publish_with(regs, extra, |c| {
-            match password {
-                Some(p) => c.env("REGISTRY_USERNAME", support::registry::USER).env("REGISTRY_PASSWORD", p),
-                None => c.env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD"),
-            };
-        })
-    }
-
-    fn publish_with(&self, regs: &[&Registry], extra: &[&str], creds: impl FnOnce(&mut std::process::Command)) -> Run {
-        let mut args: Vec<String> = vec!["publish".into()];
-        let mut build = build_args(&self.tools);
-        if extra.contains(&"--tools-mirror") {
-            // The mirror replaces every download URL: drop the per-tool URL overrides.
-            let mut kept = Vec::new();
-            for pair in build.chunks(2) {
-                if !(pair[0] == "--build-arg" && pair[1].contains("_URL=")) {
-                    kept.extend_from_slice(pair);
-                }
-            }
-            build = kept;
-        }
-        args.extend(build);
-        for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
-            args.extend(["--build-arg".to_string(), format!("{arg}={}", self.base)]);
-        }
-        for r in regs {
-            args.push("--registry".into());
-            args.push(r.addr());
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.repo.xtask_cmd(&argv, |c| {
-            c.env("PATH", self.trivy.path_var())
-                .env("TRIVY_CACHE_DIR", self.cache.path())
-                .env("TRIVY_SKIP_DB_UPDATE", "true")
-                .env("TRIVY_NO_PROGRESS", "true")
-                .env_remove("REGISTRY_PASSWORD_FILE")
-                .env_remove("CI")
-                .env_remove("REGISTRY_USERNAME")
-                .env_remove("REGISTRY_PASSWORD");
-            creds(c);
-        })
-    }
-
-    fn set_version(&self, v: &str) {
-        self.repo.write("VERSION", &format!("{v}\n"));
-        self.repo.commit(&format!("release {v}"));
-    }
-
-    fn head(&self) -> String {
-        self.repo.git(&["rev-parse", "HEAD"]).trim().to_string()
-    }
-
-    fn record(&self) -> serde_json::Value {
-        serde_json::from_str(&self.repo.read("target/xtask/release.json")).unwrap()
-    }
-
-    /// The canary in no file of the repo copy (sources, target/, .git).
-    fn assert_no_canary_in_files(&self) {
-        let out = std::process::Command::new("grep").args(["-r", "-l", "-F", canary()]).arg(self.repo.path()).output().unwrap();
-        assert!(out.stdout.is_empty(), "the password is in: {}", String::from_utf8_lossy(&out.stdout));
-    }
-}
-
-impl Drop for Bed {
-    fn drop(&mut self) {
-        // Every local name of this test's images (its tags, registry-prefixed ones, untagged
-        // pulls by id). By name, not id: the base's id is shared with other tests' images.
-        // Untagged pulls (a base whose tag moved) go by `repo@digest`: they may have children.
-        let out = docker(&["image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}"]);
-        let names: Vec<String> = out
-            .stdout
-            .lines()
-            .filter(|l| l.contains(&self.image))
-            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
-                [_, "<none>", "<none>", id] => Some(id.to_string()),
-                [repo, "<none>", digest, _] => Some(format!("{repo}@{digest}")),
-                [repo, tag, _, _] => Some(format!("{repo}:{tag}")),
-                _ => None,
-            })
-            .collect();
-        if !names.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(names.iter().map(String::as_str));
-            docker(&args);
-        }
-    }
-}
-
-fn ok(r: &Run) {
-    assert_eq!(r.code, 0, "{r:?}");
-}
-
-fn built(r: &Run) -> bool {
-    r.stderr.contains("docker build")
-}
+use support::trivy::BinDir;
+use support::{docker, TempDir};
 
 /// The release path end to end, sharing one build cache: two registries, three tags at
 /// one digest, the record, no secret anywhere; a rerun pushes nothing; the same version
@@ -344,6 +192,10 @@ fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
     reg.restart();
     assert_eq!(reg.tags(img), vec!["v1.0.0".to_string()], "only the first tag got through");
     let first = reg.digest(img, "v1.0.0").unwrap();
+    // The rerun is on a fresh runner: the image built above is not in the engine.
+    let id = reg.config_digest(img, "v1.0.0").unwrap();
+    assert_eq!(docker(&["rmi", "-f", &id]).code, 0);
+    assert_ne!(docker(&["image", "inspect", &format!("{img}:v1.0.0")]).code, 0);
 
     // The rerun reads the password from a key file (REGISTRY_PASSWORD_FILE) instead.
     let key = TempDir::new("key");
@@ -353,6 +205,10 @@ fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
     });
     ok(&again);
     assert!(again.stderr.contains("already holds this image"), "{again:?}");
+    // Resumed by identity (v1.0.0 there carries this commit's label): nothing rebuilt.
+    assert!(again.stderr.contains("from this commit") && again.stderr.contains("resuming"), "{again:?}");
+    assert!(!built(&again), "the rerun built again: {again:?}");
+    assert!(!again.stderr.contains("$ docker push"), "the rerun uploaded again: {again:?}");
     for t in ["v1.0.0", sha.as_str(), "latest"] {
         assert_eq!(reg.digest(img, t).as_deref(), Some(first.as_str()), "{t}");
     }
@@ -475,6 +331,9 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
 fn a_failing_gate_pushes_nothing() {
     let Some(bed) = Bed::new("gate") else { return };
     let reg = Registry::start(canary());
+    // The record of an earlier release: the failed run must not leave it as its own.
+    let old = r#"{"status": "published", "version": "v0.9.0", "commit": "0000000000000000000000000000000000000000"}"#;
+    bed.repo.write("target/xtask/release.json", old);
     bed.repo.write("policies/security-policy/deploy.env", &format!("GITHUB_TOKEN={}\n", support::trivy::fake_github_token()));
     bed.repo.commit("a leaked token");
     let run = bed.publish(&[&reg], &[], Some(canary()));
@@ -482,6 +341,15 @@ fn a_failing_gate_pushes_nothing() {
     assert!(run.error_line().contains("scan gate"), "{run:?}");
     assert!(reg.catalog().is_empty(), "something was pushed: {:?}", reg.catalog());
     assert!(!run.stderr.contains("$ docker push"), "{run:?}");
+    let rec = bed.record();
+    assert_eq!(rec["status"], "failed", "{rec}");
+    assert_eq!((rec["version"].as_str(), rec["exit_code"].as_i64()), (Some("v1.0.0"), Some(1)), "{rec}");
+    assert_eq!(rec["commit"], bed.head(), "{rec}");
+    assert!(rec["error"].as_str().is_some_and(|e| e.contains("scan gate")), "{rec}");
+    let out = bed.repo.path().join("target/xtask");
+    let names: Vec<String> =
+        std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| !n.contains("tmp")), "a temp file was left beside the record: {names:?}");
 }
 
 /// Ctrl-C in the middle of `publish --local` (SIGINT to the whole process group, as a

@@ -78,7 +78,7 @@ struct Server<'a> {
 
 impl<'a> Server<'a> {
     fn start(ctx: &'a Ctx, dir: &Path) -> Result<Server<'a>> {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         tools::require(&["docker", "htpasswd"])?;
         let native = tools::find("docker-registry").is_some();
         if !native && docker::image_id(ctx, IMAGE)?.is_none() {
@@ -94,10 +94,12 @@ impl<'a> Server<'a> {
                     return Err(e).with_context(|| format!("cannot create {}", d.display()));
                 }
             }
-        }
-        // A folder we did not make (a symlink planted in target/) is never used.
-        if std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
-            return Err(exit::usage(format!("{} is a symlink; remove it (publish --local keeps its registry there)", dir.display())));
+            // A folder we did not make (a symlink planted in target/) is never used, nor
+            // anything made through it: checked before `data` is created inside.
+            if std::fs::symlink_metadata(&d)?.file_type().is_symlink() {
+                let why = format!("{} is a symlink; remove it (publish --local keeps its registry there)", d.display());
+                return Err(exit::usage(why));
+            }
         }
         let pw_file = dir.join("password");
         let kept = std::fs::symlink_metadata(&pw_file).is_ok_and(|m| m.is_file()) && dir.join("htpasswd").is_file();
@@ -118,7 +120,22 @@ impl<'a> Server<'a> {
         if native {
             let config = dir.join("config.yml");
             files::write_atomic(&config, config_yml(dir, &addr).as_bytes(), 0o600)?;
-            server.child = Some(system::serve_registry(ctx, &config, &dir.join("registry.log"))?);
+            let log = dir.join("registry.log");
+            // The log is opened by path for the server: a planted symlink there is dropped
+            // and the file made anew, so the server never writes through it.
+            match std::fs::remove_file(&log) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot replace {}", log.display()))
+                }
+                _ => {}
+            }
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&log)
+                .with_context(|| format!("cannot create {}", log.display()))?;
+            server.child = Some(system::serve_registry(ctx, &config, &log)?);
         } else {
             let name = format!("pp-publish-registry-{}", std::process::id());
             let data = format!("{}:/var/lib/registry", dir.join("data").display());

@@ -5,7 +5,9 @@
 
 pub mod image;
 
+pub mod bed;
 pub mod boltdb;
+pub mod fakebin;
 pub mod registry;
 pub mod trivy;
 

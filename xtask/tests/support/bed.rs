@@ -1,0 +1,324 @@
+//! The publish test bed: a temp repo with an image name of its own, the stand-in tool
+//! server, the real Trivy with an offline cache, and a base image of its own. Runs
+//! `cargo xtask publish` against real registries, in the foreground or in the background,
+//! from its own checkout or from a second checkout of the same image (two releases racing).
+
+use super::image::{build_args, ToolServer};
+use super::registry::{Registry, USER};
+use super::trivy::{BinDir, Cache};
+use super::{busybox_base, docker, need_docker, xtask_bin, Run, TempDir, TempRepo, PREFIX};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The registry password in every test: it must never show up in output, argv or files.
+/// Made at run time, so that no source file (copied into each temp repo) holds it.
+pub fn canary() -> &'static str {
+    static C: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    C.get_or_init(|| format!("canary{}x{}", std::process::id(), "Pw-never-shown"))
+}
+
+/// A name of this test process: `pp-test-<what>-<pid>-<n>`.
+pub fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{PREFIX}-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn ok(r: &Run) {
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// Whether a run built an image.
+pub fn built(r: &Run) -> bool {
+    r.stderr.contains("docker build")
+}
+
+/// A temp repo with its own image name, the tool server and an offline Trivy.
+pub struct Bed {
+    pub repo: TempRepo,
+    pub tools: ToolServer,
+    pub trivy: BinDir,
+    pub cache: Cache,
+    pub image: String,
+    pub base: String,
+}
+
+impl Bed {
+    pub fn new(what: &str) -> Option<Bed> {
+        if !need_docker() {
+            return None;
+        }
+        let trivy = BinDir::real()?;
+        let image = unique(what);
+        let repo = checkout_of(&image);
+        // A base of this test's own (its own id): other test processes re-import the shared
+        // busybox tag, and tests that build the same Dockerfile on one base id make several
+        // equal cache chains, of which the classic builder may pick another on a rebuild.
+        let base = format!("{image}-base:1");
+        let mut b = Command::new("docker")
+            .args(["build", "-q", "-t", &base, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let dockerfile = format!("FROM {}\nLABEL io.policy-platform.test-bed={image}\n", busybox_base());
+        std::io::Write::write_all(&mut b.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
+        let out = b.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "test base: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Bed {
+            repo,
+            tools: ToolServer::start(),
+            trivy,
+            cache: Cache::with(&[]),
+            image,
+            base,
+        })
+    }
+
+    /// Another checkout publishing the same image (another clone of the repo, another
+    /// commit): what a second CI job or a colleague's machine would run.
+    pub fn checkout(&self) -> TempRepo {
+        checkout_of(&self.image)
+    }
+
+    /// `cargo xtask publish` with the build arguments of the stand-in tools, the given
+    /// registries and flags, and `password` (None: no credentials in the environment).
+    pub fn publish(&self, regs: &[&Registry], extra: &[&str], password: Option<&str>) -> Run {
+        self.publish_with(regs, extra, |c| with_password(c, password))
+    }
+
+    pub fn publish_with(&self, regs: &[&Registry], extra: &[&str], f: impl FnOnce(&mut Command)) -> Run {
+        self.publish_in(&self.repo, regs, extra, f)
+    }
+
+    /// The same from another checkout (see [`Bed::checkout`]).
+    pub fn publish_in(&self, repo: &TempRepo, regs: &[&Registry], extra: &[&str], f: impl FnOnce(&mut Command)) -> Run {
+        Run::from(self.command(repo, regs, extra, f).output().unwrap())
+    }
+
+    /// The same, started in the background; [`Started::finish`] waits for it.
+    pub fn start_in(
+        &self,
+        repo: &TempRepo,
+        regs: &[&Registry],
+        extra: &[&str],
+        f: impl FnOnce(&mut Command),
+    ) -> Started {
+        Started::spawn(self.command(repo, regs, extra, f))
+    }
+
+    pub fn command(
+        &self,
+        repo: &TempRepo,
+        regs: &[&Registry],
+        extra: &[&str],
+        f: impl FnOnce(&mut Command),
+    ) -> Command {
+        let mut args: Vec<String> = vec!["publish".into()];
+        let mut build = build_args(&self.tools);
+        if extra.contains(&"--tools-mirror") {
+            // The mirror replaces every download URL: drop the per-tool URL overrides.
+            let mut kept = Vec::new();
+            for pair in build.chunks(2) {
+                if !(pair[0] == "--build-arg" && pair[1].contains("_URL=")) {
+                    kept.extend_from_slice(pair);
+                }
+            }
+            build = kept;
+        }
+        args.extend(build);
+        // The base of this test's own, for every stage of the Dockerfile that takes one.
+        let dockerfile = std::fs::read_to_string(repo.path().join("Dockerfile")).unwrap_or_default();
+        for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
+            if dockerfile.contains(&format!("ARG {arg}")) {
+                args.extend(["--build-arg".to_string(), format!("{arg}={}", self.base)]);
+            }
+        }
+        for r in regs {
+            args.push("--registry".into());
+            args.push(r.addr());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut c = Command::new(xtask_bin());
+        c.args(&args)
+            .current_dir(repo.path())
+            .env("XTASK_ROOT", repo.path())
+            .env("PATH", self.trivy.path_var())
+            .env("TRIVY_CACHE_DIR", self.cache.path())
+            .env("TRIVY_SKIP_DB_UPDATE", "true")
+            .env("TRIVY_NO_PROGRESS", "true")
+            .env_remove("REGISTRY_PASSWORD_FILE")
+            .env_remove("CI")
+            .env_remove("REGISTRY_USERNAME")
+            .env_remove("REGISTRY_PASSWORD");
+        f(&mut c);
+        c
+    }
+
+    pub fn set_version(&self, v: &str) {
+        set_version(&self.repo, v);
+    }
+
+    pub fn head(&self) -> String {
+        head(&self.repo)
+    }
+
+    pub fn record(&self) -> serde_json::Value {
+        serde_json::from_str(&self.repo.read("target/xtask/release.json")).unwrap()
+    }
+
+    /// The canary in no file of the repo copy (sources, target/, .git).
+    pub fn assert_no_canary_in_files(&self) {
+        let out = Command::new("grep")
+            .args(["-r", "-l", "-F", canary()])
+            .arg(self.repo.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.stdout.is_empty(),
+            "the password is in: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        // Every local name of this test's images (its tags, registry-prefixed ones, untagged
+        // pulls by id). By name, not id: the base's id is shared with other tests' images.
+        // Untagged pulls (a base whose tag moved) go by `repo@digest`: they may have children.
+        let out = docker(&[
+            "image",
+            "ls",
+            "--digests",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}",
+        ]);
+        let names: Vec<String> = out
+            .stdout
+            .lines()
+            .filter(|l| l.contains(&self.image))
+            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, "<none>", "<none>", id] => Some(id.to_string()),
+                [repo, "<none>", digest, _] => Some(format!("{repo}@{digest}")),
+                [repo, tag, _, _] => Some(format!("{repo}:{tag}")),
+                _ => None,
+            })
+            .collect();
+        if !names.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(names.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+/// `REGISTRY_USERNAME`/`REGISTRY_PASSWORD` set, or (None) no credentials at all.
+pub fn with_password(c: &mut Command, password: Option<&str>) {
+    match password {
+        Some(p) => c.env("REGISTRY_USERNAME", USER).env("REGISTRY_PASSWORD", p),
+        None => c.env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD"),
+    };
+}
+
+/// A copy of the repo whose Cargo.toml names `image`, committed.
+fn checkout_of(image: &str) -> TempRepo {
+    let repo = TempRepo::new();
+    let toml = repo
+        .read("Cargo.toml")
+        .replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
+    assert!(toml.contains(image), "Cargo.toml has no image key to rename");
+    repo.write("Cargo.toml", &toml);
+    repo.commit("test image name");
+    repo
+}
+
+pub fn set_version(repo: &TempRepo, v: &str) {
+    repo.write("VERSION", &format!("{v}\n"));
+    repo.commit(&format!("release {v}"));
+}
+
+pub fn head(repo: &TempRepo) -> String {
+    repo.git(&["rev-parse", "HEAD"]).trim().to_string()
+}
+
+/// A publish running in the background, its output going to files.
+pub struct Started {
+    child: std::process::Child,
+    out: TempDir,
+}
+
+impl Started {
+    pub fn spawn(mut c: Command) -> Started {
+        let out = TempDir::new("started");
+        let stdout = std::fs::File::create(out.path().join("stdout")).unwrap();
+        let stderr = std::fs::File::create(out.path().join("stderr")).unwrap();
+        let child = c.stdout(stdout).stderr(stderr).stdin(Stdio::null()).spawn().unwrap();
+        Started { child, out }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.out.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// Waits until `cond` holds; panics when the run ended first or after `limit`.
+    pub fn wait_until(&mut self, what: &str, limit: Duration, cond: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                panic!("ended ({s}) before {what}; stderr:\n{}", self.stderr());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "not {what} after {limit:?}; stderr so far:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for the end (killed after `limit`: a test never hangs).
+    pub fn finish(mut self, limit: Duration) -> Run {
+        let start = Instant::now();
+        let code = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s.code().unwrap_or(-1);
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("still running after {limit:?}; stderr so far:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Run {
+            code,
+            stdout: std::fs::read_to_string(self.out.path().join("stdout")).unwrap_or_default(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        // A test that failed midway: the publish does not outlive it.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
