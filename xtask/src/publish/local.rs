@@ -88,7 +88,13 @@ impl<'a> Server<'a> {
         }
         // Only this folder is private (credentials inside); its parents keep the usual mode.
         std::fs::create_dir_all(dir.parent().unwrap_or(dir)).with_context(|| format!("cannot create {}", dir.display()))?;
-        for d in [dir.to_path_buf(), dir.join("data")] {
+        // Every run starts with an empty registry (a throwaway one); the storage of the last
+        // run stays until the next, so its pull recipe works.
+        let data = dir.join("data");
+        if std::fs::symlink_metadata(&data).is_ok_and(|m| m.is_dir()) && !std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
+            std::fs::remove_dir_all(&data).with_context(|| format!("cannot empty {}", data.display()))?;
+        }
+        for d in [dir.to_path_buf(), data] {
             if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&d) {
                 if e.kind() != std::io::ErrorKind::AlreadyExists {
                     return Err(e).with_context(|| format!("cannot create {}", d.display()));

@@ -99,6 +99,13 @@ pub fn verify(ctx: &Ctx, public: &Path, signature: &Path, data: &Path) -> Result
 /// A new P-256 key pair: `key.pem` (PKCS#8, mode 0600) and `cosign.pub` in `dir`.
 pub fn generate(ctx: &Ctx, dir: &Path) -> Result<()> {
     let key = dir.join("key.pem");
+    // openssl opens its output by path: whatever is there (a planted symlink) goes first.
+    for f in [key.clone(), dir.join("cosign.pub")] {
+        match std::fs::remove_file(&f) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
     let c = openssl().args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"]).arg(&key);
     let out = ctx.run.read(&c)?;
     if !out.ok() {
