@@ -43,6 +43,7 @@ fn verifies(ctx: &Ctx, public: &Path, work: &Path, name: &str, signed: &[u8], si
 /// a signature or a required attestation is missing, does not verify, or names another
 /// image; exit 3 when the registry cannot be read.
 pub fn verify(ctx: &Ctx, access: &skopeo::Access, work: &Path, public: &Path, repository: &str, digest: &str, required: &[&str]) -> Result<Verified> {
+    std::fs::create_dir_all(work)?;
     let sig_tag = cosign::tag_for(digest, "sig");
     let Some(sig) = fetch(ctx, access, &work.join("sig"), repository, &sig_tag)? else {
         return Err(exit::gate(format!("{repository}@{digest} has no signature ({sig_tag} does not exist): it was not published signed")));
