@@ -2,6 +2,7 @@
 //! task, validated here, once. Credentials are read and removed from the process
 //! environment before any child process starts.
 
+use crate::bump_tool::{self, plan::Wanted, BumpToolOpts};
 use crate::exit;
 use crate::flags::{self, XtaskCmd};
 use crate::image::BuildOpts;
@@ -17,6 +18,7 @@ use std::io::Read;
 #[derive(Debug)]
 pub enum Task {
     Bump { how: Option<Bump>, dry_run: bool },
+    BumpTool(BumpToolOpts),
     Image { build: BuildOpts, dry_run: bool },
     Smoke { image: Option<String>, dry_run: bool },
     Integration { image: Option<String>, dry_run: bool },
@@ -35,19 +37,21 @@ impl Task {
             | Task::Integration { dry_run, .. }
             | Task::Scan { dry_run, .. } => *dry_run,
             Task::Publish(p) => p.dry_run,
+            Task::BumpTool(b) => b.dry_run,
             Task::Doctor | Task::Verify(_) => false,
         }
     }
 
     /// Tasks that read the config before any work (a bad config is named first).
     pub fn needs_config(&self) -> bool {
-        !matches!(self, Task::Bump { .. } | Task::Doctor)
+        !matches!(self, Task::Bump { .. } | Task::BumpTool(_) | Task::Doctor)
     }
 }
 
 /// The tasks, with the first line of their help, in the order `--help` lists them.
-pub const TASKS: [(&str, &str); 8] = [
+pub const TASKS: [(&str, &str); 9] = [
     ("bump-version", "rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z"),
+    ("bump-tool", "upgrade kyverno, helm or pluto: checked download, new Dockerfile pin"),
     ("image", "build the image from the Dockerfile and tag it locally"),
     ("smoke", "check the tools and the policies inside the image"),
     ("integration", "render every chart and check it against the policies, inside the image"),
@@ -148,6 +152,7 @@ fn task_help(task: &str, all: &str) -> String {
     let args = match task {
         "bump-version" => " <LEVEL|X.Y.Z>",
         "verify" => " [REF]",
+        "bump-tool" => " <kyverno|helm|pluto> <VERSION>",
         _ => "",
     };
     let mut s = format!("Usage: cargo xtask {task} [flags]{args}\n\n{}\n", body.join("\n").trim());
@@ -163,6 +168,12 @@ fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task
         XtaskCmd::BumpVersion(f) => {
             let how = if f.level == "auto" { None } else { Some(Bump::parse(&f.level)?) };
             Task::Bump { how, dry_run: f.dry_run }
+        }
+        XtaskCmd::BumpTool(f) => {
+            let wanted = Wanted { tool: bump_tool::plan::parse_tool(&f.tool)?, version: bump_tool::plan::parse_version(&f.version)? };
+            let sha256 = f.sha256.as_deref().map(bump_tool::plan::parse_sha256).transpose()?;
+            tools_mirror(f.tools_mirror.as_deref())?;
+            Task::BumpTool(BumpToolOpts { wanted, sha256, tools_mirror: f.tools_mirror, dry_run: f.dry_run })
         }
         XtaskCmd::Image(f) => Task::Image {
             build: build_opts(f.build_arg, f.pull, f.no_cache, f.network, f.tools_mirror)?,
@@ -228,17 +239,22 @@ fn build_opts(build_args: Vec<String>, pull: bool, no_cache: bool, network: Opti
             return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
         }
     }
-    if let Some(m) = &tools_mirror {
-        if !(m.starts_with("http://") || m.starts_with("https://")) {
-            return Err(exit::usage(format!("--tools-mirror `{m}` must be an http:// or https:// URL")));
-        }
-    }
+    self::tools_mirror(tools_mirror.as_deref())?;
     if let Some(n) = &network {
         if n.is_empty() || n.starts_with('-') {
             return Err(exit::usage(format!("--network `{n}` is not a network mode (e.g. host, bridge, none)")));
         }
     }
     Ok(BuildOpts { build_args, pull, no_cache, network, tools_mirror, ..BuildOpts::default() })
+}
+
+fn tools_mirror(mirror: Option<&str>) -> Result<()> {
+    match mirror {
+        Some(m) if !(m.starts_with("http://") || m.starts_with("https://")) => {
+            Err(exit::usage(format!("--tools-mirror `{m}` must be an http:// or https:// URL")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn rollback_version(v: &str) -> Result<semver::Version> {
@@ -385,6 +401,13 @@ mod tests {
         assert!(build.pull && !build.no_cache);
         let Task::Bump { how, .. } = task(&["bump-version", "auto"]).unwrap() else { panic!() };
         assert!(how.is_none());
+        let sum = "AB".repeat(32);
+        let Task::BumpTool(b) = task(&["bump-tool", "helm", "v3.23.0", "--sha256", &sum, "--tools-mirror=http://m", "--dry-run"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!((b.wanted.tool, b.wanted.version.to_string()), ("helm", "3.23.0".to_string()));
+        assert_eq!(b.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+        assert!(b.dry_run && b.tools_mirror.as_deref() == Some("http://m"));
     }
 
     #[test]
@@ -401,6 +424,11 @@ mod tests {
         assert!(usage_err(&["scan", "--severity", "SEVERE"]).contains("`SEVERE`"));
         assert!(usage_err(&["bump-version", "sideways"]).contains("sideways"));
         assert!(usage_err(&[]).contains("no task given"));
+        assert!(usage_err(&["bump-tool", "trivy", "1.0.0"]).contains("unknown tool `trivy`"));
+        assert!(usage_err(&["bump-tool", "helm", "3.23"]).contains("`3.23` is not a release version"));
+        assert!(usage_err(&["bump-tool", "helm", "3.23.0", "--sha256", "abc"]).contains("--sha256 `abc`"));
+        assert!(usage_err(&["bump-tool", "helm", "3.23.0", "--tools-mirror", "file:///x"]).contains("--tools-mirror"));
+        assert!(usage_err(&["bump-tool", "helm"]).contains("version"));
     }
 
     #[test]

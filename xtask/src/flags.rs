@@ -18,6 +18,26 @@ xflags::xflags! {
             optional --dry-run
         }
 
+        /// Upgrade one tool: download its release, check its sha256 against the vendor's
+        /// published checksum (or --sha256), then rewrite that tool's T_VERSION and T_SHA256
+        /// in the Dockerfile. A tool upgrade makes a major release.
+        /// Exit: 1 the sha256 does not match; 2 unknown tool, malformed version, a version not
+        /// newer than the pin, no published checksum and no --sha256; 3 the download failed.
+        /// The Dockerfile changes only on success.
+        cmd bump-tool {
+            /// kyverno, helm or pluto
+            required tool: String
+            /// The release to pin, X.Y.Z (a leading v is dropped); must be newer than the pin.
+            required version: String
+            /// The tarball's sha256 as the vendor publishes it (64 hex); required when no
+            /// published checksum file can be fetched; checked as well when one can.
+            optional --sha256 hex: String
+            /// Download from this mirror (same file names as upstream; checksum files too).
+            optional --tools-mirror url: String
+            /// Download and check (a read), print the plan; write nothing.
+            optional --dry-run
+        }
+
         /// Build the image from the Dockerfile and tag it locally (vX.Y.Z, sha-<commit>, latest).
         cmd image {
             /// Passed to docker build (repeatable), e.g. BASE_IMAGE=alpine:3.22.
@@ -131,6 +151,7 @@ pub struct Xtask {
 #[derive(Debug)]
 pub enum XtaskCmd {
     BumpVersion(BumpVersion),
+    BumpTool(BumpTool),
     Image(Image),
     Smoke(Smoke),
     Integration(Integration),
@@ -144,6 +165,16 @@ pub enum XtaskCmd {
 pub struct BumpVersion {
     pub level: String,
 
+    pub dry_run: bool,
+}
+
+#[derive(Debug)]
+pub struct BumpTool {
+    pub tool: String,
+    pub version: String,
+
+    pub sha256: Option<String>,
+    pub tools_mirror: Option<String>,
     pub dry_run: bool,
 }
 

@@ -2,6 +2,7 @@
 //! [`run`]; the tests and examples call the same code.
 
 pub mod bump;
+pub mod bump_tool;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
@@ -38,6 +39,7 @@ pub fn run(ctx: &Ctx, task: Task) -> Result<()> {
     let _guard = task.needs_config().then(|| cleanup::guard(ctx));
     match task {
         Task::Bump { how, .. } => bump::run(ctx, how),
+        Task::BumpTool(opts) => bump_tool::run(ctx, &opts),
         Task::Image { build, .. } => image::build(ctx, &build).map(|_| ()),
         Task::Smoke { image, .. } => smoke::check(ctx, &release::image_or_local(ctx, image)?),
         Task::Integration { image, .. } => integration::check(ctx, &release::image_or_local(ctx, image)?).map(|_| ()),

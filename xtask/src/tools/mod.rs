@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod git;
+pub mod http;
 pub mod openssl;
 pub mod retry;
 pub mod skopeo;
@@ -27,6 +28,7 @@ pub fn how_to_get(tool: &str) -> &'static str {
         "htpasswd" => "apt-get install apache2-utils",
         "openssl" => "apt-get install openssl",
         "sha256sum" => "apt-get install coreutils",
+        "curl" => "apt-get install curl",
         _ => "install it and put it on PATH",
     }
 }

@@ -210,6 +210,16 @@ impl ToolServer {
             .collect()
     }
 
+    /// Also serve `bytes` as `/<name>` (e.g. a checksum file next to a release).
+    pub fn put(&self, name: &str, bytes: impl Into<Vec<u8>>) {
+        self.files.lock().unwrap().insert(format!("/{name}"), bytes.into());
+    }
+
+    /// Stop serving `/<name>` (it answers 404 from now on).
+    pub fn remove(&self, name: &str) {
+        self.files.lock().unwrap().remove(&format!("/{name}"));
+    }
+
     /// Paths requested so far (e.g. `/helm-v3.21.4-linux-amd64.tar.gz`).
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
