@@ -1,11 +1,14 @@
 //! `publish --rollback vX.Y.Z`: point `latest` at that version's digest in every registry,
 //! without Docker rebuilding or even pulling it (`skopeo copy` by digest), then verify.
+//! When releases are signed (`signing-public-key`), `latest` only goes back to a version
+//! whose signature and attestations verify with the committed key.
 
 use super::plan::{self, PushPlan, Source, Target};
 use super::preflight::{self, Problems};
 use super::{release, PublishOpts};
 use crate::tools::skopeo::Inspected;
-use crate::{ctx::Ctx, exit, tags, version};
+use crate::sign::check;
+use crate::{cleanup, ctx::Ctx, exit, tags, verify, version};
 use anyhow::Result;
 use semver::Version;
 use serde_json::{json, Value};
@@ -36,9 +39,22 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
     // Each registry points at its own copy of that version.
     let mut pushed = Vec::new();
     let reg = session.registry(&image);
+    let public = ctx.config()?.signing_public_key.as_ref().map(|p| ctx.path(p));
+    let work = cleanup::temp_dir(ctx, "rollback")?;
+    // Before latest moves: the version's signature, when releases are signed.
+    let check = |t: &Target, digest: &str| -> Result<()> {
+        let (Some(key), false) = (&public, ctx.dry_run) else { return Ok(()) };
+        let dir = work.path().join(t.spec.replace(['/', ':'], "_"));
+        check::verify(ctx, &session.access(t), &dir, key, &t.repo(&image), digest, &verify::REQUIRED).map_err(|e| {
+            let msg = format!("{} cannot become latest: {}; roll back to a signed release", version::tag(v), exit::one_line(&e));
+            anyhow::Error::from(exit::Exit { code: exit::code_of(&e), msg })
+        })?;
+        eprintln!("    {} in {} is signed and attested with {}: latest may go back to it", version::tag(v), t.spec, key.display());
+        Ok(())
+    };
     for (t, i) in &found {
         let plan = PushPlan::rollback(v, Source::Remote { repo: t.repo(&image), digest: i.digest.clone() }, &[(*t).clone()]);
-        pushed.extend(release::execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?);
+        pushed.extend(release::execute(ctx, &reg, &image, &plan, &check)?);
     }
     Ok(plan::record(&plan::Record {
         mode: "rollback",
