@@ -265,6 +265,25 @@ pub fn summary_markdown(record: &Value) -> String {
             tags.join(", ")
         ));
     }
+    let signing = &record["signing"];
+    if let Some(fp) = signing["fingerprint"].as_str() {
+        s.push_str(&format!("\nSigned by `{fp}` (`{}`):\n\n", signing["public_key"].as_str().unwrap_or("")));
+        for r in signing["registries"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "- `{}`: signature `{}` (`{}`), attestations `{}` (`{}`)\n",
+                r["repository"].as_str().unwrap_or(""),
+                r["signature"]["tag"].as_str().unwrap_or(""),
+                r["signature"]["digest"].as_str().unwrap_or(""),
+                r["attestations"]["tag"].as_str().unwrap_or(""),
+                r["attestations"]["digest"].as_str().unwrap_or(""),
+            ));
+        }
+        if let Some(sbom) = signing["sbom"]["path"].as_str() {
+            s.push_str(&format!("\nSBOM: `{sbom}` ({} components).\n", signing["sbom"]["components"]));
+        }
+    } else if record["status"] == "published" && record["mode"] != "rollback" {
+        s.push_str("\n**Unsigned:** no `signing-public-key` is configured.\n");
+    }
     if let Some(tools) = record["tools"].as_object().filter(|t| !t.is_empty()) {
         let t: Vec<String> = tools.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or(""))).collect();
         s.push_str(&format!("\nTools: {}. Policy hash `{}`.\n", t.join(", "), record["policy_hash"].as_str().unwrap_or("")));
@@ -377,6 +396,11 @@ mod tests {
         let md = summary_markdown(&rec);
         assert!(md.contains("| `127.0.0.1:5000/team/pp` | `sha256:d1` |"), "{md}");
         assert!(md.contains("`v1.0.0` (pushed)"), "{md}");
+        assert!(md.contains("**Unsigned:**"), "{md}");
+        let mut signed = rec.clone();
+        signed["signing"] = json!({"fingerprint": "SHA256:ab", "public_key": "cosign.pub", "registries": [{"repository": "r/pp", "signature": {"tag": "sha256-d1.sig", "digest": "sha256:s"}, "attestations": {"tag": "sha256-d1.att", "digest": "sha256:a"}}], "sbom": {"path": "target/xtask/sbom/v1.0.0.cdx.json", "components": 3}});
+        let md = summary_markdown(&signed);
+        assert!(md.contains("Signed by `SHA256:ab`") && md.contains("signature `sha256-d1.sig` (`sha256:s`)") && md.contains("(3 components)"), "{md}");
         let failed = json!({"status": "failed", "mode": "release", "version": "v1.0.0", "error": "scan gate: CVE-1"});
         assert!(summary_markdown(&failed).contains("**Failed:** scan gate: CVE-1"));
     }
