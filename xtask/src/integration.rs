@@ -71,6 +71,11 @@ rm -rf "$tmp"
 /// release record; exit 1 on a violation, a deprecated API or a failing policy test, exit 3
 /// when a tool errors, loads no policy rule or a chart renders nothing.
 pub fn check(ctx: &Ctx, image: &str) -> Result<serde_json::Value> {
+    check_as(ctx, image, image)
+}
+
+/// [`check`] of `image` (publish gives the built image's id) under the name `shown`.
+pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<serde_json::Value> {
     let cases = cases(&ctx.root)?;
     let k8s = ctx.config()?.kubernetes_version.clone();
     let mut pairs = Vec::new();
@@ -86,28 +91,28 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<serde_json::Value> {
     if ctx.dry_run {
         ctx.run.show(&run.cmd());
         let names: Vec<String> = cases.iter().map(Case::name).collect();
-        println!("integration {image}: would check {} chart/values case(s): {}", cases.len(), names.join(", "));
-        return Ok(serde_json::json!({ "image": image, "dry_run": true }));
+        println!("integration {shown}: would check {} chart/values case(s): {}", cases.len(), names.join(", "));
+        return Ok(serde_json::json!({ "image": shown, "dry_run": true }));
     }
     docker::require(ctx)?;
-    ctx.step(&format!("integration {image}"));
+    ctx.step(&format!("integration {shown}"));
     let out = run.output(ctx)?;
     let stdout = out.text();
     let stderr = out.stderr.clone();
     let sections = parse::sections(&stdout);
     if !out.ok() || (sections.is_empty() && !cases.is_empty()) {
         ctx.end_step();
-        return Err(container_error(image, out.code, &stderr, &stdout));
+        return Err(container_error(shown, out.code, &stderr, &stdout));
     }
     let outcome = verdict::evaluate(&cases, &sections, POLICY_DIR, &k8s);
-    println!("integration {image} (Kubernetes {k8s})\n");
+    println!("integration {shown} (Kubernetes {k8s})\n");
     print!("{}", verdict::render(&outcome));
     for d in &outcome.details {
         eprintln!("  {d}");
     }
     ctx.end_step();
     decide(&outcome)?;
-    Ok(verdict::summary(&outcome, image, &k8s))
+    Ok(verdict::summary(&outcome, shown, &k8s))
 }
 
 /// One error from the outcome: environment problems first (the results are not to be

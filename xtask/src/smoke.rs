@@ -13,13 +13,19 @@ use std::path::Path;
 /// Runs every check on `image`. Exit 1 naming each failed check; exit 3 if the image
 /// is not there or cannot be run.
 pub fn check(ctx: &Ctx, image: &str) -> Result<()> {
+    check_as(ctx, image, image)
+}
+
+/// [`check`] of `image` (publish gives the built image's id, so that no other build's tag
+/// can slip in between) under the name `shown`.
+pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<()> {
     let run = docker::Run { image, script: check::SCRIPT, args: tags::TOOLS.iter().map(|t| t.to_string()).collect(), mount_ro: None, workdir: None };
     if ctx.dry_run {
         ctx.run.show(&run.cmd());
         return Ok(());
     }
     docker::require(ctx)?;
-    ctx.step(&format!("smoke {image}"));
+    ctx.step(&format!("smoke {shown}"));
     // Start the container first: it is the slow part; the label and host reads overlap it.
     let child = run.start(ctx)?;
     let labels = docker::labels(ctx, image);
@@ -30,7 +36,7 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<()> {
     let Some(seen) = check::parse_output(&stdout) else {
         let why = out.stderr.lines().chain(stdout.lines()).find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string();
         return Err(exit::env(format!(
-            "cannot run the checks inside {image} ({why}); the image needs /bin/sh, find, xargs and sha256sum"
+            "cannot run the checks inside {shown} ({why}); the image needs /bin/sh, find, xargs and sha256sum"
         )));
     };
     let pins: BTreeMap<String, String> = tags::TOOLS
@@ -38,7 +44,7 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<()> {
         .filter_map(|t| Some((t.to_string(), labels.get(&tags::tool_label(t))?.clone())))
         .collect();
     let outcomes = check::evaluate(&tags::TOOLS, &pins, &seen, &host);
-    println!("smoke {image}");
+    println!("smoke {shown}");
     for o in &outcomes {
         println!("  {:<5} {:<9} {}", if o.ok { "ok" } else { "FAIL" }, o.name, o.detail);
     }
@@ -48,7 +54,7 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<()> {
         return Ok(());
     }
     Err(exit::gate(format!(
-        "smoke: {} check(s) failed in {image}: {}; rebuild with `cargo xtask image` from this checkout",
+        "smoke: {} check(s) failed in {shown}: {}; rebuild with `cargo xtask image` from this checkout",
         failed.len(),
         failed.join("; ")
     )))

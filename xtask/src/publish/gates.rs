@@ -17,12 +17,17 @@ pub struct Passed {
 
 /// Runs the gates and, meanwhile on this thread, `meanwhile` (the registry reads of the
 /// push plan); returns both outcomes.
-pub fn run<T>(ctx: &Ctx, opts: &ScanOpts, image: &str, meanwhile: impl FnOnce() -> T) -> (Result<Passed>, T) {
-    eprintln!("==> gates on {image}: smoke, integration and scan, side by side");
+/// The gates run on the image's id (`built`: id, name): a tag could be moved by another build
+/// on the same engine while they run; the name is only for messages and report names.
+pub fn run<T>(ctx: &Ctx, opts: &ScanOpts, built: (&str, &str), meanwhile: impl FnOnce() -> T) -> (Result<Passed>, T) {
+    let (id, name) = built;
+    // In a dry run there is no id yet: the plan shows the name.
+    let id = if id.is_empty() { name } else { id };
+    eprintln!("==> gates on {name} ({id}): smoke, integration and scan, side by side");
     let (smoke, integration, scanned, other) = std::thread::scope(|s| {
-        let a = s.spawn(|| crate::smoke::check(ctx, image).context("smoke gate"));
-        let b = s.spawn(|| crate::integration::check(ctx, image).context("integration gate"));
-        let c = s.spawn(|| scan::scan(ctx, image, opts).context("scan gate"));
+        let a = s.spawn(|| crate::smoke::check_as(ctx, id, name).context("smoke gate"));
+        let b = s.spawn(|| crate::integration::check_as(ctx, id, name).context("integration gate"));
+        let c = s.spawn(|| scan::scan_as(ctx, id, name, opts).context("scan gate"));
         let other = meanwhile();
         (join(a), join(b), join(c), other)
     });

@@ -102,7 +102,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         }));
     }
 
-    let passed = gates::run(bctx, &opts.scan, &built.reference, || ()).0?;
+    let passed = gates::run(bctx, &opts.scan, (&built.id, &built.reference), || ()).0?;
     let dated = plan::dated_tag(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
     let plan = PushPlan::rebuild(&version, &dated, Source::Built { id: built.id.clone() }, &changed);
     let pushed = release::execute(ctx, &session.registry(&image), &image, &plan, &|_, _| Ok(()))?;

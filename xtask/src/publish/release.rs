@@ -100,7 +100,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             if !docker::pull(ctx, Some(session.auth()), &local)? && !ctx.dry_run {
                 return Err(exit::env(format!("cannot pull {local} to sign it; check the registry and rerun")));
             }
-            let sbom = sbom::sbom(ctx, &local)?;
+            let sbom = sbom::sbom(ctx, &local, &format!("{image}:{vtag}"))?;
             let args = image::resolved_args(ctx, &opts.build)?;
             let policy_hash = labels.get(tags::LABEL_POLICY_HASH).cloned().unwrap_or_default();
             let prov = attest::provenance(ctx, &local, &args, &policy_hash, &head, &vtag, &opts.build.build_args, started)?;
@@ -133,11 +133,11 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             refusals(&reg, &plan)?;
         }
         match &signer {
-            Some(_) => sbom::sbom(ctx, &built.reference),
+            Some(_) => sbom::sbom(ctx, if built.id.is_empty() { &built.reference } else { &built.id }, &built.reference),
             None => Ok(None),
         }
     };
-    let (passed, sbom) = gates::run(ctx, &opts.scan, &built.reference, meanwhile);
+    let (passed, sbom) = gates::run(ctx, &opts.scan, (&built.id, &built.reference), meanwhile);
     let sbom = sbom?;
     let passed = passed?;
     let attestor = match &signer {

@@ -76,13 +76,19 @@ fn parse_severities(list: &str) -> Result<Vec<String>> {
 /// (counts by severity, gate findings, waived findings, report paths); a gate failure is an
 /// `Err` with exit 1, a broken scanner exit 3.
 pub fn scan(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
-    ctx.step(&format!("scan {image}"));
-    let r = scan_inner(ctx, image, opts);
+    scan_as(ctx, image, image, opts)
+}
+
+/// [`scan`] of `image` (publish gives the built image's id, so that no other build's tag can
+/// slip in between) under the name `shown` (messages and report file names).
+pub fn scan_as(ctx: &Ctx, image: &str, shown: &str, opts: &ScanOpts) -> Result<Value> {
+    ctx.step(&format!("scan {shown}"));
+    let r = scan_inner(ctx, image, shown, opts);
     ctx.end_step();
     r
 }
 
-fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
+fn scan_inner(ctx: &Ctx, image: &str, shown: &str, opts: &ScanOpts) -> Result<Value> {
     let cfg = ctx.config()?;
     let refused = trivy::refused_env(&ctx.env.trivy);
     if !refused.is_empty() {
@@ -100,7 +106,7 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     let runner = tools::trivy::find(ctx, cfg, work.cwd.path())?;
 
     let out = ctx.out_dir("scan")?;
-    let stem = report::file_stem(image);
+    let stem = report::file_stem(shown);
     let (json_path, sarif_path) = (out.join(format!("{stem}.json")), out.join(format!("{stem}.sarif")));
     // Each command mounts only what it reads (a dry run has no report folder yet).
     let (to_out, to_in) = ([(out.as_path(), "/pp-out")], [(work.inputs.path(), "/pp-in")]);
@@ -121,7 +127,7 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
         ctx.run.show(&sarif_cmd);
         ctx.run.show(&gate_cmd);
         return Ok(
-            json!({ "image": image, "dry_run": true, "report": rel(ctx, &json_path), "sarif": rel(ctx, &sarif_path) }),
+            json!({ "image": shown, "dry_run": true, "report": rel(ctx, &json_path), "sarif": rel(ctx, &sarif_path) }),
         );
     }
     docker::require_image(ctx, image)?;
@@ -145,7 +151,7 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
 
     let os = report::os(&report_json);
     if os.is_none() {
-        eprintln!("warning: Trivy detected no OS in {image}; only language packages and secrets were checked");
+        eprintln!("warning: Trivy detected no OS in {shown}; only language packages and secrets were checked");
     }
     let verdict = gate::decide(live, waived, opts, &file.waivers, today);
     println!("{}", gate::table(&verdict, opts));
@@ -155,12 +161,12 @@ fn scan_inner(ctx: &Ctx, image: &str, opts: &ScanOpts) -> Result<Value> {
     println!("reports: {} {}", rel(ctx, &json_path), rel(ctx, &sarif_path));
     if !verdict.passed() {
         return Err(exit::gate(format!(
-            "scan of {image}: {}",
+            "scan of {shown}: {}",
             gate::failure(&verdict, opts)
         )));
     }
     let mut summary = gate::summary(&verdict, opts);
-    summary["image"] = json!(image);
+    summary["image"] = json!(shown);
     summary["trivy"] = json!(cfg.trivy_version);
     summary["os"] = json!(os);
     summary["report"] = json!(rel(ctx, &json_path));

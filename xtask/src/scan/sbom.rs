@@ -20,8 +20,9 @@ pub fn args(image: &str) -> Vec<String> {
     ["image", "--config", trivy::NO_CONFIG, "--format", "cyclonedx", "--image-src", "docker", image].map(String::from).to_vec()
 }
 
-/// The SBOM of a local image (`None` in a dry run, which only shows the command).
-pub fn sbom(ctx: &Ctx, image: &str) -> Result<Option<Sbom>> {
+/// The SBOM of a local image (`None` in a dry run, which only shows the command), saved
+/// under the name `shown` (`image` may be an image id).
+pub fn sbom(ctx: &Ctx, image: &str, shown: &str) -> Result<Option<Sbom>> {
     let cfg = ctx.config()?;
     let refused = trivy::refused_env(&ctx.env.trivy);
     if !refused.is_empty() {
@@ -32,7 +33,7 @@ pub fn sbom(ctx: &Ctx, image: &str) -> Result<Option<Sbom>> {
     docker::require(ctx)?;
     let runner = tools::trivy::find(ctx, cfg, cwd.path())?;
     let dir = ctx.out_dir("sbom")?;
-    let path = dir.join(format!("{}.cdx.json", report::file_stem(image)));
+    let path = dir.join(format!("{}.cdx.json", report::file_stem(shown)));
     let cmd = tools::trivy::command(&runner, &args(image), &env, cwd.path(), &[]);
     if ctx.dry_run {
         ctx.run.show(&cmd);
@@ -45,7 +46,7 @@ pub fn sbom(ctx: &Ctx, image: &str) -> Result<Option<Sbom>> {
     if res.code != Some(0) || document["bomFormat"] != "CycloneDX" {
         let _ = std::fs::remove_file(&path);
         return Err(exit::env(format!(
-            "Trivy wrote no CycloneDX SBOM for {image} (exit {:?}): {}; run it by hand to see why",
+            "Trivy wrote no CycloneDX SBOM for {shown} (exit {:?}): {}; run it by hand to see why",
             res.code,
             trivy::fatal(&res.tail.join("\n"))
         )));
