@@ -101,15 +101,16 @@ impl FakeBin {
         out
     }
 
-    /// A wrapper for the real `name` that, unless asked for `--version`, marks itself as
-    /// held and waits until [`FakeBin::release`] before running the real tool.
+    /// A wrapper for the real `name` that, for a `name image …` run (Trivy's scan, not its
+    /// version or waiver-file checks), marks itself as held and waits until
+    /// [`FakeBin::release`] before running the real tool.
     pub fn hold(&self, name: &str, real: &Path) {
         let held = self.dir.path().join("hold").join(format!("{name}.held"));
         let go = self.dir.path().join("hold").join(format!("{name}.go"));
         self.script(
             name,
             &format!(
-                "if [ \"$1\" != --version ]; then\n  touch '{}'\n  while [ ! -e '{}' ]; do sleep 0.1; done\nfi\nexec '{}' \"$@\"",
+                "if [ \"$1\" = image ]; then\n  touch '{}'\n  while [ ! -e '{}' ]; do sleep 0.1; done\nfi\nexec '{}' \"$@\"",
                 held.display(),
                 go.display(),
                 real.display()
