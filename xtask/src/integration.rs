@@ -241,9 +241,20 @@ mod tests {
     }
 
     #[test]
-    fn the_script_has_no_host_interpolation() {
-        // Everything variable reaches the script as positional arguments.
-        assert!(!SCRIPT.contains("{}"));
+    fn host_values_reach_the_script_as_arguments_never_as_script_text() {
+        // A chart path a contributor controls, with shell syntax in it.
+        let hostile = "policies/x$(touch /tmp/pwned)'\"/charts/y";
+        let run = crate::tools::docker::Run {
+            image: "pp:v1",
+            script: SCRIPT,
+            args: vec![POLICY_DIR.into(), "v1.37.0".into(), hostile.into(), "values.yaml".into()],
+            mount_ro: None,
+            workdir: Some("/workspace"),
+        };
+        let argv: Vec<String> = run.cmd().arg_list().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let c = argv.iter().position(|a| a == "-c").expect("sh -c");
+        assert_eq!(argv[c + 1], SCRIPT, "the script is passed verbatim");
+        assert_eq!(&argv[c + 2..], ["sh", POLICY_DIR, "v1.37.0", hostile, "values.yaml"]);
         assert!(SCRIPT.contains("kyverno apply \"$policies\" --resource -"));
     }
 }
