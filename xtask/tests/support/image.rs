@@ -26,28 +26,13 @@ pub const TOOLS: [&str; 3] = ["kyverno", "helm", "pluto"];
 /// The versions the repo's Dockerfile pins (`ARG KYVERNO_VERSION=...`), without a `v`.
 pub fn pinned_versions() -> BTreeMap<String, String> {
     let df = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("read Dockerfile");
-    let joined = df.replace("\\\n", " ");
-    let mut pins = BTreeMap::new();
-    for line in joined.lines() {
-        let Some(rest) = line.trim().strip_prefix("ARG ") else { continue };
-        for pair in rest.split_whitespace() {
-            let Some((k, v)) = pair.split_once('=') else { continue };
-            if let Some(tool) = k.strip_suffix("_VERSION") {
-                pins.entry(tool.to_ascii_lowercase()).or_insert_with(|| v.trim_start_matches('v').to_string());
-            }
-        }
-    }
-    pins
+    // The xtask's own reading of the Dockerfile (one parser, not a second one here).
+    xtask::tags::tool_pins(&xtask::tags::dockerfile_args(&df, &[]))
 }
 
 /// The upstream release file name (linux/amd64), as the xtask's `--tools-mirror` expects.
 pub fn upstream_file(tool: &str, version: &str) -> String {
-    match tool {
-        "kyverno" => format!("kyverno-cli_v{version}_linux_x86_64.tar.gz"),
-        "helm" => format!("helm-v{version}-linux-amd64.tar.gz"),
-        "pluto" => format!("pluto_{version}_linux_amd64.tar.gz"),
-        _ => panic!("unknown tool {tool}"),
-    }
+    xtask::image::plan::upstream_file(tool, version).unwrap_or_else(|| panic!("unknown tool {tool}"))
 }
 
 /// Where a tool's binary sits in its release tarball.
