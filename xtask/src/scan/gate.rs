@@ -144,7 +144,9 @@ pub fn failure(v: &Verdict, opts: &ScanOpts) -> String {
             .take(5)
             .map(|f| match f.kind {
                 Some(Kind::Secret) => format!("secret {} in {}", f.id, f.target),
-                _ => format!("{} in {} {}", f.id, f.pkg, f.installed),
+                // The fixed version says what to bump (the tool, or the base).
+                _ if f.fixed.is_empty() => format!("{} in {} {} (no fix yet)", f.id, f.pkg, f.installed),
+                _ => format!("{} in {} {} (fixed in {})", f.id, f.pkg, f.installed, f.fixed),
             })
             .collect();
         let more = if v.failing.len() > 5 {
