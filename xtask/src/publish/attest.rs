@@ -105,8 +105,12 @@ pub fn provenance(ctx: &Ctx, image: &str, args: &BTreeMap<String, String>, polic
     let labels = crate::tools::docker::labels(ctx, image).unwrap_or_default();
     for (name, arg, label) in [("base-image", "BASE_IMAGE", Some(tags::LABEL_BASE_DIGEST)), ("download-image", "DOWNLOAD_IMAGE", None)] {
         let Some(reference) = args.get(arg) else { continue };
-        // The digest the engine recorded (a label), else the one the reference pins.
-        let digest = label.and_then(|l| labels.get(l).cloned()).or_else(|| reference.split_once('@').map(|(_, d)| d.to_string()));
+        // The digest the engine recorded (a label), else the one the reference pins, else
+        // the manifest digest the engine pulled it at (a base given by tag).
+        let digest = label
+            .and_then(|l| labels.get(l).cloned())
+            .or_else(|| reference.split_once('@').map(|(_, d)| d.to_string()))
+            .or_else(|| repo_digest(ctx, reference));
         let digest = digest.and_then(|d| d.strip_prefix("sha256:").map(String::from)).map(|h| vec![("sha256".to_string(), h)]).unwrap_or_default();
         deps.push(Dependency { name: name.into(), uri: format!("docker://{reference}"), digest });
     }
@@ -131,4 +135,18 @@ pub fn provenance(ctx: &Ctx, image: &str, args: &BTreeMap<String, String>, polic
         started_on: &date::rfc3339(started),
         finished_on: &date::rfc3339(date::now()),
     }))
+}
+
+/// The manifest digest of `reference` (a `REPO:TAG` the engine pulled), from its
+/// `RepoDigests` entry of the same repository; `None` for an image that was never pulled
+/// (built or imported locally): it has no registry digest to record.
+fn repo_digest(ctx: &Ctx, reference: &str) -> Option<String> {
+    let c = crate::runner::Cmd::new("docker").args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]);
+    let out = ctx.run.read(&c).ok().filter(|o| o.ok())?;
+    let digests: Vec<String> = serde_json::from_slice(&out.stdout).ok()?;
+    let repo = match reference.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => reference,
+    };
+    digests.iter().find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, d)| d.to_string()))
 }
