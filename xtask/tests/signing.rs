@@ -147,6 +147,7 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
 
         let rep = ok_check(r, img, &d, &pair.public);
         assert_eq!(rep["fingerprint"], fp.as_str());
+        assert_eq!(rep["attestations"]["foreign"], serde_json::json!([]), "{rep}");
         assert_eq!(
             (
                 rep["signature"]["layers"].as_u64(),
@@ -273,6 +274,17 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
     assert!(wrong.error_line().contains("does not verify"), "{wrong:?}");
     assert!(bad_check(&r2, img, &digests[1].0, &stranger.public).contains("does not verify"));
 
+    // Another party's attestation appended to r2's `.att` (a security team's `cosign attest
+    // --key`): ours still verify and theirs is skipped, as cosign skips it.
+    let vuln = "https://cosign.sigstore.dev/attestation/vuln/v1";
+    let att_digest = signing::append_attestation(&r2, img, &digests[1].0, &stranger.key, vuln);
+    assert_eq!(r2.digest(img, &tag_of(&digests[1].0, "att")).as_deref(), Some(att_digest.as_str()));
+    let rep = ok_check(&r2, img, &digests[1].0, &pair.public);
+    assert_eq!(rep["attestations"]["foreign"], serde_json::json!([vuln]), "{rep}");
+    let appended = verify(&bed, &[&full]);
+    ok(&appended);
+    assert!(appended.stdout.contains(&format!("({att_digest})")), "{appended:?}");
+
     // latest overwritten by another image (pushed by anyone holding the password): exit 1.
     push_image(&r1, &bed.base, img, "latest");
     let other = r1.digest(img, "latest").unwrap();
@@ -293,7 +305,6 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
     assert!(bad_check(&r1, img, &other, &pair.public).contains(&format!("names {}", digests[0].0)));
 
     // The attestations gone from r2: exit 1.
-    let att_digest = digests[1].1["attestations"]["digest"].as_str().unwrap().to_string();
     signing::delete_manifest(&r2, img, &att_digest);
     let gone = verify(&bed, &[&full]);
     assert_eq!(gone.code, 1, "{gone:?}");

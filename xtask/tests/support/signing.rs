@@ -334,3 +334,19 @@ fn base64(s: &str) -> String {
     c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
     String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
 }
+
+/// One more attestation, signed by `private_key`, in `repo@digest`'s `.att` (what
+/// `cosign attest --key` of another party does); the new `.att` manifest's digest.
+pub fn append_attestation(reg: &Registry, repo: &str, digest: &str, private_key: &Path, predicate_type: &str) -> String {
+    let out = Command::new("python3")
+        .arg(script())
+        .args(["append-attestation", "--registry", &reg.addr(), "--repository", repo, "--digest", digest])
+        .args(["--predicate-type", predicate_type, "--netrc"])
+        .arg(reg.netrc_file())
+        .arg("--private-key")
+        .arg(private_key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "append-attestation: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
