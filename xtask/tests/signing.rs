@@ -278,7 +278,10 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
     // --key`): ours still verify and theirs is skipped, as cosign skips it.
     let vuln = "https://cosign.sigstore.dev/attestation/vuln/v1";
     let att_digest = signing::append_attestation(&r2, img, &digests[1].0, &stranger.key, vuln);
-    assert_eq!(r2.digest(img, &tag_of(&digests[1].0, "att")).as_deref(), Some(att_digest.as_str()));
+    assert_eq!(
+        r2.digest(img, &tag_of(&digests[1].0, "att")).as_deref(),
+        Some(att_digest.as_str())
+    );
     let rep = ok_check(&r2, img, &digests[1].0, &pair.public);
     assert_eq!(rep["attestations"]["foreign"], serde_json::json!([vuln]), "{rep}");
     let appended = verify(&bed, &[&full]);
@@ -398,6 +401,30 @@ fn preflight_checks_the_key_and_secrets_stay_secret() {
     let r = publish(&[("SIGNING_KEY_FILE", &release.key)], Some(wrong));
     refused(&r, &["SIGNING_KEY_PASSWORD"]);
     assert!(!r.all().contains(wrong));
+    // Not a usable P-256 private key: another curve, the public key file itself; and a
+    // password file that is not there.
+    let p384 = keys.p384("p384");
+    refused(&publish(&[("SIGNING_KEY_FILE", &p384.key)], None), &["P-256"]);
+    let public_as_key = publish(&[("SIGNING_KEY_FILE", &release.public)], None);
+    refused(&public_as_key, &[release.public.to_str().unwrap()]);
+    let no_file = Path::new("/nonexistent/pp-test-password");
+    let r = publish(
+        &[
+            ("SIGNING_KEY_FILE", &release.key),
+            ("SIGNING_KEY_PASSWORD_FILE", no_file),
+        ],
+        None,
+    );
+    refused(&r, &["SIGNING_KEY_PASSWORD_FILE"]);
+    // A dry run with the key and its password: nothing pushed, no secret shown.
+    let dry = bed.publish_with(&[&reg], &["--dry-run"], |c| {
+        with_password(c, Some(canary()));
+        c.env("SIGNING_KEY_FILE", &release.key)
+            .env("SIGNING_KEY_PASSWORD", &password);
+    });
+    ok(&dry);
+    assert!(reg.catalog().is_empty(), "a dry run pushed");
+    assert!(!dry.all().contains(&password));
 
     // With its password: signed.
     let r = publish(&[("SIGNING_KEY_FILE", &release.key)], Some(&password));
@@ -466,6 +493,48 @@ fn preflight_checks_the_key_and_secrets_stay_secret() {
             );
         }
     }
+
+    // The registry stops after the image's tags are pushed, before its signature: exit 3,
+    // latest not moved; the rerun resumes from the pushed image (no build), signs it, and
+    // only then moves latest.
+    bed.set_version("v1.0.2");
+    let latest = reg.digest(img, "latest").unwrap();
+    reg.stop_after_pushes(2);
+    let r = publish(&[("SIGNING_KEY_FILE", &release.key)], Some(&password));
+    assert_eq!(r.code, 3, "{r:?}");
+    let line = r.error_line();
+    reg.restart();
+    let d = reg.digest(img, "v1.0.2").expect("the image got its version tag");
+    assert!(
+        line.contains(&reg.addr()) && line.contains(&tag_of(&d, "sig")),
+        "stopped at its signature: {line}"
+    );
+    assert_eq!(
+        reg.digest(img, "latest").as_deref(),
+        Some(latest.as_str()),
+        "latest moved before the signature"
+    );
+    assert!(check(&reg, img, &d, &release.public).is_err());
+    let again = publish(&[("SIGNING_KEY_FILE", &release.key)], Some(&password));
+    ok(&again);
+    assert!(again.stderr.contains("resuming") && !built(&again), "{again:?}");
+    let rep = ok_check(&reg, img, &d, &release.public);
+    assert_eq!(
+        rep["provenance"]["buildDefinition"]["externalParameters"]["version"],
+        "v1.0.2"
+    );
+    assert_eq!(reg.digest(img, "latest").as_deref(), Some(d.as_str()));
+    assert!(!again.all().contains(&password));
+    let rec = bed.record();
+    assert_eq!(
+        rec["signing"]["registries"][0]["signature"]["tag"],
+        tag_of(&d, "sig").as_str(),
+        "{rec}"
+    );
+    assert_eq!(
+        rec["signing"]["registries"][0]["signature"]["digest"], rep["signature"]["digest"],
+        "{rec}"
+    );
 }
 
 /// Not configured: the release is unsigned, says so once, and has no `.sig`. A key given

@@ -139,6 +139,14 @@ impl Keys {
         }
     }
 
+    /// A P-384 key: not cosign's curve.
+    pub fn p384(&self, name: &str) -> KeyPair {
+        let (key, public) = self.paths(name);
+        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", key.to_str().unwrap()], None);
+        self.public_of(&key, &public, None);
+        KeyPair { key, public, password: None }
+    }
+
     /// An encrypted PKCS#8 P-256 key (AES-256), its password given on stdin.
     pub fn encrypted(&self, name: &str, password: &str) -> KeyPair {
         let (key, public) = self.paths(name);
