@@ -268,6 +268,12 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
     );
     assert_eq!(v.stdout.matches("verified ").count(), 1, "{v:?}");
 
+    // By digest.
+    let by_digest = format!("{}/{img}@{}", r1.addr(), digests[0].0);
+    let v = verify(&bed, &[&by_digest]);
+    ok(&v);
+    assert!(v.stdout.contains(&format!("verified {by_digest}")), "{v:?}");
+
     // A wrong public key: exit 1 (and the independent checker agrees).
     let wrong = verify(&bed, &["--key", stranger.public.to_str().unwrap(), &full]);
     assert_eq!(wrong.code, 1, "{wrong:?}");

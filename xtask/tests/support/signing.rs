@@ -142,9 +142,24 @@ impl Keys {
     /// A P-384 key: not cosign's curve.
     pub fn p384(&self, name: &str) -> KeyPair {
         let (key, public) = self.paths(name);
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", key.to_str().unwrap()], None);
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-out",
+                key.to_str().unwrap(),
+            ],
+            None,
+        );
         self.public_of(&key, &public, None);
-        KeyPair { key, public, password: None }
+        KeyPair {
+            key,
+            public,
+            password: None,
+        }
     }
 
     /// An encrypted PKCS#8 P-256 key (AES-256), its password given on stdin.
@@ -345,16 +360,34 @@ fn base64(s: &str) -> String {
 
 /// One more attestation, signed by `private_key`, in `repo@digest`'s `.att` (what
 /// `cosign attest --key` of another party does); the new `.att` manifest's digest.
-pub fn append_attestation(reg: &Registry, repo: &str, digest: &str, private_key: &Path, predicate_type: &str) -> String {
+pub fn append_attestation(
+    reg: &Registry,
+    repo: &str,
+    digest: &str,
+    private_key: &Path,
+    predicate_type: &str,
+) -> String {
     let out = Command::new("python3")
         .arg(script())
-        .args(["append-attestation", "--registry", &reg.addr(), "--repository", repo, "--digest", digest])
+        .args([
+            "append-attestation",
+            "--registry",
+            &reg.addr(),
+            "--repository",
+            repo,
+            "--digest",
+            digest,
+        ])
         .args(["--predicate-type", predicate_type, "--netrc"])
         .arg(reg.netrc_file())
         .arg("--private-key")
         .arg(private_key)
         .output()
         .unwrap();
-    assert!(out.status.success(), "append-attestation: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "append-attestation: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
