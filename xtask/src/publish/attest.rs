@@ -105,8 +105,12 @@ pub fn provenance(ctx: &Ctx, image: &str, args: &BTreeMap<String, String>, polic
     let labels = crate::tools::docker::labels(ctx, image).unwrap_or_default();
     for (name, arg, label) in [("base-image", "BASE_IMAGE", Some(tags::LABEL_BASE_DIGEST)), ("download-image", "DOWNLOAD_IMAGE", None)] {
         let Some(reference) = args.get(arg) else { continue };
-        // The digest the engine recorded (a label), else the one the reference pins.
-        let digest = label.and_then(|l| labels.get(l).cloned()).or_else(|| reference.split_once('@').map(|(_, d)| d.to_string()));
+        // The digest the engine recorded (a label), else the one the reference pins, else
+        // the manifest digest the engine pulled it at (a base given by tag).
+        let digest = label
+            .and_then(|l| labels.get(l).cloned())
+            .or_else(|| reference.split_once('@').map(|(_, d)| d.to_string()))
+            .or_else(|| repo_digest(ctx, reference));
         let digest = digest.and_then(|d| d.strip_prefix("sha256:").map(String::from)).map(|h| vec![("sha256".to_string(), h)]).unwrap_or_default();
         deps.push(Dependency { name: name.into(), uri: format!("docker://{reference}"), digest });
     }
@@ -131,4 +135,44 @@ pub fn provenance(ctx: &Ctx, image: &str, args: &BTreeMap<String, String>, polic
         started_on: &date::rfc3339(started),
         finished_on: &date::rfc3339(date::now()),
     }))
+}
+
+/// The manifest digest of `reference` (a `REPO:TAG` the engine pulled), from its
+/// `RepoDigests` entry of the same repository; `None` for an image that was never pulled
+/// (built or imported locally): it has no registry digest to record.
+fn repo_digest(ctx: &Ctx, reference: &str) -> Option<String> {
+    let c = crate::runner::Cmd::new("docker").args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]);
+    let out = ctx.run.read(&c).ok().filter(|o| o.ok())?;
+    let digests: Vec<String> = serde_json::from_slice(&out.stdout).ok()?;
+    digest_of_repo(reference, &digests)
+}
+
+/// The digest of the `REPO@DIGEST` entry naming `reference`'s repository (Docker Hub
+/// names compared in their short form, as the engine lists them).
+fn digest_of_repo(reference: &str, repo_digests: &[String]) -> Option<String> {
+    let short = |r: &str| {
+        let r = r.strip_prefix("docker.io/").or_else(|| r.strip_prefix("index.docker.io/")).unwrap_or(r);
+        r.strip_prefix("library/").unwrap_or(r).to_string()
+    };
+    let repo = match reference.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => reference,
+    };
+    repo_digests.iter().find_map(|d| d.split_once('@').filter(|(r, _)| short(r) == short(repo)).map(|(_, d)| d.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tag_is_pinned_by_the_repo_digest_of_its_own_repository() {
+        let d = "sha256:4b7ce07002c69e8f3d704a9c5d6fd3053be500b7f1c69fc0d80990c2ad8dd412";
+        let listed = vec!["127.0.0.1:5000/other@sha256:00".to_string(), format!("127.0.0.1:5000/team/base@{d}")];
+        assert_eq!(super::digest_of_repo("127.0.0.1:5000/team/base:1", &listed).as_deref(), Some(d));
+        assert_eq!(super::digest_of_repo("127.0.0.1:5000/team/base", &listed).as_deref(), Some(d));
+        assert_eq!(super::digest_of_repo("127.0.0.1:5000/team/nope:1", &listed), None);
+        let hub = vec![format!("alpine@{d}")];
+        assert_eq!(super::digest_of_repo("docker.io/library/alpine:3.22", &hub).as_deref(), Some(d));
+        assert_eq!(super::digest_of_repo("alpine:3.22", &hub).as_deref(), Some(d));
+        assert_eq!(super::digest_of_repo("pp-test-base:busybox", &[]), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! `publish --rollback vX.Y.Z`: point `latest` at that version's digest in every registry,
 //! without Docker rebuilding or even pulling it (`skopeo copy` by digest), then verify.
 //! When releases are signed (`signing-public-key`), `latest` only goes back to a version
-//! whose signature and attestations verify with the committed key.
+//! whose signature and attestations verify with the committed key in every registry.
 
 use super::plan::{self, PushPlan, Source, Target};
 use super::preflight::{self, Problems};
@@ -41,20 +41,22 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
     let reg = session.registry(&image);
     let public = ctx.config()?.signing_public_key.as_ref().map(|p| ctx.path(p));
     let work = cleanup::temp_dir(ctx, "rollback")?;
-    // Before latest moves: the version's signature, when releases are signed.
-    let check = |t: &Target, digest: &str| -> Result<()> {
-        let (Some(key), false) = (&public, ctx.dry_run) else { return Ok(()) };
-        let dir = work.path().join(t.spec.replace(['/', ':'], "_"));
-        check::verify(ctx, &session.access(t), &dir, key, &t.repo(&image), digest, &verify::REQUIRED).map_err(|e| {
-            let msg = format!("{} cannot become latest: {}; roll back to a signed release", version::tag(v), exit::one_line(&e));
-            anyhow::Error::from(exit::Exit { code: exit::code_of(&e), msg })
-        })?;
-        eprintln!("    {} in {} is signed and attested with {}: latest may go back to it", version::tag(v), t.spec, key.display());
-        Ok(())
-    };
+    // Before latest moves anywhere: the version's signature in every registry, when
+    // releases are signed, so that a copy that does not verify in one registry leaves
+    // latest unchanged in all of them.
+    if let (Some(key), false) = (&public, ctx.dry_run) {
+        for (t, i) in &found {
+            let dir = work.path().join(t.spec.replace(['/', ':'], "_"));
+            check::verify(ctx, &session.access(t), &dir, key, &t.repo(&image), &i.digest, &verify::REQUIRED).map_err(|e| {
+                let msg = format!("{} cannot become latest: {}; roll back to a signed release", version::tag(v), exit::one_line(&e));
+                anyhow::Error::from(exit::Exit { code: exit::code_of(&e), msg })
+            })?;
+            eprintln!("    {} in {} is signed and attested with {}: latest may go back to it", version::tag(v), t.spec, key.display());
+        }
+    }
     for (t, i) in &found {
         let plan = PushPlan::rollback(v, Source::Remote { repo: t.repo(&image), digest: i.digest.clone() }, &[(*t).clone()]);
-        pushed.extend(release::execute(ctx, &reg, &image, &plan, &check)?);
+        pushed.extend(release::execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?);
     }
     Ok(plan::record(&plan::Record {
         mode: "rollback",

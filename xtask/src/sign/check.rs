@@ -79,23 +79,23 @@ pub fn verify(ctx: &Ctx, access: &skopeo::Access, work: &Path, public: &Path, re
     };
     let mut predicates = BTreeMap::new();
     let mut problems = Vec::new();
+    // Attestations this key does not verify are someone else's (`cosign attest` appends to
+    // the same tag): skipped, as cosign does; only the required ones must verify.
+    let mut others = 0;
     for (i, (media, _, envelope)) in att.layers.iter().enumerate() {
         if media != cosign::DSSE {
             continue;
         }
-        let opened = match cosign::open_envelope(envelope) {
-            Ok(o) => o,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
+        let Ok(opened) = cosign::open_envelope(envelope) else {
+            others += 1;
+            continue;
         };
         let mut ok = false;
         for (j, s) in opened.signatures.iter().enumerate() {
             ok |= verifies(ctx, public, work, &format!("att{i}-{j}"), &opened.signed, s)?;
         }
         if !ok {
-            problems.push("an attestation's signature does not verify with the public key".into());
+            others += 1;
             continue;
         }
         match cosign::read_statement(&opened.body, repository, digest) {
@@ -107,7 +107,10 @@ pub fn verify(ctx: &Ctx, access: &skopeo::Access, work: &Path, public: &Path, re
     }
     let missing: Vec<&&str> = required.iter().filter(|t| !predicates.contains_key(**t)).collect();
     if !missing.is_empty() || !problems.is_empty() {
-        let miss: Vec<String> = missing.iter().map(|t| format!("no valid {t} attestation")).collect();
+        let mut miss: Vec<String> = missing.iter().map(|t| format!("no valid {t} attestation")).collect();
+        if others > 0 && !missing.is_empty() {
+            miss.push(format!("{others} attestation(s) there do not verify with this public key"));
+        }
         return Err(exit::gate(format!("{repository}@{digest}: {}", [miss, problems].concat().join("; "))));
     }
     Ok(Verified { signature_digest: sig.digest, attestation_digest: att.digest, predicates })

@@ -9,6 +9,7 @@ pub mod bed;
 pub mod boltdb;
 pub mod fakebin;
 pub mod registry;
+pub mod signing;
 pub mod trivy;
 
 use std::path::{Path, PathBuf};

@@ -81,6 +81,11 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The netrc file with this registry's credentials (for readers of its HTTP API).
+    pub fn netrc_file(&self) -> &std::path::Path {
+        &self.netrc
+    }
+
     /// Starts (again) the real server on the same storage.
     pub fn restart(&self) {
         self.stop();
