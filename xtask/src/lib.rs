@@ -14,6 +14,7 @@ pub mod flags;
 pub mod image;
 pub mod integration;
 pub mod publish;
+pub mod reference;
 pub mod release;
 pub mod runner;
 pub mod scan;
