@@ -17,6 +17,7 @@ mod registry;
 mod release;
 mod rollback;
 mod target;
+mod transfer;
 
 pub use registry::{Creds, Credentials, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
 pub use target::Target;
