@@ -7,6 +7,7 @@
 //! `--local`) ends in a [`plan::PushPlan`] carried out by the one executor (`push.rs`), and
 //! in `target/xtask/release.json`, written whether the run succeeded or not.
 
+mod base;
 mod gates;
 mod local;
 pub mod plan;
