@@ -16,6 +16,7 @@ use std::io::Read;
 #[derive(Debug)]
 pub enum Task {
     Bump { how: Option<Bump>, dry_run: bool },
+    BumpBase { creds: Credentials },
     Image { build: BuildOpts, dry_run: bool },
     Smoke { image: Option<String>, dry_run: bool },
     Integration { image: Option<String>, dry_run: bool },
@@ -33,7 +34,7 @@ impl Task {
             | Task::Integration { dry_run, .. }
             | Task::Scan { dry_run, .. } => *dry_run,
             Task::Publish(p) => p.dry_run,
-            Task::Doctor => false,
+            Task::Doctor | Task::BumpBase { .. } => false,
         }
     }
 
@@ -44,8 +45,9 @@ impl Task {
 }
 
 /// The tasks, with the first line of their help, in the order `--help` lists them.
-pub const TASKS: [(&str, &str); 7] = [
+pub const TASKS: [(&str, &str); 8] = [
     ("bump-version", "rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z"),
+    ("bump-base", "report whether the Dockerfile's BASE_IMAGE pin lags base-image-track"),
     ("image", "build the image from the Dockerfile and tag it locally"),
     ("smoke", "check the tools and the policies inside the image"),
     ("integration", "render every chart and check it against the policies, inside the image"),
@@ -197,6 +199,7 @@ fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task
             }))
         }
         XtaskCmd::Doctor(_) => Task::Doctor,
+        XtaskCmd::BumpBase(_) => Task::BumpBase { creds: creds(env) },
     })
 }
 

@@ -16,6 +16,12 @@ xflags::xflags! {
             optional --dry-run
         }
 
+        /// Report whether the Dockerfile's BASE_IMAGE pin lags base-image-track (Cargo.toml), and
+        /// print the pinned line to commit when it does. Changes nothing. The track is read with
+        /// the publish credentials (REGISTRY_*, else your Docker login) when it lives in a
+        /// configured registry, anonymously otherwise.
+        cmd bump-base {}
+
         /// Build the image from the Dockerfile and tag it locally (vX.Y.Z, sha-<commit>, latest).
         cmd image {
             /// Passed to docker build (repeatable), e.g. BASE_IMAGE=alpine:3.22.
@@ -116,6 +122,7 @@ pub struct Xtask {
 #[derive(Debug)]
 pub enum XtaskCmd {
     BumpVersion(BumpVersion),
+    BumpBase(BumpBase),
     Image(Image),
     Smoke(Smoke),
     Integration(Integration),
@@ -130,6 +137,9 @@ pub struct BumpVersion {
 
     pub dry_run: bool,
 }
+
+#[derive(Debug)]
+pub struct BumpBase;
 
 #[derive(Debug)]
 pub struct Image {

@@ -44,5 +44,6 @@ pub fn run(ctx: &Ctx, task: Task) -> Result<()> {
         Task::Scan { image, gate, .. } => scan::scan(ctx, &release::image_or_local(ctx, image)?, &gate).map(|_| ()),
         Task::Publish(opts) => publish::run(ctx, *opts),
         Task::Doctor => doctor::run(ctx),
+        Task::BumpBase { creds } => publish::bump_base(ctx, creds),
     }
 }

@@ -5,7 +5,8 @@
 //! very image already published (same base, same labels).
 
 use super::plan::Target;
-use super::registry::Session;
+use super::preflight::{self, Problems};
+use super::registry::{Credentials, Session};
 use crate::reference::ImageRef;
 use crate::tools::skopeo;
 use crate::{config, ctx::Ctx, exit, tags};
@@ -104,8 +105,7 @@ fn released_labels(s: &Session<'_>, t: &Target, image: &str, vtag: &str) -> Resu
 /// With the run's credentials when the track lives in a registry the run publishes to (the
 /// same host), anonymously otherwise.
 pub fn access(track: &ImageRef, targets: &[Target], s: &Session<'_>) -> skopeo::Access {
-    let same = |t: &&Target| t.host.eq_ignore_ascii_case(&track.host) || (t.public && track.host == "docker.io");
-    match targets.iter().find(same) {
+    match targets.iter().find(|t| same_host(t, track)) {
         Some(t) => s.access(t),
         None => skopeo::Access::anonymous(!super::target::is_loopback_host(&track.host)),
     }
@@ -113,14 +113,93 @@ pub fn access(track: &ImageRef, targets: &[Target], s: &Session<'_>) -> skopeo::
 
 /// The digest the track's tag names now (a registry read; it runs in a dry run too).
 pub fn resolve(ctx: &Ctx, access: &skopeo::Access, track: &ImageRef) -> Result<String> {
-    let digest = skopeo::digest_of(ctx, access, &track.to_string())
-        .with_context(|| format!("reading base-image-track {track}"))?;
+    let digest = skopeo::digest_of(ctx, access, &track.to_string()).context("base-image-track")?;
     digest.ok_or_else(|| {
         exit::usage(format!(
             "base-image-track {track}: {} has no such tag; fix `base-image-track` in Cargo.toml",
             track.host
         ))
     })
+}
+
+/// `bump-base`: whether the Dockerfile's BASE_IMAGE pin (the base of the next release)
+/// lags the track, and the line to commit when it does. Changes nothing. The track is read
+/// with the publish credentials when it lives in a configured registry, else anonymously.
+pub fn bump(ctx: &Ctx, creds: Credentials) -> Result<()> {
+    let config = ctx.config()?.clone();
+    let Some(spec) = config.base_image_track.clone() else {
+        return Err(exit::usage(
+            "no base-image-track in Cargo.toml [workspace.metadata.policy-platform]: set it to the tag the base follows, \
+             e.g. base-image-track = \"alpine:3.22\"",
+        ));
+    };
+    let track = config::track(&spec).map_err(|why| exit::usage(format!("Cargo.toml `base-image-track`: {why}")))?;
+    let path = ctx.path("Dockerfile");
+    let dockerfile = std::fs::read_to_string(&path).map_err(|e| {
+        exit::usage(format!(
+            "cannot read {} ({e}); run bump-base in the repo",
+            path.display()
+        ))
+    })?;
+    let Some(pin) = tags::dockerfile_args(&dockerfile, &[]).get("BASE_IMAGE").cloned() else {
+        return Err(exit::usage(
+            "the Dockerfile has no `ARG BASE_IMAGE=<image>@sha256:<digest>`; add the pinned base",
+        ));
+    };
+    crate::tools::require(&["skopeo"])?;
+    let mut p = Problems::default();
+    let targets: Vec<Target> = config
+        .registries
+        .iter()
+        .filter_map(|r| Target::parse(r).ok())
+        .filter(|t| same_host(t, &track))
+        .take(1)
+        .collect();
+    let session = match (targets.is_empty(), creds) {
+        (true, _) => None,
+        (false, Credentials::Broken(list)) => {
+            list.into_iter().for_each(|m| p.usage(m));
+            None
+        }
+        (false, c) => preflight::login(ctx, &mut p, &targets, Some(&c), &config.image),
+    };
+    p.finish("bump-base")?;
+    let a = match &session {
+        Some(s) => access(&track, &targets, s),
+        None => skopeo::Access::anonymous(!super::target::is_loopback_host(&track.host)),
+    };
+    let now = resolve(ctx, &a, &track)?;
+    for line in pin_report(&pin, &track, &now) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Pure: what `bump-base` says about `pin` when the track names `now`.
+pub fn pin_report(pin: &str, track: &ImageRef, now: &str) -> Vec<String> {
+    let mut out = vec![
+        format!("base-image-track {track} names {now}"),
+        format!("Dockerfile pins BASE_IMAGE={pin}"),
+    ];
+    let pinned = ImageRef::parse(pin).ok().and_then(|r| r.digest);
+    match pinned {
+        Some(d) if d == now => out.push("the pin is current".to_string()),
+        Some(d) => {
+            out.push(format!(
+                "the pin lags the track ({d} → {now}); for the next release, set in the Dockerfile and commit:"
+            ));
+            out.push(format!("ARG BASE_IMAGE={}", track.pinned(now)));
+        }
+        None => {
+            out.push("the pin names no digest; pin it in the Dockerfile and commit:".to_string());
+            out.push(format!("ARG BASE_IMAGE={}", track.pinned(now)));
+        }
+    }
+    out
+}
+
+fn same_host(t: &Target, track: &ImageRef) -> bool {
+    t.host.eq_ignore_ascii_case(&track.host) || (t.public && track.host == "docker.io")
 }
 
 #[cfg(test)]
@@ -172,6 +251,26 @@ mod tests {
         assert_eq!(
             Line::new(&track(), &labels(&format!("alpine@{D2}"), Some(D1)), D1).base_image,
             format!("alpine:3.22@{D1}")
+        );
+    }
+
+    #[test]
+    fn the_pin_against_the_track() {
+        let lags = pin_report(&format!("alpine:3.22.2@{D1}"), &track(), D2);
+        assert_eq!(lags[0], format!("base-image-track alpine:3.22 names {D2}"));
+        assert!(
+            lags[2].starts_with(&format!("the pin lags the track ({D1} → {D2})")),
+            "{lags:?}"
+        );
+        assert_eq!(lags.last().unwrap(), &format!("ARG BASE_IMAGE=alpine:3.22@{D2}"));
+        assert_eq!(
+            pin_report(&format!("alpine:3.22.2@{D1}"), &track(), D1).last().unwrap(),
+            "the pin is current"
+        );
+        let loose = pin_report("alpine:3.22", &track(), D1);
+        assert!(
+            loose[2].contains("names no digest") && loose[3] == format!("ARG BASE_IMAGE=alpine:3.22@{D1}"),
+            "{loose:?}"
         );
     }
 

@@ -20,6 +20,7 @@ mod rollback;
 mod target;
 mod transfer;
 
+pub use base::bump as bump_base;
 pub use registry::{Creds, Credentials, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
 pub use target::Target;
 
