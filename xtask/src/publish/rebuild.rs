@@ -91,7 +91,9 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         println!("{}", l.message());
         opts_b.build_args.push(format!("BASE_IMAGE={}", l.base_image));
     }
-    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r)));
+    // A moved base cannot give the image latest holds: no cache from it, no second build.
+    let moved = line.as_ref().is_some_and(base::Line::moved);
+    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r))).filter(|_| !moved);
     let built = build_like(ctx, bctx, &session, &mut opts_b, like, &image)?;
 
     let changed: Vec<Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).cloned().collect();
