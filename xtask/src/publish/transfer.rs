@@ -126,11 +126,18 @@ pub fn of_push(
             continue;
         }
         done.push(blob);
-        let short = diff.trim_start_matches("sha256:").get(..12).unwrap_or_default();
-        match seen.iter().rev().find(|(id, _)| id == short) {
+        // The classic image store names a layer by its diff ID; accept its blob digest too.
+        let short = |d: &str| {
+            d.trim_start_matches("sha256:")
+                .get(..12)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (by_diff, by_blob) = (short(diff), short(blob));
+        match seen.iter().rev().find(|(id, _)| *id == by_diff || *id == by_blob) {
             Some((_, true)) => t.new_layers.push(*size),
             Some((_, false)) => t.existing_layers += 1,
-            None => return Err(format!("docker push printed no status for layer {short}")),
+            None => return Err(format!("docker push printed no status for layer {by_diff}")),
         }
     }
     Ok(t)
@@ -200,6 +207,13 @@ mod tests {
         assert!(of_push(OUT, &ids(&["aaaaaaaaaaaa"]), &[], 1, 1)
             .unwrap_err()
             .contains("1 layers but the pushed manifest 0"));
+    }
+
+    #[test]
+    fn layers_named_by_their_blob_count_too() {
+        let blob = format!("sha256:abcdef012345{}", "0".repeat(52));
+        let t = of_push("abcdef012345: Pushed\n", &ids(&["aaaaaaaaaaaa"]), &[(blob, 42)], 1, 1).unwrap();
+        assert_eq!(t.new_layers, vec![42]);
     }
 
     #[test]
