@@ -65,11 +65,14 @@ RUN sh /image-stage.sh normalize /out
 # policies. A changed part re-copies the parts after it (locally; their layers stay the
 # same, so they are not pushed again). Each copies a whole /out tree: copying a file into
 # an existing directory would leave that directory's fresh mtime in the layer.
+# USER and WORKDIR come right after the user's layer (COPY ignores USER; /workspace exists
+# by then): the classic builder commits each step, ~1 s each on a 230 MB image, and there
+# they stay cached when a tool or the policies change.
 FROM base
 COPY --from=user /out/ /
+USER 10001:10001
+WORKDIR /workspace
 COPY --from=pluto /out/ /
 COPY --from=helm /out/ /
 COPY --from=kyverno /out/ /
 COPY --from=policies /out/ /
-USER 10001:10001
-WORKDIR /workspace

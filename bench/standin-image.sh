@@ -61,6 +61,8 @@ BENCH_ROOT="$work/repo"
 mkdir -p "$BENCH_ROOT"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$BENCH_ROOT/" 2>/dev/null || true)
 sed -i "s/^image = .*/image = \"pp-bench-$$\"/" "$BENCH_ROOT/Cargo.toml"
+# The benches give BASE_IMAGE themselves (a local busybox); no base line to follow.
+sed -i '/^base-image-track/d' "$BENCH_ROOT/Cargo.toml"
 (cd "$BENCH_ROOT" && git init -q -b main && git add -A && git -c user.name=bench -c user.email=bench@example.invalid commit -qm bench)
 XTASK_ROOT="$BENCH_ROOT" "$XTASK" image --tools-mirror "http://127.0.0.1:$(cat "$work/port")" "${build_args[@]}" > "$work/build.log" 2>&1 \
   || { cat "$work/build.log"; echo "bench: building the bench image failed" >&2; exit 1; }

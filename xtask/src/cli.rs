@@ -19,6 +19,7 @@ use std::io::Read;
 pub enum Task {
     Bump { how: Option<Bump>, dry_run: bool },
     BumpTool(BumpToolOpts),
+    BumpBase { creds: Credentials },
     Image { build: BuildOpts, dry_run: bool },
     Smoke { image: Option<String>, dry_run: bool },
     Integration { image: Option<String>, dry_run: bool },
@@ -38,7 +39,7 @@ impl Task {
             | Task::Scan { dry_run, .. } => *dry_run,
             Task::Publish(p) => p.dry_run,
             Task::BumpTool(b) => b.dry_run,
-            Task::Doctor | Task::Verify(_) => false,
+            Task::Doctor | Task::Verify(_) | Task::BumpBase { .. } => false,
         }
     }
 
@@ -49,9 +50,10 @@ impl Task {
 }
 
 /// The tasks, with the first line of their help, in the order `--help` lists them.
-pub const TASKS: [(&str, &str); 9] = [
+pub const TASKS: [(&str, &str); 10] = [
     ("bump-version", "rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z"),
     ("bump-tool", "upgrade kyverno, helm or pluto: checked download, new Dockerfile pin"),
+    ("bump-base", "report whether the Dockerfile's BASE_IMAGE pin lags base-image-track"),
     ("image", "build the image from the Dockerfile and tag it locally"),
     ("smoke", "check the tools and the policies inside the image"),
     ("integration", "render every chart and check it against the policies, inside the image"),
@@ -222,6 +224,7 @@ fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task
             }
             Task::Verify(crate::verify::VerifyOpts { reference: f.reference, key: f.key, creds: creds(env) })
         }
+        XtaskCmd::BumpBase(_) => Task::BumpBase { creds: creds(env) },
     })
 }
 

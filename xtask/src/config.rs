@@ -1,6 +1,7 @@
 //! `[workspace.metadata.policy-platform]` in the root Cargo.toml, read through
 //! `cargo metadata` (no TOML parser to compile).
 
+use crate::reference::ImageRef;
 use crate::{ctx::Ctx, exit};
 use anyhow::Result;
 use serde_json::Value;
@@ -23,6 +24,9 @@ pub struct Config {
     /// The committed public key releases are signed for (a path in the repo); `None`:
     /// releases are unsigned.
     pub signing_public_key: Option<String>,
+    /// The floating tag the weekly rebuild follows (`alpine:3.22`); `None`: it rebuilds on
+    /// whatever BASE_IMAGE the build is given.
+    pub base_image_track: Option<String>,
 }
 
 impl Default for Config {
@@ -40,6 +44,7 @@ impl Default for Config {
             size_budget_mb: 400,
             sha_length: 7,
             signing_public_key: None,
+            base_image_track: None,
         }
     }
 }
@@ -57,6 +62,7 @@ const KEYS: &[&str] = &[
     "size-budget-mb",
     "sha-length",
     "signing-public-key",
+    "base-image-track",
 ];
 
 impl Config {
@@ -113,6 +119,10 @@ impl Config {
                     let p = v.as_str().filter(|s| is_repo_path(s)).ok_or_else(|| bad("a relative path inside the repo, like \"cosign.pub\""))?;
                     c.signing_public_key = Some(p.to_string());
                 }
+                "base-image-track" => {
+                    let s = v.as_str().ok_or_else(|| bad("a floating tag like \"alpine:3.22\""))?;
+                    c.base_image_track = Some(track(s).map_err(|why| bad(&format!("a floating tag like \"alpine:3.22\" ({why})")))?.to_string());
+                }
                 _ => {
                     return Err(exit::usage(format!(
                         "Cargo.toml [workspace.metadata.policy-platform]: unknown key `{key}`; known keys: {}",
@@ -123,6 +133,18 @@ impl Config {
         }
         Ok(c)
     }
+}
+
+/// A base line to follow: an image reference with a tag and no digest.
+pub fn track(s: &str) -> Result<ImageRef, String> {
+    let r = ImageRef::parse(s)?;
+    if r.digest.is_some() {
+        return Err(format!("`{s}` is pinned by digest: name the tag to follow, without @sha256:…"));
+    }
+    if r.tag.is_none() {
+        return Err(format!("`{s}` has no tag: name the tag to follow, e.g. `{}:3.22`", r.name));
+    }
+    Ok(r)
 }
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
@@ -213,6 +235,27 @@ mod tests {
         assert_eq!(Config::from_metadata(&meta(json!({ "trivy-sha256": sum }))).unwrap().trivy_sha256, sum);
         let e = Config::from_metadata(&meta(json!({ "trivy-sha256": "abc" }))).unwrap_err();
         assert!(e.to_string().contains("`trivy-sha256`"), "{e}");
+    }
+
+    #[test]
+    fn base_image_track_is_a_tag_without_digest() {
+        let c = Config::from_metadata(&meta(json!({ "base-image-track": "alpine:3.22" }))).unwrap();
+        assert_eq!(c.base_image_track.as_deref(), Some("alpine:3.22"));
+        let c = Config::from_metadata(&meta(json!({ "base-image-track": "127.0.0.1:5000/team/base:track" }))).unwrap();
+        assert_eq!(c.base_image_track.as_deref(), Some("127.0.0.1:5000/team/base:track"));
+        let d = "sha256:4b7ce07002c69e8f3d704a9c5d6fd3053be500b7f1c69fc0d80990c2ad8dd412";
+        for (bad, why) in [
+            (json!("alpine"), "has no tag"),
+            (json!(format!("alpine:3.22@{d}")), "pinned by digest"),
+            (json!("Alpine:3.22"), "no valid image name"),
+            (json!("alpine:3.22@sha256:x"), "not a sha256"),
+            (json!(3), "a floating tag"),
+        ] {
+            let e = Config::from_metadata(&meta(json!({ "base-image-track": bad }))).unwrap_err();
+            assert_eq!(crate::exit::code_of(&e), 2);
+            let msg = e.to_string();
+            assert!(msg.contains("`base-image-track`") && msg.contains(why), "{msg}");
+        }
     }
 
     #[test]

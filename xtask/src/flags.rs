@@ -38,6 +38,12 @@ xflags::xflags! {
             optional --dry-run
         }
 
+        /// Report whether the Dockerfile's BASE_IMAGE pin lags base-image-track (Cargo.toml), and
+        /// print the pinned line to commit when it does. Changes nothing. The track is read with
+        /// the publish credentials (REGISTRY_*, else your Docker login) when it lives in a
+        /// configured registry, anonymously otherwise.
+        cmd bump-base {}
+
         /// Build the image from the Dockerfile and tag it locally (vX.Y.Z, sha-<commit>, latest).
         cmd image {
             /// Passed to docker build (repeatable), e.g. BASE_IMAGE=alpine:3.22.
@@ -152,6 +158,7 @@ pub struct Xtask {
 pub enum XtaskCmd {
     BumpVersion(BumpVersion),
     BumpTool(BumpTool),
+    BumpBase(BumpBase),
     Image(Image),
     Smoke(Smoke),
     Integration(Integration),
@@ -177,6 +184,9 @@ pub struct BumpTool {
     pub tools_mirror: Option<String>,
     pub dry_run: bool,
 }
+
+#[derive(Debug)]
+pub struct BumpBase;
 
 #[derive(Debug)]
 pub struct Image {

@@ -8,6 +8,7 @@
 pub mod plan;
 
 use crate::tools::{self, docker, git, Auth};
+use crate::reference::{self, ImageRef};
 use crate::{ctx::Ctx, exit, release, smoke, tags};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -48,6 +49,9 @@ pub struct Built {
     pub policy_hash: String,
     /// The Dockerfile's arguments as this build used them (tool URLs and sums, bases).
     pub args: BTreeMap<String, String>,
+    /// The digest of the base it was built on (its `base.digest` label), when the engine
+    /// knows one.
+    pub base_digest: Option<String>,
 }
 
 /// The Dockerfile's arguments as a build with `opts` would use them (tool URLs and sums,
@@ -94,13 +98,21 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         tools: p.tools.clone(),
         policy_hash,
         args: p.args.clone(),
+        base_digest: None,
     };
 
     ctx.step(&format!("docker build {}", p.reference));
     let _ = std::fs::remove_file(&p.build_iidfile);
     finished(docker::build(ctx, &ctx.root, &p.argv, None, opts.auth.as_ref())?, p.base_image.as_deref())?;
     let built_id = if ctx.dry_run { "<id of the build above>".to_string() } else { read_id(&p.build_iidfile)? };
-    let label_df = plan::label_dockerfile(&built_id, &p.labels);
+    let mut labels = p.labels.clone();
+    if !ctx.dry_run {
+        built.base_digest = base_digest(ctx, p.base_image.as_deref())?;
+    }
+    if let Some(d) = &built.base_digest {
+        labels.insert(tags::LABEL_BASE_DIGEST.to_string(), d.clone());
+    }
+    let label_df = plan::label_dockerfile(&built_id, &labels);
     eprintln!("  with this Dockerfile on stdin (labels and tags in one step):\n    {}", label_df.trim_end().replace('\n', "\n    "));
     let _ = std::fs::remove_file(&p.iidfile);
     // The same credentials as the first step: every `docker build` reads all of its
@@ -121,6 +133,24 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
     print!("{}", plan::layer_table(&layers));
     plan::size_gate(built.size_bytes, config.size_budget_mb, &layers)?;
     Ok(built)
+}
+
+/// The digest the base was pulled or pushed by, from the engine (the build just used it),
+/// for the `base.digest` label; `None`, said so, when the engine knows no such digest.
+fn base_digest(ctx: &Ctx, base: Option<&str>) -> Result<Option<String>> {
+    let Some(base) = base else { return Ok(None) };
+    let why = match ImageRef::parse(base) {
+        Ok(r) => match reference::repo_digest(&r, &docker::repo_digests(ctx, base)?) {
+            Ok(d) => {
+                eprintln!("    base {base}: {d}");
+                return Ok(Some(d));
+            }
+            Err(why) => why,
+        },
+        Err(why) => format!("a reference that cannot be read ({why})"),
+    };
+    eprintln!("    note: the base {base} has {why}; the image gets no {} label", tags::LABEL_BASE_DIGEST);
+    Ok(None)
 }
 
 fn read_id(path: &std::path::Path) -> Result<String> {

@@ -15,6 +15,7 @@ pub mod flags;
 pub mod image;
 pub mod integration;
 pub mod publish;
+pub mod reference;
 pub mod release;
 pub mod runner;
 pub mod scan;
@@ -47,5 +48,6 @@ pub fn run(ctx: &Ctx, task: Task) -> Result<()> {
         Task::Publish(opts) => publish::run(ctx, *opts),
         Task::Doctor => doctor::run(ctx),
         Task::Verify(opts) => verify::run(ctx, &opts),
+        Task::BumpBase { creds } => publish::bump_base(ctx, creds),
     }
 }

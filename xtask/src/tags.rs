@@ -12,6 +12,7 @@ pub const LABEL_VERSION: &str = "org.opencontainers.image.version";
 pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
 pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
 pub const LABEL_BASE: &str = "org.opencontainers.image.base.name";
+/// The digest of the base the image was built on, from the engine after the build.
 pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const LABEL_POLICY_HASH: &str = "io.policy-platform.policy-hash";
 

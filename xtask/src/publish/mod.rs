@@ -8,6 +8,7 @@
 //! in `target/xtask/release.json`, written whether the run succeeded or not.
 
 mod attest;
+mod base;
 mod gates;
 mod local;
 pub mod plan;
@@ -18,7 +19,9 @@ mod registry;
 mod release;
 mod rollback;
 mod target;
+mod transfer;
 
+pub use base::bump as bump_base;
 pub use plan::Pushed;
 pub use registry::{Creds, Credentials, Session, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
 pub use target::Target;

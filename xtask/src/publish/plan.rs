@@ -3,6 +3,7 @@
 //! release record. No I/O: `push.rs` carries a [`PushPlan`] out against a registry.
 
 pub use super::target::Target;
+pub use super::transfer::{Transfer, Upload};
 use crate::version;
 use semver::Version;
 use serde_json::{json, Value};
@@ -193,6 +194,8 @@ pub struct Pushed {
     pub tags: BTreeMap<String, Outcome>,
     /// Why `latest` was left alone, if it was.
     pub latest_skipped: Option<String>,
+    /// What went over the wire to this registry.
+    pub upload: Upload,
 }
 
 /// What the release record is made of.
@@ -227,6 +230,7 @@ pub fn record(r: &Record<'_>) -> Value {
             "reference": format!("{}@{}", p.repo, p.digest),
             "tags": p.tags.iter().map(|(t, o)| (t.clone(), json!(o.as_str()))).collect::<serde_json::Map<_, _>>(),
             "latest_skipped": p.latest_skipped,
+            "upload": p.upload.json(),
         })).collect::<Vec<_>>(),
         "tools": r.tools,
         "policy_hash": r.policy_hash,
@@ -249,7 +253,7 @@ pub fn summary_markdown(record: &Value) -> String {
     }
     let regs = record["registries"].as_array().into_iter().flatten().collect::<Vec<_>>();
     if !regs.is_empty() {
-        s.push_str("| registry | digest | tags |\n|---|---|---|\n");
+        s.push_str("| registry | digest | tags | upload |\n|---|---|---|---|\n");
     }
     for r in regs {
         let tags: Vec<String> = r["tags"]
@@ -259,10 +263,11 @@ pub fn summary_markdown(record: &Value) -> String {
             .map(|(t, how)| format!("`{t}` ({})", how.as_str().unwrap_or("")))
             .collect();
         s.push_str(&format!(
-            "| `{}` | `{}` | {} |\n",
+            "| `{}` | `{}` | {} | {} |\n",
             r["repository"].as_str().unwrap_or(""),
             r["digest"].as_str().unwrap_or(""),
-            tags.join(", ")
+            tags.join(", "),
+            r["upload"]["summary"].as_str().unwrap_or("")
         ));
     }
     let signing = &record["signing"];
@@ -373,6 +378,7 @@ mod tests {
             digest: "sha256:d1".into(),
             tags: BTreeMap::from([("v1.0.0".into(), Outcome::Pushed), ("latest".into(), Outcome::Unchanged)]),
             latest_skipped: None,
+            upload: Upload::Layers(Transfer { new_layers: vec![118_400_000], existing_layers: 4, config_bytes: 1500, manifest_bytes: 1300 }),
         }];
         let tools = BTreeMap::from([("kyverno".to_string(), "1.19.0".to_string())]);
         let ver = v("v1.0.0");
@@ -393,8 +399,10 @@ mod tests {
         assert_eq!(rec["registries"][0]["reference"], "127.0.0.1:5000/team/pp@sha256:d1");
         assert_eq!(rec["registries"][0]["tags"]["latest"], "unchanged");
         assert_eq!(rec["tools"]["kyverno"], "1.19.0");
+        assert_eq!(rec["registries"][0]["upload"]["bytes_pushed"], 118_400_000);
         let md = summary_markdown(&rec);
         assert!(md.contains("| `127.0.0.1:5000/team/pp` | `sha256:d1` |"), "{md}");
+        assert!(md.contains("| pushed 1 new layer, 118.4 MB; 4 layers already there |"), "{md}");
         assert!(md.contains("`v1.0.0` (pushed)"), "{md}");
         assert!(md.contains("**Unsigned:**"), "{md}");
         let mut signed = rec.clone();

@@ -2,7 +2,7 @@
 //! registry holds right before it is written (compare-and-push), then every tag read back.
 //! Release, rebuild and rollback all end here.
 
-use super::plan::{decide, Decision, Kind, Outcome, PushPlan, Pushed, Remote, Source, Target};
+use super::plan::{decide, Decision, Kind, Outcome, PushPlan, Pushed, Remote, Source, Target, Upload};
 use crate::exit;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 pub trait Registry: Sync {
     fn tags(&self, t: &Target) -> Result<Vec<String>>;
     fn remote(&self, t: &Target, tag: &str) -> Result<Option<Remote>>;
-    /// Uploads the local image `id` as `tag`; the manifest digest it got.
-    fn upload(&self, t: &Target, id: &str, tag: &str) -> Result<String>;
+    /// Uploads the local image `id` as `tag`: the manifest digest it got, and what went
+    /// over the wire.
+    fn upload(&self, t: &Target, id: &str, tag: &str) -> Result<Uploaded>;
     /// Points `tag` at `src` (`repo@digest`, in this or another registry), registry-side.
     fn point(&self, t: &Target, src: &str, tag: &str) -> Result<()>;
 }
@@ -22,6 +23,13 @@ pub trait Registry: Sync {
 /// after the last tag when the plan has no `latest`): signing and attesting a release,
 /// checking the signature of a rollback's target. An error stops the publish there.
 pub type BeforeLatest<'a> = &'a dyn Fn(&Target, &str) -> Result<()>;
+
+/// What [`Registry::upload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub digest: String,
+    pub upload: Upload,
+}
 
 /// Writes the plan. In a dry run nothing is read again and every tag reads as "write".
 pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, log: &dyn Fn(&str), before_latest: BeforeLatest<'_>) -> Result<Vec<Pushed>> {
@@ -36,6 +44,7 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
         let mut tags = BTreeMap::new();
         let mut latest_skipped = None;
         let mut hooked = false;
+        let mut upload = Upload::Nothing;
         for tag in &tp.tags {
             if tag.kind != Kind::Fixed && !hooked {
                 if let Some(d) = &digest {
@@ -78,9 +87,15 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
                             reg.point(t, &format!("{repo}@{d}"), &tag.tag)?;
                             d.clone()
                         }
-                        (None, Source::Built { id }) => reg.upload(t, id, &tag.tag)?,
+                        (None, Source::Built { id }) => {
+                            let u = reg.upload(t, id, &tag.tag)?;
+                            upload = u.upload;
+                            u.digest
+                        }
+                        // Another repository (the same one starts with `digest` set).
                         (None, Source::Remote { repo: src, digest: d }) => {
                             reg.point(t, &format!("{src}@{d}"), &tag.tag)?;
+                            upload = Upload::Copied { from: format!("{src}@{d}") };
                             d.clone()
                         }
                     };
@@ -93,7 +108,7 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
         if let Some(d) = digest.as_ref().filter(|_| !hooked) {
             before_latest(t, d)?;
         }
-        pushed.push(Pushed { target: t.clone(), repo, digest: digest.unwrap_or_default(), tags, latest_skipped });
+        pushed.push(Pushed { target: t.clone(), repo, digest: digest.unwrap_or_default(), tags, latest_skipped, upload });
     }
     Ok(pushed)
 }
@@ -135,6 +150,7 @@ pub fn verify(reg: &dyn Registry, pushed: &[Pushed]) -> Result<()> {
 pub mod fake {
     //! A registry in memory that records every call, for plan tests without Docker.
     use super::*;
+    use crate::publish::plan::Transfer;
     use std::sync::Mutex;
 
     #[derive(Default)]
@@ -176,11 +192,12 @@ pub mod fake {
             Ok(self.state.lock().unwrap().get(&(t.spec.clone(), tag.to_string())).cloned())
         }
 
-        fn upload(&self, t: &Target, id: &str, tag: &str) -> Result<String> {
+        fn upload(&self, t: &Target, id: &str, tag: &str) -> Result<Uploaded> {
             self.log.lock().unwrap().push(format!("upload {}:{tag}", t.spec));
             let digest = format!("sha256:manifest-of-{id}");
             self.put(&t.spec, tag, &digest, id);
-            Ok(digest)
+            let transfer = Transfer { new_layers: vec![1000], existing_layers: 4, config_bytes: 10, manifest_bytes: 10 };
+            Ok(Uploaded { digest, upload: Upload::Layers(transfer) })
         }
 
         fn point(&self, t: &Target, src: &str, tag: &str) -> Result<()> {
@@ -230,6 +247,7 @@ mod tests {
             ]
         );
         assert!(pushed.iter().all(|p| p.tags.values().all(|o| *o == Outcome::Pushed)));
+        assert!(pushed.iter().all(|p| matches!(&p.upload, Upload::Layers(t) if t.bytes() == 1000)), "one upload per registry: {pushed:?}");
         verify(&fake, &pushed).unwrap();
         // Latest is written last, after its registry's tag list was read again.
         let log = fake.log.lock().unwrap().clone();
@@ -246,6 +264,7 @@ mod tests {
         assert_eq!(fake.writes(), ["point 127.0.0.1:5001:sha-1234567<-127.0.0.1:5001/pp@sha256:m1", "point 127.0.0.1:5001:latest<-127.0.0.1:5001/pp@sha256:m1"]);
         assert_eq!(pushed[0].tags["v1.0.0"], Outcome::Unchanged);
         assert_eq!(pushed[0].digest, "sha256:m1");
+        assert_eq!(pushed[0].upload, Upload::Nothing, "pointing tags at a manifest already there uploads nothing");
         // Everything there: nothing written at all.
         let fake2 = Fake::default();
         for t in ["v1.0.0", "sha-1234567", "latest"] {
@@ -312,7 +331,9 @@ mod tests {
             Source::Remote { repo: format!("{R1}/pp"), digest: "sha256:m1".into() },
             &targets(&[R1, R2]),
         );
-        run(&fake, &plan).unwrap();
+        let pushed = run(&fake, &plan).unwrap();
+        assert_eq!(pushed[0].upload, Upload::Nothing);
+        assert_eq!(pushed[1].upload, Upload::Copied { from: format!("{R1}/pp@sha256:m1") });
         let w = fake.writes();
         assert!(w.iter().all(|l| l.starts_with("point")), "no upload: {w:?}");
         assert!(w.contains(&"point 127.0.0.1:5002:v1.0.0<-127.0.0.1:5001/pp@sha256:m1".to_string()), "{w:?}");

@@ -1,6 +1,8 @@
 //! `publish --rebuild`, the weekly job: rebuild the released version on a refreshed base,
 //! reusing the registry's `latest` as cache, and move `latest` (plus a dated audit tag)
-//! only when the image changed. Never creates or moves a `vX.Y.Z` or `sha-` tag.
+//! only when the image changed. Never creates or moves a `vX.Y.Z` or `sha-` tag. With
+//! `base-image-track` configured, the base is what that tag names now when it moved since
+//! the release (`base.rs`).
 //!
 //! Same inputs give the same image id: labels come from the release commit (never the
 //! clock), and the classic builder keeps its cached layers' ids, `created` included,
@@ -9,7 +11,7 @@
 use super::plan::{self, PushPlan, Remote, Source, Target};
 use super::preflight::{self, Problems};
 use super::registry::Session;
-use super::{gates, release, PublishOpts, TOOLS};
+use super::{base, gates, release, PublishOpts, TOOLS};
 use crate::image::{self, BuildOpts};
 use crate::tools::{docker, git};
 use crate::{ctx::Ctx, exit, files, tags, version};
@@ -72,6 +74,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
             unreleased_changes(ctx, &mut p, rc, &version::tag(v));
         }
     }
+    let line = base_line(ctx, opts, &mut p, session.as_ref(), &targets, &image, version.as_ref());
     p.finish("publish --rebuild")?;
     let (Some(version), Some(head), Some(session), Some(rc)) = (version, head, session, release_commit) else {
         return Err(exit::env("publish --rebuild preflight could not gather its facts (version, commit, release commit, login); rerun"));
@@ -84,7 +87,13 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let bctx = bctx.as_ref().unwrap_or(ctx);
 
     let mut opts_b = BuildOpts { pull: true, auth: Some(session.auth().clone()), ..opts.build.clone() };
-    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r)));
+    if let Some(l) = &line {
+        println!("{}", l.message());
+        opts_b.build_args.push(format!("BASE_IMAGE={}", l.base_image));
+    }
+    // A moved base cannot give the image latest holds: no cache from it, no second build.
+    let moved = line.as_ref().is_some_and(base::Line::moved);
+    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r))).filter(|_| !moved);
     let built = build_like(ctx, bctx, &session, &mut opts_b, like, &image)?;
 
     let changed: Vec<Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).cloned().collect();
@@ -99,6 +108,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
             "commit": rc,
             "image_id": built.id,
             "digest": r,
+            "base": line.as_ref().map(base::Line::json),
         }));
     }
 
@@ -106,7 +116,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let dated = plan::dated_tag(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
     let plan = PushPlan::rebuild(&version, &dated, Source::Built { id: built.id.clone() }, &changed);
     let pushed = release::execute(ctx, &session.registry(&image), &image, &plan, &|_, _| Ok(()))?;
-    Ok(plan::record(&plan::Record {
+    let mut rec = plan::record(&plan::Record {
         mode: "rebuild",
         version: &version,
         commit: &rc,
@@ -116,7 +126,33 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         policy_hash: &built.policy_hash,
         scan: &passed.scan,
         integration: &passed.integration,
-    }))
+    });
+    if let Some(l) = &line {
+        rec["base"] = l.json();
+    }
+    Ok(rec)
+}
+
+/// With `base-image-track` configured: where the base line stands (the rebuild then runs
+/// on the base it names); `None` without it (the build's own BASE_IMAGE, as given).
+fn base_line(
+    ctx: &Ctx,
+    opts: &PublishOpts,
+    p: &mut Problems,
+    s: Option<&Session<'_>>,
+    targets: &[Target],
+    image: &str,
+    version: Option<&semver::Version>,
+) -> Option<base::Line> {
+    let track = ctx.config().ok()?.base_image_track.clone()?;
+    if opts.build.build_args.iter().any(|a| a.starts_with("BASE_IMAGE=")) {
+        p.usage(format!(
+            "--build-arg BASE_IMAGE: --rebuild follows base-image-track ({track}, Cargo.toml); \
+             drop the flag, or the key to rebuild on a base of your own"
+        ));
+        return None;
+    }
+    p.take(base::line(ctx, s?, targets, image, &version::tag(version?), &track))
 }
 
 /// Builds so that unchanged inputs give the image already published as `latest`: with

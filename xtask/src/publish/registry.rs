@@ -4,7 +4,8 @@
 //! the executor writes through.
 
 use super::plan::{Remote, Target};
-use super::push::Registry;
+use super::push::{Registry, Uploaded};
+use super::transfer::{self, Transfer, Upload};
 use crate::ctx::Ctx;
 use crate::files::TempDir;
 use crate::tools::{docker, retry, skopeo, Auth};
@@ -151,6 +152,19 @@ pub struct SessionRegistry<'a> {
     image: &'a str,
 }
 
+impl SessionRegistry<'_> {
+    /// What a `docker push` of the local image `id` sent: its output against the image's
+    /// diff IDs and the layers of the manifest it pushed.
+    fn transfer(&self, t: &Target, id: &str, digest: &str, push_output: &str) -> Result<Transfer> {
+        let ctx = self.s.ctx;
+        let diff_ids = docker::layers(ctx, id)?;
+        let reference = format!("{}@{digest}", t.repo(self.image));
+        let raw = skopeo::raw_manifest(ctx, &self.s.access(t), &reference)?.with_context(|| format!("{reference} is not in the registry"))?;
+        let (layers, config) = skopeo::manifest_layers(&raw).with_context(|| format!("{reference} is not an image manifest"))?;
+        transfer::of_push(push_output, &diff_ids, &layers, config, raw.len() as u64).map_err(anyhow::Error::msg)
+    }
+}
+
 impl Registry for SessionRegistry<'_> {
     fn tags(&self, t: &Target) -> Result<Vec<String>> {
         self.s.list_tags(t, self.image)
@@ -160,15 +174,23 @@ impl Registry for SessionRegistry<'_> {
         self.s.remote_of(t, self.image, tag)
     }
 
-    /// `docker tag` + `docker push`, retried on transient errors; the digest it printed.
-    fn upload(&self, t: &Target, id: &str, tag: &str) -> Result<String> {
+    /// `docker tag` + `docker push`, retried on transient errors; the digest it printed,
+    /// and the layers it uploaded (sized by the manifest it pushed).
+    fn upload(&self, t: &Target, id: &str, tag: &str) -> Result<Uploaded> {
         let ctx = self.s.ctx;
         let reference = t.reference(self.image, tag);
         docker::tag(ctx, if id.is_empty() { "<built image>" } else { id }, &reference)?;
         let out = retry::change(ctx, &format!("pushing {tag} to {}", t.spec), &docker::push_cmd(&self.s.auth, &reference));
         docker::untag(ctx, &reference);
-        let Some(out) = out? else { return Ok("sha256:<digest of that push>".to_string()) };
-        docker::push_digest(&out.text(), tag).with_context(|| format!("`docker push {reference}` printed no `{tag}: digest: sha256:…` line"))
+        let Some(out) = out? else { return Ok(Uploaded { digest: "sha256:<digest of that push>".to_string(), upload: Upload::Nothing }) };
+        let text = out.text();
+        let digest = docker::push_digest(&text, tag).with_context(|| format!("`docker push {reference}` printed no `{tag}: digest: sha256:…` line"))?;
+        // The push worked: a count that cannot be made is said, never an error.
+        let upload = match self.transfer(t, id, &digest, &text) {
+            Ok(tr) => Upload::Layers(tr),
+            Err(e) => Upload::Unmeasured(crate::exit::one_line(&e)),
+        };
+        Ok(Uploaded { digest, upload })
     }
 
     /// `skopeo copy --preserve-digests docker://SRC docker://REPO:TAG`: nothing uploaded

@@ -175,6 +175,7 @@ pub fn execute(ctx: &Ctx, reg: &dyn push::Registry, image: &str, plan: &PushPlan
         push::verify(reg, &pushed)?;
         for p in &pushed {
             eprintln!("    {}: {} verified at {}", p.target.spec, p.tags.keys().cloned().collect::<Vec<_>>().join(", "), p.digest);
+            eprintln!("    {}: {}", p.target.spec, p.upload.summary());
         }
         ctx.end_step();
     }

@@ -90,6 +90,20 @@ pub fn labels(ctx: &Ctx, reference: &str) -> Result<BTreeMap<String, String>> {
     Ok(v.as_object().map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect()).unwrap_or_default())
 }
 
+/// The `name@sha256:…` digests a local image was pulled or pushed by (empty when it was
+/// built or imported here).
+pub fn repo_digests(ctx: &Ctx, reference: &str) -> Result<Vec<String>> {
+    let out = ctx.run.read(&docker().args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]))?;
+    if !out.ok() {
+        if is_no_such_image(&out.stderr) {
+            return Err(not_found(reference));
+        }
+        return Err(exit::env(format!("docker image inspect {reference} failed: {}", out.error_line())));
+    }
+    let v: Option<Vec<String>> = serde_json::from_slice(&out.stdout).with_context(|| format!("docker image inspect {reference} printed no JSON"))?;
+    Ok(v.unwrap_or_default())
+}
+
 /// Size in bytes of a local image.
 pub fn size(ctx: &Ctx, id: &str) -> Result<u64> {
     let out = ctx.run.read(&docker().args(["image", "inspect", "--format", "{{.Size}}", "--", id]))?;

@@ -16,16 +16,24 @@ const TIMEOUT: &str = "2m";
 /// (never skipped but for this machine's own loopback registries).
 #[derive(Clone, Debug)]
 pub struct Access {
+    /// `None`: anonymous (`--no-creds`), never skopeo's own default credential files.
     pub authfile: Option<PathBuf>,
     pub tls_verify: bool,
 }
 
-fn cmd(a: &Access, sub: &str) -> Cmd {
-    let mut c = Cmd::new("skopeo").args(["--command-timeout", TIMEOUT, sub]);
-    if let Some(f) = &a.authfile {
-        c = c.arg("--authfile").arg(f);
+impl Access {
+    pub fn anonymous(tls_verify: bool) -> Access {
+        Access { authfile: None, tls_verify }
     }
-    c
+}
+
+fn cmd(a: &Access, sub: &str) -> Cmd {
+    let c = Cmd::new("skopeo").args(["--command-timeout", TIMEOUT, sub]);
+    match (&a.authfile, sub) {
+        (Some(f), _) => c.arg("--authfile").arg(f),
+        (None, "copy") => c.args(["--src-no-creds", "--dest-no-creds"]),
+        (None, _) => c.arg("--no-creds"),
+    }
 }
 
 fn tls(c: Cmd, a: &Access, flags: &[&str]) -> Cmd {
@@ -59,6 +67,14 @@ pub fn inspect(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Inspecte
 pub fn raw_manifest(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String>> {
     let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--raw", "--"]).arg(format!("docker://{reference}"));
     Ok(retry::query(ctx, &format!("reading {reference}"), &c)?.map(|o| o.text()))
+}
+
+/// The digest of the manifest a reference points at now (a tag's manifest list, for a
+/// multi-platform image): the sha256 of its exact bytes. `None` when it does not exist.
+pub fn digest_of(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String>> {
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--raw", "--"]).arg(format!("docker://{reference}"));
+    let Some(out) = retry::query(ctx, &format!("reading {reference}"), &c)? else { return Ok(None) };
+    Ok(Some(format!("sha256:{}", super::system::sha256_of(ctx, &out.stdout)?)))
 }
 
 /// The config blob of an image (labels, history, rootfs diff ids), `None` when absent.
@@ -110,9 +126,30 @@ pub fn manifest_config(raw: &str) -> Option<String> {
     v["config"]["digest"].as_str().filter(|d| is_digest(d)).map(String::from)
 }
 
+/// The layers (`digest`, compressed size) and the config size of a raw image manifest.
+pub fn manifest_layers(raw: &str) -> Option<(Vec<(String, u64)>, u64)> {
+    let v: Value = serde_json::from_str(raw).ok()?;
+    let layers = v["layers"].as_array()?.iter().map(|l| Some((l["digest"].as_str()?.to_string(), l["size"].as_u64()?))).collect::<Option<Vec<_>>>()?;
+    Some((layers, v["config"]["size"].as_u64()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layers_of_a_manifest() {
+        let raw = r#"{"schemaVersion":2,"config":{"size":1469,"digest":"sha256:c"},"layers":[{"size":7000,"digest":"sha256:a"},{"size":120,"digest":"sha256:b"}]}"#;
+        assert_eq!(manifest_layers(raw), Some((vec![("sha256:a".into(), 7000), ("sha256:b".into(), 120)], 1469)));
+        assert_eq!(manifest_layers(r#"{"manifests":[]}"#), None);
+    }
+
+    #[test]
+    fn anonymous_reads_use_no_credentials_at_all() {
+        let a = Access::anonymous(true);
+        assert_eq!(cmd(&a, "inspect").display(), "skopeo --command-timeout 2m inspect --no-creds");
+        assert_eq!(cmd(&a, "copy").display(), "skopeo --command-timeout 2m copy --src-no-creds --dest-no-creds");
+    }
 
     #[test]
     fn manifest_config_digest() {

@@ -31,6 +31,8 @@ struct Shared {
 pub struct Registry {
     pub port: u16,
     pub password: String,
+    /// No auth at all (a public registry's reads, e.g. where a base image comes from).
+    pub open: bool,
     dir: TempDir,
     shared: Arc<Shared>,
     netrc: PathBuf,
@@ -39,6 +41,15 @@ pub struct Registry {
 impl Registry {
     /// A registry whose password is `password` (tests use a canary value).
     pub fn start(password: &str) -> Registry {
+        Registry::start_with(password, false)
+    }
+
+    /// A registry anyone may read and write (no htpasswd): where a public base comes from.
+    pub fn start_open() -> Registry {
+        Registry::start_with("", true)
+    }
+
+    fn start_with(password: &str, open: bool) -> Registry {
         let dir = TempDir::new("registry");
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         // bcrypt, the password on stdin (never in argv).
@@ -55,11 +66,13 @@ impl Registry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let backend_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{backend_port}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{backend_port}\n",
             dir.path().join("data").display(),
-            dir.path().join("htpasswd").display()
         );
+        if !open {
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", dir.path().join("htpasswd").display()));
+        }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let netrc = dir.path().join("netrc");
         std::fs::write(&netrc, format!("machine 127.0.0.1 login {USER} password {password}\n")).unwrap();
@@ -70,7 +83,7 @@ impl Registry {
             manifest_puts: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
         });
-        let reg = Registry { port, password: password.to_string(), dir, shared: shared.clone(), netrc };
+        let reg = Registry { port, password: password.to_string(), open, dir, shared: shared.clone(), netrc };
         reg.restart();
         std::thread::spawn(move || relay(listener, shared));
         reg
@@ -165,6 +178,23 @@ impl Registry {
         let body = self.curl(&["-H", ACCEPT, &format!("http://{}/v2/{repo}/manifests/{tag}", self.addr())]);
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         v["config"]["digest"].as_str().map(String::from)
+    }
+
+    /// Bytes of every file in the registry's storage (blobs, manifests, links): what a push
+    /// made it store.
+    pub fn storage_bytes(&self) -> u64 {
+        fn walk(p: &std::path::Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(p) else { return 0 };
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    _ => 0,
+                })
+                .sum()
+        }
+        walk(&self.dir.path().join("data"))
     }
 
     /// Every tag → digest of a repository.
@@ -306,6 +336,20 @@ impl ArgvWatch {
 /// rebuild pulls). Logs in through a throwaway config with the password on stdin.
 pub fn push_image(reg: &Registry, local: &str, repo: &str, tag: &str) -> String {
     let cfg = TempDir::new("docker-config");
+    if reg.open {
+        std::fs::write(cfg.path().join("config.json"), "{}\n").unwrap();
+    } else {
+        login(reg, &cfg);
+    }
+    let reference = format!("{}/{repo}:{tag}", reg.addr());
+    assert!(Command::new("docker").args(["tag", local, &reference]).status().unwrap().success());
+    let out = Command::new("docker").args(["push", &reference]).env("DOCKER_CONFIG", cfg.path()).output().unwrap();
+    assert!(out.status.success(), "push {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    let _ = Command::new("docker").args(["rmi", &reference]).output();
+    reference
+}
+
+fn login(reg: &Registry, cfg: &TempDir) {
     let mut login = Command::new("docker")
         .args(["login", &reg.addr(), "-u", USER, "--password-stdin"])
         .env("DOCKER_CONFIG", cfg.path())
@@ -316,10 +360,4 @@ pub fn push_image(reg: &Registry, local: &str, repo: &str, tag: &str) -> String 
         .unwrap();
     login.stdin.take().unwrap().write_all(reg.password.as_bytes()).unwrap();
     assert!(login.wait().unwrap().success(), "test login");
-    let reference = format!("{}/{repo}:{tag}", reg.addr());
-    assert!(Command::new("docker").args(["tag", local, &reference]).status().unwrap().success());
-    let out = Command::new("docker").args(["push", &reference]).env("DOCKER_CONFIG", cfg.path()).output().unwrap();
-    assert!(out.status.success(), "push {reference}: {}", String::from_utf8_lossy(&out.stderr));
-    let _ = Command::new("docker").args(["rmi", &reference]).output();
-    reference
 }

@@ -1,0 +1,498 @@
+//! The weekly job follows a base line, and pushes carry only what changed (issue 9), on the
+//! real engine, real registries (Debian's docker-registry on 127.0.0.1) and the real Trivy:
+//! `base-image-track` names a tag in a registry; when the test moves that tag, `publish
+//! --rebuild` rebuilds on its new digest; when it does not, nothing is pushed. What was
+//! published is read with skopeo (manifests, labels) and from the registry's own storage
+//! (bytes), never through the xtask.
+mod support;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use support::image::{build_args, ToolServer};
+use support::registry::{push_image, Registry, USER};
+use support::trivy::{BinDir, Cache};
+use support::{busybox_base, docker, need_docker, Run, TempDir, TempRepo, PREFIX};
+
+/// What the image adds to its base, one layer each (see tests/layers.rs).
+const PARTS: [&str; 5] = ["user", "pluto", "helm", "kyverno", "policies"];
+
+fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{PREFIX}-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn password() -> String {
+    format!("weekly{}pw", std::process::id())
+}
+
+/// A temp repo whose `base-image-track` is `<track registry>/<image>-base:track`, publishing
+/// to `publish`; its base and its DOWNLOAD_IMAGE (pinned by digest) live in the track's
+/// registry.
+struct Bed {
+    repo: TempRepo,
+    tools: ToolServer,
+    trivy: BinDir,
+    cache: Cache,
+    image: String,
+    /// `<registry>/<image>-base`, the track's repository.
+    base_repo: String,
+    track: String,
+    download: String,
+}
+
+impl Bed {
+    fn new(what: &str, track_reg: &Registry, publish: &Registry, registries_key: bool) -> Option<Bed> {
+        if !need_docker() {
+            return None;
+        }
+        let trivy = BinDir::real()?;
+        let repo = TempRepo::new();
+        let image = unique(what);
+        let base_repo = format!("{}/{image}-base", track_reg.addr());
+        let track = format!("{base_repo}:track");
+        let mut toml = repo
+            .read("Cargo.toml")
+            .replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
+        assert!(toml.contains(&image), "Cargo.toml has no image key to rename");
+        let line = toml
+            .lines()
+            .find(|l| l.starts_with("base-image-track"))
+            .expect("Cargo.toml follows a base track")
+            .to_string();
+        toml = toml.replace(&line, &format!("base-image-track = \"{track}\""));
+        if registries_key {
+            toml = toml.replace("registries = []", &format!("registries = [\"{}\"]", publish.addr()));
+        }
+        repo.write("Cargo.toml", &toml);
+        repo.commit("test image name and base track");
+        // The first base: the busybox base with an id of this test's own.
+        derive(
+            &format!("{image}-base:1"),
+            &busybox_base(),
+            &format!("LABEL io.policy-platform.test-bed={image}"),
+        );
+        push_image(track_reg, &format!("{image}-base:1"), &format!("{image}-base"), "track");
+        push_image(track_reg, &format!("{image}-base:1"), &format!("{image}-dl"), "1");
+        let dl = track_reg.digest(&format!("{image}-dl"), "1").unwrap();
+        let download = format!("{}/{image}-dl@{dl}", track_reg.addr());
+        Some(Bed {
+            repo,
+            tools: ToolServer::start(),
+            trivy,
+            cache: Cache::with(&[]),
+            image,
+            base_repo,
+            track,
+            download,
+        })
+    }
+
+    /// `cargo xtask <args>`; for publish with the stand-in tools (no BASE_IMAGE: given per
+    /// call or by the track), the pinned DOWNLOAD_IMAGE and `--registry`. Always with the
+    /// publish credentials.
+    fn xtask(&self, args: &[&str], to: &Registry) -> Run {
+        let mut argv: Vec<String> = vec![args[0].to_string()];
+        if args[0] == "publish" {
+            let all = build_args(&self.tools);
+            for pair in all.chunks(2) {
+                if !(pair[0] == "--build-arg"
+                    && (pair[1].starts_with("BASE_IMAGE=") || pair[1].starts_with("DOWNLOAD_IMAGE=")))
+                {
+                    argv.extend_from_slice(pair);
+                }
+            }
+            argv.extend(["--build-arg".to_string(), format!("DOWNLOAD_IMAGE={}", self.download)]);
+            argv.extend(["--registry".to_string(), to.addr()]);
+        }
+        // The call's own arguments last: a later --build-arg wins.
+        argv.extend(args[1..].iter().map(|s| s.to_string()));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.repo.xtask_cmd(&argv, |c| {
+            c.env("PATH", self.trivy.path_var())
+                .env("TRIVY_CACHE_DIR", self.cache.path())
+                .env("TRIVY_SKIP_DB_UPDATE", "true")
+                .env("TRIVY_NO_PROGRESS", "true")
+                .env_remove("CI")
+                .env_remove("REGISTRY_PASSWORD_FILE")
+                .env("REGISTRY_USERNAME", USER)
+                .env("REGISTRY_PASSWORD", &to.password);
+        })
+    }
+
+    fn set_version(&self, v: &str) {
+        self.repo.write("VERSION", &format!("{v}\n"));
+        self.repo.commit(&format!("release {v}"));
+    }
+
+    fn record(&self) -> serde_json::Value {
+        serde_json::from_str(&self.repo.read("target/xtask/release.json")).unwrap()
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        // Every local name of this test's images: tags, and `repo@digest` of untagged pulls.
+        let out = docker(&[
+            "image",
+            "ls",
+            "--digests",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}",
+        ]);
+        let names: Vec<String> = out
+            .stdout
+            .lines()
+            .filter(|l| l.contains(&self.image))
+            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, "<none>", "<none>", id] => Some(id.to_string()),
+                [repo, "<none>", digest, _] => Some(format!("{repo}@{digest}")),
+                [repo, tag, _, _] => Some(format!("{repo}:{tag}")),
+                _ => None,
+            })
+            .collect();
+        if !names.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(names.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+/// An image FROM `base` with `steps`, tagged `name`.
+fn derive(name: &str, base: &str, steps: &str) {
+    let mut b = Command::new("docker")
+        .args(["build", "-q", "-t", name, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut b.stdin.take().unwrap(),
+        format!("FROM {base}\n{steps}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = b.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "derive {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// skopeo with an auth file of its own (the password on stdin): what a registry holds.
+struct Skopeo {
+    dir: TempDir,
+    reg: String,
+}
+
+impl Skopeo {
+    fn login(reg: &Registry) -> Skopeo {
+        let dir = TempDir::new("skopeo");
+        let mut login = Command::new("skopeo")
+            .args(["login", "--tls-verify=false", "--authfile"])
+            .arg(dir.path().join("auth.json"))
+            .args(["-u", USER, "--password-stdin", &reg.addr()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("skopeo runs (apt-get install skopeo)");
+        std::io::Write::write_all(&mut login.stdin.take().unwrap(), reg.password.as_bytes()).unwrap();
+        assert!(login.wait().unwrap().success(), "skopeo login");
+        Skopeo { dir, reg: reg.addr() }
+    }
+
+    fn inspect(&self, what: &[&str], repo: &str, tag: &str) -> serde_json::Value {
+        serde_json::from_slice(&self.raw(what, repo, tag)).unwrap()
+    }
+
+    fn raw(&self, what: &[&str], repo: &str, tag: &str) -> Vec<u8> {
+        let out = Command::new("skopeo")
+            .arg("inspect")
+            .args(what)
+            .args(["--tls-verify=false", "--authfile"])
+            .arg(self.dir.path().join("auth.json"))
+            .arg(format!("docker://{}/{repo}:{tag}", self.reg))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo inspect {repo}:{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// `(digest, compressed size)` of each layer, base first.
+    fn layers(&self, repo: &str, tag: &str) -> Vec<(String, u64)> {
+        let m = self.inspect(&["--raw"], repo, tag);
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["digest"].as_str().unwrap().to_string(), l["size"].as_u64().unwrap()))
+            .collect()
+    }
+
+    fn label(&self, repo: &str, tag: &str, key: &str) -> Option<String> {
+        self.inspect(&["--config", "--raw"], repo, tag)["config"]["Labels"][key]
+            .as_str()
+            .map(String::from)
+    }
+
+    /// The image config and manifest sizes: the bytes a push sends besides its layers.
+    fn config_and_manifest(&self, repo: &str, tag: &str) -> u64 {
+        let raw = self.raw(&["--raw"], repo, tag);
+        let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        m["config"]["size"].as_u64().unwrap() + raw.len() as u64
+    }
+}
+
+const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+const BASE_NAME: &str = "org.opencontainers.image.base.name";
+
+fn ok(r: &Run) {
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// The bytes the summary of `rec` gives for its first registry, and its summary line.
+fn upload(rec: &serde_json::Value) -> (u64, u64, u64, String) {
+    let u = &rec["registries"][0]["upload"];
+    let n = |k: &str| u[k].as_u64().unwrap_or_else(|| panic!("{k} in {u}"));
+    (
+        n("layers_pushed"),
+        n("layers_already_there"),
+        n("bytes_pushed"),
+        u["summary"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The storage a publish added holds its layer bytes plus its config, manifest and the
+/// registry's small link files (a few hundred bytes); nothing else.
+fn assert_growth_matches(growth: u64, layer_bytes: u64, config_and_manifest: u64) {
+    let at_least = layer_bytes + config_and_manifest;
+    assert!(
+        (at_least..=at_least + 4096).contains(&growth),
+        "the registry grew by {growth} bytes; the summary says {layer_bytes} layer bytes (+ {config_and_manifest} config and manifest)"
+    );
+}
+
+/// A public base (a registry read anonymously) moves under the track's tag: the weekly
+/// job rebuilds on the new digest and labels it, pushes only the new base layer, and says
+/// so; before that it moved, nothing is pushed. `bump-base` reports the pin that lags.
+#[test]
+fn the_weekly_job_follows_a_moved_base_and_pushes_only_that() {
+    let (base_reg, reg) = (Registry::start_open(), Registry::start(&password()));
+    let Some(bed) = Bed::new("wk", &base_reg, &reg, false) else {
+        return;
+    };
+    let img = bed.image.as_str();
+    let sk = Skopeo::login(&reg);
+    let base_name = format!("{img}-base");
+    let d1 = base_reg.digest(&base_name, "track").unwrap();
+
+    // The release, on the base pinned by digest (as the Dockerfile pins its default).
+    let pinned = format!("BASE_IMAGE={}@{d1}", bed.base_repo);
+    ok(&bed.xtask(&["publish", "--build-arg", &pinned], &reg));
+    assert_eq!(
+        sk.label(img, "v1.0.0", BASE_DIGEST).as_deref(),
+        Some(d1.as_str()),
+        "the release records its base digest"
+    );
+    let released = reg.state(img);
+
+    // Nothing moved: unchanged, nothing stored.
+    let (puts, bytes) = (reg.manifest_puts(), reg.storage_bytes());
+    let same = bed.xtask(&["publish", "--rebuild"], &reg);
+    ok(&same);
+    assert!(
+        same.stdout.contains(&format!("base {} did not move ({d1})", bed.track)),
+        "{same:?}"
+    );
+    assert!(same.stdout.contains("unchanged"), "{same:?}");
+    assert_eq!(
+        (reg.manifest_puts(), reg.storage_bytes()),
+        (puts, bytes),
+        "an unchanged rebuild pushed: {same:?}"
+    );
+    assert_eq!(reg.state(img), released);
+    assert_eq!(bed.record()["base"]["moved"], false);
+
+    // The base moves: a patched base (a new 1 MB layer) under the same tag.
+    derive(
+        &format!("{img}-base:2"),
+        &format!("{img}-base:1"),
+        "RUN head -c 1000000 /dev/urandom > /etc/base-patch",
+    );
+    push_image(&base_reg, &format!("{img}-base:2"), &base_name, "track");
+    let d2 = base_reg.digest(&base_name, "track").unwrap();
+    assert_ne!(d1, d2);
+    docker(&["rmi", &format!("{img}-base:2")]);
+    let bytes = reg.storage_bytes();
+    let moved = bed.xtask(&["publish", "--rebuild"], &reg);
+    ok(&moved);
+    let said = format!("base {} moved {d1} → {d2}", bed.track);
+    assert!(moved.stdout.contains(&said), "{moved:?}");
+    let rec = bed.record();
+    assert_eq!(rec["base"]["summary"], said.as_str());
+    assert_eq!(
+        (rec["base"]["moved"].as_bool(), rec["base"]["now"].as_str()),
+        (Some(true), Some(d2.as_str()))
+    );
+
+    // What the registry holds (read with skopeo): latest on the new base, labelled so; the
+    // version tag untouched; a dated tag at latest.
+    assert_eq!(sk.label(img, "latest", BASE_DIGEST).as_deref(), Some(d2.as_str()));
+    assert_eq!(sk.label(img, "latest", BASE_NAME), Some(format!("{}@{d2}", bed.track)));
+    assert_eq!(
+        reg.digest(img, "v1.0.0"),
+        released.iter().find(|(t, _)| t == "v1.0.0").map(|(_, d)| d.clone())
+    );
+    let dated: Vec<String> = reg
+        .tags(img)
+        .into_iter()
+        .filter(|t| t.starts_with("rebuild-"))
+        .collect();
+    assert_eq!(dated.len(), 1, "{:?}", reg.tags(img));
+    assert_eq!(reg.digest(img, &dated[0]), reg.digest(img, "latest"));
+
+    // Only the base's new layer went up: every part's layer is the release's.
+    let (old, new) = (sk.layers(img, "v1.0.0"), sk.layers(img, "latest"));
+    assert_eq!(new.len(), old.len() + 1, "one more base layer: {new:?}");
+    assert_eq!(
+        new[new.len() - PARTS.len()..],
+        old[old.len() - PARTS.len()..],
+        "the parts' layers are the release's"
+    );
+    let base_layer = new[1].1;
+    let (pushed, there, layer_bytes, summary) = upload(&rec);
+    assert_eq!(
+        (pushed, there, layer_bytes),
+        (1, (new.len() - 1) as u64, base_layer),
+        "{rec}"
+    );
+    assert!(moved.stderr.contains(&summary), "the summary is printed: {moved:?}");
+    assert!(
+        layer_bytes <= base_layer + 1_000_000,
+        "goal: no more than the base layer + 1 MB"
+    );
+    assert_growth_matches(
+        reg.storage_bytes() - bytes,
+        layer_bytes,
+        sk.config_and_manifest(img, "latest"),
+    );
+
+    // bump-base: the Dockerfile's pin (the next release's base) lags the track.
+    let lags = bed.xtask(&["bump-base"], &reg);
+    ok(&lags);
+    let line = format!("ARG BASE_IMAGE={}@{d2}", bed.track);
+    assert!(
+        lags.stdout.contains("the pin lags the track") && lags.stdout.lines().any(|l| l == line),
+        "{lags:?}"
+    );
+    assert!(
+        lags.stderr.contains("--no-creds"),
+        "a base outside the registries is read anonymously: {lags:?}"
+    );
+    let df = bed.repo.read("Dockerfile");
+    let old_pin = df
+        .lines()
+        .find(|l| l.starts_with("ARG BASE_IMAGE="))
+        .unwrap()
+        .to_string();
+    bed.repo.write("Dockerfile", &df.replace(&old_pin, &line));
+    let current = bed.xtask(&["bump-base"], &reg);
+    ok(&current);
+    assert!(current.stdout.contains("the pin is current"), "{current:?}");
+}
+
+/// A release that upgrades one tool pushes exactly that tool's new layer (manifests read
+/// with skopeo), and its summary's bytes are what the registry stored. The track lives in
+/// the registry published to: read with the publish credentials, by the rebuild and by
+/// `bump-base`.
+#[test]
+fn a_one_tool_upgrade_pushes_one_layer_and_says_how_much() {
+    let reg = Registry::start(&password());
+    let Some(bed) = Bed::new("tool", &reg, &reg, true) else {
+        return;
+    };
+    let img = bed.image.as_str();
+    let sk = Skopeo::login(&reg);
+    let d1 = reg.digest(&format!("{img}-base"), "track").unwrap();
+    let pinned = format!("BASE_IMAGE={}@{d1}", bed.base_repo);
+    ok(&bed.xtask(&["publish", "--build-arg", &pinned], &reg));
+
+    let kyverno = bed.tools.add_release("kyverno", "1.20.0");
+    let upgrade: Vec<String> = bed.tools.release_args(&kyverno);
+    bed.set_version("v1.1.0");
+    let bytes = reg.storage_bytes();
+    let mut args = vec!["publish", "--build-arg", &pinned];
+    args.extend(upgrade.iter().map(String::as_str));
+    let run = bed.xtask(&args, &reg);
+    ok(&run);
+
+    let (old, new) = (sk.layers(img, "v1.0.0"), sk.layers(img, "v1.1.0"));
+    assert_eq!(old.len(), new.len());
+    let changed: Vec<usize> = (0..new.len()).filter(|&i| old[i] != new[i]).collect();
+    let kyverno_at = new.len() - PARTS.len() + PARTS.iter().position(|p| *p == "kyverno").unwrap();
+    assert_eq!(
+        changed,
+        vec![kyverno_at],
+        "only kyverno's layer is new: {old:?} → {new:?}"
+    );
+    let rec = bed.record();
+    let (pushed, there, layer_bytes, summary) = upload(&rec);
+    assert_eq!(
+        (pushed, there, layer_bytes),
+        (1, (new.len() - 1) as u64, new[kyverno_at].1),
+        "{rec}"
+    );
+    assert_eq!(
+        summary,
+        format!(
+            "pushed 1 new layer, {}; {} layers already there",
+            mb(layer_bytes),
+            new.len() - 1
+        )
+    );
+    assert!(run.stderr.contains(&summary), "{run:?}");
+    assert_growth_matches(
+        reg.storage_bytes() - bytes,
+        layer_bytes,
+        sk.config_and_manifest(img, "v1.1.0"),
+    );
+
+    // The weekly job reads the track with the publish credentials; nothing moved.
+    let puts = reg.manifest_puts();
+    let mut weekly = vec!["publish", "--rebuild"];
+    weekly.extend(upgrade.iter().map(String::as_str));
+    let same = bed.xtask(&weekly, &reg);
+    ok(&same);
+    assert!(
+        same.stdout.contains("did not move") && same.stdout.contains("unchanged"),
+        "{same:?}"
+    );
+    assert_eq!(reg.manifest_puts(), puts, "{same:?}");
+    // bump-base too (the registry refuses anonymous reads).
+    let lags = bed.xtask(&["bump-base"], &reg);
+    ok(&lags);
+    assert!(
+        lags.stdout
+            .lines()
+            .any(|l| l == format!("ARG BASE_IMAGE={}@{d1}", bed.track)),
+        "{lags:?}"
+    );
+    assert!(!lags.all().contains(&reg.password), "{lags:?}");
+}
+
+/// `image::plan::mb`, as the summary prints sizes.
+fn mb(bytes: u64) -> String {
+    if bytes < 100_000 {
+        return format!("{:.1} kB", bytes as f64 / 1e3);
+    }
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
