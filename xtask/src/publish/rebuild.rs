@@ -11,10 +11,12 @@
 use super::plan::{self, PushPlan, Remote, Source, Target};
 use super::preflight::{self, Problems};
 use super::registry::Session;
+use super::attest::{self, Attestor};
 use super::{base, gates, release, PublishOpts, TOOLS};
+use crate::scan::{self, sbom};
 use crate::image::{self, BuildOpts};
 use crate::tools::{docker, git};
-use crate::{ctx::Ctx, exit, files, tags, version};
+use crate::{ctx::Ctx, date, exit, files, tags, version};
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -23,6 +25,7 @@ use std::collections::BTreeMap;
 const IMAGE_INPUTS: [&str; 4] = ["Dockerfile", ".dockerignore", "policies", "VERSION"];
 
 pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
+    let started = date::now();
     ctx.step("rebuild preflight");
     let mut p = Problems::default();
     let targets = preflight::targets(ctx, opts, &mut p);
@@ -39,6 +42,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         p.take(gates::preflight(ctx, &opts.scan, &format!("{image}:{}", version::tag(v))));
     }
     let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
+    let signer = release::signer_of(ctx, opts, &mut p);
     let mut release_commit: Option<String> = None;
     let mut latest: BTreeMap<String, Remote> = BTreeMap::new();
     if let (Some(s), Some(v)) = (&session, &version) {
@@ -99,8 +103,12 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let changed: Vec<Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).cloned().collect();
     if !ctx.dry_run && changed.is_empty() {
         let r = latest.values().next().map(|r| r.digest.clone()).unwrap_or_default();
+        // The weekly job watches what is published: the same image (same id as latest's),
+        // scanned with today's vulnerability DB. A new finding stops here, nothing pushed.
+        eprintln!("    the rebuilt image is the one latest holds ({r}); scanning it with today's DB");
+        let scan = scan::scan_as(bctx, &built.id, &built.reference, &opts.scan)
+            .map_err(|e| with_context(e, &format!("the published {}@{r} (latest) has a new finding; rebuild on a fixed base or bump the tool", version::tag(&version))))?;
         println!("unchanged: the rebuilt {} is the image latest already holds ({r}); nothing pushed", version::tag(&version));
-        eprintln!("    gates skipped: this exact image passed them when it was published (re-scan it with `cargo xtask scan`)");
         return Ok(json!({
             "status": "unchanged",
             "mode": "rebuild",
@@ -109,28 +117,43 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
             "image_id": built.id,
             "digest": r,
             "base": line.as_ref().map(base::Line::json),
+            "scan": scan,
         }));
     }
 
-    let passed = gates::run(bctx, &opts.scan, (&built.id, &built.reference), || ()).0?;
-    let dated = plan::dated_tag(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs());
+    let meanwhile = || match &signer {
+        Some(_) => sbom::sbom(bctx, &built.id, &built.reference),
+        None => Ok(None),
+    };
+    let (passed, sbom) = gates::run(bctx, &opts.scan, (&built.id, &built.reference), meanwhile);
+    let (passed, sbom) = (passed?, sbom?);
+    let attestor = match &signer {
+        Some(s) => {
+            let prov = attest::provenance(bctx, &built.id, &built.args, &built.policy_hash, &head_of(bctx)?, &version::tag(&version), &opts_b.build_args, started)?;
+            Some(Attestor::new(ctx, &session, s, prov, sbom.as_ref())?)
+        }
+        None => None,
+    };
+    let dated = plan::dated_tag(date::now());
     let plan = PushPlan::rebuild(&version, &dated, Source::Built { id: built.id.clone() }, &changed);
-    let pushed = release::execute(ctx, &session.registry(&image), &image, &plan, &|_, _| Ok(()))?;
-    let mut rec = plan::record(&plan::Record {
-        mode: "rebuild",
-        version: &version,
-        commit: &rc,
-        image_id: &built.id,
-        pushed: &pushed,
-        tools: &built.tools,
-        policy_hash: &built.policy_hash,
-        scan: &passed.scan,
-        integration: &passed.integration,
-    });
+    let hook = |t: &Target, d: &str| attestor.as_ref().map_or(Ok(()), |a| a.sign(t, &image, d));
+    let pushed = release::execute(ctx, &session.registry(&image), &image, &plan, &hook)?;
+    let mut rec = release::record("rebuild", &version, &rc, &built, &pushed, &passed);
+    rec["signing"] = attestor.as_ref().map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
     if let Some(l) = &line {
         rec["base"] = l.json();
     }
     Ok(rec)
+}
+
+/// The release commit as the worktree has it (the provenance names it).
+fn head_of(ctx: &Ctx) -> Result<git::Head> {
+    git::head(ctx)
+}
+
+/// `e` with a first sentence of ours, its exit code kept.
+fn with_context(e: anyhow::Error, what: &str) -> anyhow::Error {
+    exit::Exit { code: exit::code_of(&e), msg: format!("{what}: {}", exit::one_line(&e)) }.into()
 }
 
 /// With `base-image-track` configured: where the base line stands (the rebuild then runs

@@ -149,19 +149,24 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
     };
     let hook = |t: &Target, d: &str| attestor.as_ref().map_or(Ok(()), |a| a.sign(t, &image, d));
     let pushed = execute(ctx, &reg, &image, &plan, &hook)?;
-    let mut rec = plan::record(&plan::Record {
-        mode: "release",
-        version: &version,
-        commit: &head.commit,
+    let mut rec = record("release", &version, &head.commit, &built, &pushed, &passed);
+    rec["signing"] = attestor.as_ref().map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
+    Ok(Released { pushed, version, record: rec })
+}
+
+/// The record of a build that passed its gates and was pushed.
+pub fn record(mode: &str, version: &semver::Version, commit: &str, built: &image::Built, pushed: &[Pushed], passed: &gates::Passed) -> Value {
+    plan::record(&plan::Record {
+        mode,
+        version,
+        commit,
         image_id: &built.id,
-        pushed: &pushed,
+        pushed,
         tools: &built.tools,
         policy_hash: &built.policy_hash,
         scan: &passed.scan,
         integration: &passed.integration,
-    });
-    rec["signing"] = attestor.as_ref().map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
-    Ok(Released { pushed, version, record: rec })
+    })
 }
 
 /// Carries the plan out, then reads every tag back.
