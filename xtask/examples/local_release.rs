@@ -19,7 +19,7 @@ mod support;
 use std::process::Command;
 
 fn main() {
-    if !support::need_docker() {
+    if !support::docker_answers() {
         eprintln!("error: the Docker daemon does not answer; start it and run again");
         std::process::exit(3);
     }

@@ -81,11 +81,10 @@ fn assert_smoke_fails(run: &Run, want: &[&str]) {
     }
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn the_real_dockerfile_builds_and_smoke_checks_what_is_inside() {
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let name = unique("img");
     let repo = repo_named(&name);
     let server = ToolServer::start();
@@ -192,11 +191,10 @@ fn the_real_dockerfile_builds_and_smoke_checks_what_is_inside() {
     }
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn a_tampered_download_fails_the_build_naming_the_tool() {
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let name = unique("tamper");
     let repo = repo_named(&name);
     let server = ToolServer::start();
@@ -211,11 +209,10 @@ fn a_tampered_download_fails_the_build_naming_the_tool() {
     assert_ne!(docker(&["image", "inspect", &reference]).code, 0, "no image may be tagged");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn dry_run_prints_the_build_and_runs_nothing() {
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let name = unique("dry");
     let repo = repo_named(&name);
     let server = ToolServer::start();
@@ -235,11 +232,10 @@ fn dry_run_prints_the_build_and_runs_nothing() {
     assert!(run.stderr.contains("[dry-run] $ docker run --rm"), "{run:?}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn smoke_without_the_image_says_how_to_build_it() {
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let name = unique("absent");
     let repo = repo_named(&name);
     let run = repo.xtask(&["smoke"]);

@@ -329,11 +329,10 @@ fn own_base(name: &str, steps: &str, guard: &mut ImageGuard) -> String {
     name.to_string()
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and_time() {
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let name = unique("layers");
     let server = ToolServer::start();
     let mut bases = ImageGuard::default();
@@ -385,11 +384,10 @@ fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and
     assert_ne!(ma[..na], mb[..nb]);
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let name = unique("upgrade");
     let server = ToolServer::start();
     let mut bases = ImageGuard::default();

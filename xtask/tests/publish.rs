@@ -14,9 +14,10 @@ use support::{docker, TempDir};
 /// one digest, the record, no secret anywhere; a rerun pushes nothing; the same version
 /// from another commit is refused before building; a newer release moves latest; a
 /// backport and a pre-release leave it alone; rollback moves it back.
+#[ignore = "needs Docker"]
 #[test]
 fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
-    let Some(bed) = Bed::new("pub") else { return };
+    let bed = Bed::new("pub");
     let (r1, r2) = (Registry::start(canary()), Registry::start(canary()));
     let img = bed.image.as_str();
 
@@ -122,9 +123,10 @@ fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
 }
 
 /// Wrong password: exit 3 naming the registry, nothing built, nothing pushed.
+#[ignore = "needs Docker"]
 #[test]
 fn wrong_password_is_refused_before_anything_is_pushed() {
-    let Some(bed) = Bed::new("pw") else { return };
+    let bed = Bed::new("pw");
     let reg = Registry::start(canary());
     let run = bed.publish(&[&reg], &[], Some("not-the-password"));
     assert_eq!(run.code, 3, "{run:?}");
@@ -136,9 +138,10 @@ fn wrong_password_is_refused_before_anything_is_pushed() {
 
 /// Every preflight problem in one run: Docker Hub without --allow-public (any spelling),
 /// no credentials, a dirty tree, a malformed VERSION, no Trivy; exit 2, nothing built.
+#[ignore = "needs Docker"]
 #[test]
 fn preflight_reports_every_problem_at_once() {
-    let Some(bed) = Bed::new("pre") else { return };
+    let bed = Bed::new("pre");
     bed.repo.write("VERSION", "1.0\n");
     let mut args: Vec<String> = Vec::new();
     for hub in ["docker.io/team", "index.docker.io/team", "registry-1.docker.io/x", "registry.hub.docker.com/x", "someone"] {
@@ -177,9 +180,10 @@ fn preflight_reports_every_problem_at_once() {
 
 /// The registry stops right after the first tag is pushed: exit 3 naming the tag and the
 /// registry after retries; once it is back, the same command completes at the same digest.
+#[ignore = "needs Docker"]
 #[test]
 fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
-    let Some(bed) = Bed::new("stop") else { return };
+    let bed = Bed::new("stop");
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     reg.stop_after_pushes(1);
@@ -216,9 +220,10 @@ fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
 
 /// The weekly rebuild, with the base image in the registry (so `--pull` works offline):
 /// unchanged → nothing pushed; a new base → latest and a dated tag move, vX.Y.Z stays.
+#[ignore = "needs Docker"]
 #[test]
 fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
-    let Some(bed) = Bed::new("rb") else { return };
+    let bed = Bed::new("rb");
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     let base_name = format!("{img}-base");
@@ -268,9 +273,10 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
 }
 
 /// `--dry-run` checks the registry and prints the plan per registry; builds and pushes nothing.
+#[ignore = "needs Docker"]
 #[test]
 fn dry_run_prints_the_plan_and_pushes_nothing() {
-    let Some(bed) = Bed::new("dry") else { return };
+    let bed = Bed::new("dry");
     let reg = Registry::start(canary());
     let run = bed.publish(&[&reg], &["--dry-run"], Some(canary()));
     ok(&run);
@@ -285,9 +291,10 @@ fn dry_run_prints_the_plan_and_pushes_nothing() {
 /// `--local` (the README's main job), with the tools from `--tools-mirror`: a throwaway
 /// registry started and stopped by the xtask; the printed recipe names a digest the
 /// registry really holds.
+#[ignore = "needs Docker"]
 #[test]
 fn local_publishes_to_a_throwaway_registry_and_stops_it() {
-    let Some(bed) = Bed::new("local") else { return };
+    let bed = Bed::new("local");
     let mirror = bed.tools.base_url();
     let run = bed.publish(&[], &["--local", "--tools-mirror", &mirror], None);
     ok(&run);
@@ -307,9 +314,10 @@ fn local_publishes_to_a_throwaway_registry_and_stops_it() {
 
 /// A fresh runner (the published image not in the engine): latest is pulled and offered as
 /// `--cache-from`, and an unchanged rebuild still comes out as the same image.
+#[ignore = "needs Docker"]
 #[test]
 fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
-    let Some(bed) = Bed::new("fresh") else { return };
+    let bed = Bed::new("fresh");
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     let base = push_image(&reg, &bed.base, &format!("{img}-base"), "1");
@@ -327,9 +335,10 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
 
 /// A gate that fails (here the scan: a token committed in a policy repo) stops the publish
 /// with exit 1 before anything is pushed.
+#[ignore = "needs Docker"]
 #[test]
 fn a_failing_gate_pushes_nothing() {
-    let Some(bed) = Bed::new("gate") else { return };
+    let bed = Bed::new("gate");
     let reg = Registry::start(canary());
     // The record of an earlier release: the failed run must not leave it as its own.
     let old = r#"{"status": "published", "version": "v0.9.0", "commit": "0000000000000000000000000000000000000000"}"#;
@@ -355,11 +364,12 @@ fn a_failing_gate_pushes_nothing() {
 /// Ctrl-C in the middle of `publish --local` (SIGINT to the whole process group, as a
 /// terminal sends it): the process dies without unwinding, yet the credentials folder goes
 /// (its watchdog removes it) and the throwaway registry stops (it gets the signal too).
+#[ignore = "needs Docker"]
 #[test]
 fn ctrl_c_leaves_no_credentials_and_no_registry() {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
-    let Some(bed) = Bed::new("intr") else { return };
+    let bed = Bed::new("intr");
     let mut args: Vec<String> = vec!["publish".into(), "--local".into(), "--no-cache".into()];
     args.extend(build_args(&bed.tools));
     for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {

@@ -87,16 +87,15 @@ fn ids_in(report: &Value) -> Vec<(String, String)> {
 }
 
 /// Docker and the real Trivy, or skip (CI: fail).
-fn ready() -> Option<BinDir> {
-    if !support::need_docker() {
-        return None;
-    }
+fn ready() -> BinDir {
+    support::need_docker();
     BinDir::real()
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn planted_token_fails_naming_rule_and_file() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     let image = Image::build(
@@ -128,9 +127,10 @@ fn planted_token_fails_naming_rule_and_file() {
     assert!(sarif.to_string().contains("github-pat"));
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn critical_cve_fails_and_the_fixed_version_passes() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX, HIGH_ZLIB]);
     let old = Image::alpine("v1.0.0", &[("busybox", "1.37.0-r18")], &[]);
@@ -156,9 +156,10 @@ fn critical_cve_fails_and_the_fixed_version_passes() {
     assert!(r.stdout.contains("scan passed"), "{r:?}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn high_finding_passes_a_critical_gate_but_is_reported() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX, HIGH_ZLIB]);
     let image = Image::alpine("v2.0.0", &[("busybox", "1.37.0-r20"), ("zlib", "1.3.1-r2")], &[]);
@@ -185,9 +186,10 @@ fn high_finding_passes_a_critical_gate_but_is_reported() {
     assert!(r.error_line().contains("CVE-2099-0002 in zlib 1.3.1-r2"));
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn ignore_unfixed_skips_vulnerabilities_without_a_fix() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_UNFIXED]);
     let image = Image::alpine("v3.0.0", &[("musl", "1.2.5-r10")], &[]);
@@ -203,9 +205,10 @@ fn ignore_unfixed_skips_vulnerabilities_without_a_fix() {
     );
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn waived_findings_pass_and_are_listed_until_the_waiver_expires() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
     let image = Image::alpine(
@@ -340,10 +343,11 @@ fn waiver_file_errors_name_file_and_line() {
     }
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn a_waiver_file_trivy_refuses_is_an_input_error() {
     // Valid YAML with every rule of ours kept, but Trivy cannot use it: it says so before the scan.
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
     for (entry, want) in [
@@ -388,9 +392,10 @@ fn files_trivy_would_read_from_the_repo_root_are_refused() {
     );
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn a_committed_trivy_yaml_does_not_weaken_the_gate() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
     let image = Image::alpine("v4.1.0", &[("busybox", "1.37.0-r18")], &[]);
@@ -415,7 +420,7 @@ fn a_committed_trivy_yaml_does_not_weaken_the_gate() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.error_line().contains("CVE-2099-0001 in busybox 1.37.0-r18"), "{r:?}");
     // What such a file does to Trivy run in that folder, for comparison: the finding is gone.
-    let direct = std::process::Command::new(trivy::binary().unwrap())
+    let direct = std::process::Command::new(trivy::binary())
         .args([
             "image",
             "--scanners",
@@ -436,9 +441,10 @@ fn a_committed_trivy_yaml_does_not_weaken_the_gate() {
     assert!(ids_in(&direct).is_empty(), "{direct}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn trivy_variables_off_the_allow_list_are_refused_by_name() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
     let image = Image::alpine("v4.2.0", &[("busybox", "1.37.0-r18")], &[]);
@@ -471,11 +477,12 @@ fn trivy_variables_off_the_allow_list_are_refused_by_name() {
     assert_eq!(r.code, 1, "{r:?}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn trivy_runs_in_an_empty_private_folder_without_credentials() {
-    let Some(_) = ready() else { return };
+    let _ = ready();
     let log = support::TempDir::new("trivy-log");
-    let bin = BinDir::recording(log.path()).unwrap();
+    let bin = BinDir::recording(log.path());
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
     let image = Image::alpine("v4.3.0", &[("busybox", "1.37.0-r18")], &[]);
@@ -540,9 +547,10 @@ fn trivy_runs_in_an_empty_private_folder_without_credentials() {
     );
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn broken_db_is_an_environment_error_not_a_finding() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[CRITICAL_BUSYBOX]);
     std::fs::write(
@@ -558,9 +566,10 @@ fn broken_db_is_an_environment_error_not_a_finding() {
     assert!(err.contains("TRIVY_CACHE_DIR"), "says how to fix it: {err}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn missing_db_with_skip_update_is_an_environment_error() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     std::fs::remove_dir_all(cache.db_dir()).unwrap();
@@ -570,9 +579,10 @@ fn missing_db_with_skip_update_is_an_environment_error() {
     assert!(r.error_line().contains("cannot be specified on the first run"), "{r:?}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn configured_db_repository_reaches_trivy() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     // A repository on a loopback port nobody listens on: Trivy must try exactly this one.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -594,11 +604,10 @@ fn configured_db_repository_reaches_trivy() {
     assert!(r.error_line().contains(&format!("127.0.0.1:{port}")), "{r:?}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn wrong_trivy_version_is_an_environment_error() {
-    if !support::need_docker() {
-        return;
-    }
+    support::need_docker();
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     // A stand-in that only answers the version question, as Trivy 0.58.0 would.
@@ -612,9 +621,10 @@ fn wrong_trivy_version_is_an_environment_error() {
     );
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn pinned_sha256_accepts_the_real_trivy_and_refuses_another_build() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     let image = Image::build("v8.0.0", &[]);
@@ -636,11 +646,10 @@ fn pinned_sha256_accepts_the_real_trivy_and_refuses_another_build() {
     );
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn no_trivy_and_no_fallback_image_says_how_to_install() {
-    if !support::need_docker() {
-        return;
-    }
+    support::need_docker();
     let repo = TempRepo::new();
     set_trivy_image(&repo, "pp-test-no-such-trivy");
     let cache = Cache::with(&[]);
@@ -654,9 +663,10 @@ fn no_trivy_and_no_fallback_image_says_how_to_install() {
     assert!(err.contains(trivy::INSTALL), "{err}");
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn fallback_runs_the_pinned_trivy_image_with_the_docker_socket() {
-    let Some(_) = ready() else { return };
+    let _ = ready();
     let repo = TempRepo::new();
     let name = format!("{}-trivy-{}", support::PREFIX, std::process::id());
     let trivy_image = TrivyImage::build(&name);
@@ -710,9 +720,10 @@ fn fallback_runs_the_pinned_trivy_image_with_the_docker_socket() {
     drop(trivy_image);
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn missing_image_is_an_environment_error_like_in_smoke_and_integration() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     let r = scan(&repo, &bin, &cache, &["--image", "pp-test-scan-none:v0"]);
@@ -724,9 +735,10 @@ fn missing_image_is_an_environment_error_like_in_smoke_and_integration() {
     );
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn dry_run_prints_the_trivy_command_and_scans_nothing() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     let r = scan(&repo, &bin, &cache, &["--dry-run", "--image", "pp-test-scan-none:v9"]);
@@ -748,9 +760,10 @@ fn dry_run_prints_the_trivy_command_and_scans_nothing() {
     assert!(!repo.path().join("target/xtask/scan/v9.json").exists());
 }
 
+#[ignore = "needs Docker"]
 #[test]
 fn default_image_is_the_local_version_tag() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let repo = TempRepo::new();
     let cache = Cache::with(&[]);
     let version = repo.read("VERSION").trim().to_string();
@@ -765,9 +778,10 @@ fn default_image_is_the_local_version_tag() {
 
 /// The written DB is a valid bbolt file: a bucket larger than a page spills over, and
 /// the real Trivy still reads the planted advisory behind it.
+#[ignore = "needs Docker"]
 #[test]
 fn db_fixture_with_overflow_pages_is_read_by_trivy() {
-    let Some(bin) = ready() else { return };
+    let bin = ready();
     let many: Vec<String> = (0..300).map(|i| format!("CVE-2098-{i:04}")).collect();
     let mut advisories: Vec<Advisory> = many
         .iter()
@@ -813,7 +827,7 @@ impl TrivyImage {
     fn build(name: &str) -> TrivyImage {
         let tag = format!("{name}:{}", trivy::VERSION);
         let ctx = support::TempDir::new("trivy-image");
-        std::fs::copy(trivy::binary().unwrap(), ctx.path().join("trivy")).unwrap();
+        std::fs::copy(trivy::binary(), ctx.path().join("trivy")).unwrap();
         // The entrypoint shows (on stderr) the environment and working folder Trivy gets.
         std::fs::write(
             ctx.path().join("entry"),

@@ -61,12 +61,11 @@ fn bad_check(reg: &Registry, img: &str, digest: &str, public: &Path) -> String {
 /// the CI summary. Then what `verify` must refuse: a tag overwritten by another image, a
 /// wrong key, a `.sig` copied from another digest, a missing `.att` (exit 1), bad input
 /// (exit 2), a registry that is down (exit 3).
+#[ignore = "needs Docker"]
 #[test]
 fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
-    let Some(bed) = Bed::new("sign") else { return };
-    if !signing::need_python() {
-        return;
-    }
+    let bed = Bed::new("sign");
+    signing::need_python();
     let (r1, r2) = (Registry::start(canary()), Registry::start(canary()));
     let img = bed.image.as_str();
     let keys = Keys::new();
@@ -353,12 +352,11 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
 /// with a wrong password. With its password (from SIGNING_KEY_PASSWORD, then from
 /// SIGNING_KEY_PASSWORD_FILE) it signs; and neither the key nor its password shows up in
 /// any argv, output, file of the repo copy or child's environment.
+#[ignore = "needs Docker"]
 #[test]
 fn preflight_checks_the_key_and_secrets_stay_secret() {
-    let Some(bed) = Bed::new("signkey") else { return };
-    if !signing::need_python() {
-        return;
-    }
+    let bed = Bed::new("signkey");
+    signing::need_python();
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     let keys = Keys::new();
@@ -448,7 +446,7 @@ fn preflight_checks_the_key_and_secrets_stay_secret() {
     for t in wrapped {
         fake.wrap_env(t);
     }
-    fake.wrap_env_of("trivy", &support::trivy::binary().unwrap());
+    fake.wrap_env_of("trivy", &support::trivy::binary());
     let pem = release.pem();
     let plain = keys.decrypted(&release);
     let mut secrets = vec![password.clone()];
@@ -548,12 +546,11 @@ fn preflight_checks_the_key_and_secrets_stay_secret() {
 /// unsigned version (exit 1, latest unchanged), and a version whose signature is gone from
 /// one of two registries (exit 1, latest unchanged in both: nothing moves before every
 /// registry's copy verifies); it goes back to a signed one.
+#[ignore = "needs Docker"]
 #[test]
 fn unsigned_releases_warn_and_rollback_goes_back_only_to_a_signed_one() {
-    let Some(bed) = Bed::new("signrb") else { return };
-    if !signing::need_python() {
-        return;
-    }
+    let bed = Bed::new("signrb");
+    signing::need_python();
     let (r1, r2) = (Registry::start(canary()), Registry::start(canary()));
     let regs = [&r1, &r2];
     let img = bed.image.as_str();
@@ -657,12 +654,11 @@ impl Drop for Served {
 /// `publish --local` signs and attests with a throwaway key pair; its printed verify
 /// command, run with the registry started again from the kept storage as the printed
 /// recipe says, exits 0; the independent checker agrees.
+#[ignore = "needs Docker"]
 #[test]
 fn local_release_is_signed_and_its_printed_verify_command_passes() {
-    let Some(bed) = Bed::new("signlocal") else { return };
-    if !signing::need_python() {
-        return;
-    }
+    let bed = Bed::new("signlocal");
+    signing::need_python();
     let mirror = bed.tools.base_url();
     let run = bed.publish(&[], &["--local", "--tools-mirror", &mirror], None);
     ok(&run);

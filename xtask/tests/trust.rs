@@ -22,14 +22,15 @@ fn path_with(bed: &Bed, fake: &FakeBin) -> std::ffi::OsString {
 }
 
 fn trivy() -> PathBuf {
-    support::trivy::binary().expect("Bed::new checked Trivy")
+    support::trivy::binary()
 }
 
 /// A publish of v1.0.1 that read the registry before v1.1.0 was released and pushes
 /// after it: v1.0.1 and its commit tag land, `latest` stays at v1.1.0.
+#[ignore = "needs Docker"]
 #[test]
 fn a_lower_release_pushing_after_a_higher_one_leaves_latest_alone() {
-    let Some(bed) = Bed::new("race-low") else { return };
+    let bed = Bed::new("race-low");
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     bed.set_version("v1.0.1");
@@ -80,9 +81,10 @@ fn a_lower_release_pushing_after_a_higher_one_leaves_latest_alone() {
 /// The same version from two commits, both past preflight and the gates' registry check
 /// before either pushes: the first to push wins; the other stops right before its first
 /// tag, exit 2 naming the tag, the digest there and its own image, and pushes nothing.
+#[ignore = "needs Docker"]
 #[test]
 fn the_same_version_from_two_commits_one_wins_and_the_other_pushes_nothing() {
-    let Some(bed) = Bed::new("race-same") else { return };
+    let bed = Bed::new("race-same");
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     bed.set_version("v2.0.0");
@@ -140,9 +142,10 @@ fn the_same_version_from_two_commits_one_wins_and_the_other_pushes_nothing() {
 /// password reaches `docker login` on stdin and nothing else: no argv, no output, no file,
 /// no child's environment (docker, skopeo, git, cargo, sha256sum and Trivy write theirs
 /// down through wrappers); only docker gets DOCKER_CONFIG, and only to talk to a registry.
+#[ignore = "needs Docker"]
 #[test]
 fn credentials_reach_docker_login_on_stdin_and_nothing_else() {
-    let Some(bed) = Bed::new("creds") else { return };
+    let bed = Bed::new("creds");
     let reg = Registry::start(canary());
     let fake = FakeBin::new();
     fake.recorder("docker-credential-pass", "cat >/dev/null; exit 1");
@@ -258,9 +261,10 @@ fn home_dir(var: &str, below_home: &str) -> std::ffi::OsString {
 /// as `gcloud auth configure-docker` sets up) serves the reads and the push, is named in
 /// one line, and their config is never written. A helper handing out wrong credentials:
 /// exit 3 in preflight naming the registry and `docker login`, nothing built.
+#[ignore = "needs Docker"]
 #[test]
 fn the_users_own_docker_login_through_a_credential_helper() {
-    let Some(bed) = Bed::new("own") else { return };
+    let bed = Bed::new("own");
     let reg = Registry::start(canary());
     let home = TempDir::new("home");
     let docker_dir = home.path().join(".docker");
@@ -369,12 +373,11 @@ impl Drop for Containers {
 /// Ctrl-C (SIGINT to the process group, as a terminal sends it) while `smoke` runs its
 /// container, whose `kyverno` hangs: the xtask dies of the signal, and the container goes
 /// (in whatever state: its PID 1 ignores SIGINT), found by its image, not only by label.
+#[ignore = "needs Docker"]
 #[test]
 fn ctrl_c_during_a_gate_leaves_no_container_and_no_temp_folder() {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let repo = TempRepo::new();
     let image = format!("{}:sleepy", unique("sleepy"));
     let b = Command::new("sh")
@@ -458,11 +461,10 @@ fn dead_pid() -> u32 {
 /// What a killed run left (a container in state Created, a temp folder) is swept by the
 /// next run of a Docker task; what belongs to a live process is not, and a symlink named
 /// like ours is neither followed nor removed through.
+#[ignore = "needs Docker"]
 #[test]
 fn the_next_run_sweeps_what_a_killed_run_left_and_nothing_else() {
-    if !need_docker() {
-        return;
-    }
+    need_docker();
     let repo = TempRepo::new();
     let (dead, live) = (dead_pid(), std::process::id());
     let stale = unique("stale");
@@ -530,9 +532,10 @@ fn the_next_run_sweeps_what_a_killed_run_left_and_nothing_else() {
 /// `password` and `registry.log` are replaced, the files they pointed at stay as they
 /// were. The folder itself, or its `data` folder, planted as a symlink: refused, nothing
 /// made through it.
+#[ignore = "needs Docker"]
 #[test]
 fn planted_symlinks_in_the_local_registry_folder_are_never_written_through() {
-    let Some(bed) = Bed::new("plant") else { return };
+    let bed = Bed::new("plant");
     let victim = TempDir::new("victim");
     let target = victim.path().join("victim.txt");
     std::fs::write(&target, "someone else's file\n").unwrap();
@@ -596,11 +599,12 @@ fn planted_symlinks_in_the_local_registry_folder_are_never_written_through() {
 
 /// `publish --local --dry-run` keeps its throwaway registry in a new private folder with
 /// a random name (mode 0700), and leaves nothing behind: not there, not in the checkout.
+#[ignore = "needs Docker"]
 #[test]
 fn local_dry_run_uses_a_private_random_folder_and_leaves_nothing() {
     use std::io::BufRead;
     use std::os::unix::fs::PermissionsExt;
-    let Some(bed) = Bed::new("localdry") else { return };
+    let bed = Bed::new("localdry");
     let tmp = TempDir::new("localdry-tmp");
     let mut c = bed.command(&bed.repo, &[], &["--local", "--dry-run"], |c| {
         with_password(c, None);

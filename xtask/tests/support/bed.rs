@@ -48,11 +48,9 @@ pub struct Bed {
 }
 
 impl Bed {
-    pub fn new(what: &str) -> Option<Bed> {
-        if !need_docker() {
-            return None;
-        }
-        let trivy = BinDir::real()?;
+    pub fn new(what: &str) -> Bed {
+        need_docker();
+        let trivy = BinDir::real();
         let image = unique(what);
         let repo = checkout_of(&image);
         // A base of this test's own (its own id): other test processes re-import the shared
@@ -74,14 +72,7 @@ impl Bed {
             "test base: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Some(Bed {
-            repo,
-            tools: ToolServer::start(),
-            trivy,
-            cache: Cache::with(&[]),
-            image,
-            base,
-        })
+        Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image, base }
     }
 
     /// Another checkout publishing the same image (another clone of the repo, another

@@ -231,17 +231,11 @@ fn script() -> PathBuf {
     repo_root().join("xtask/tests/support/cosign_check.py")
 }
 
-/// Whether Python's `cryptography` is there (`.ci/setup` installs it); under `CI` its
-/// absence fails the test instead of skipping the independent check.
-pub fn need_python() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("python3 with `cryptography` is required (bash .ci/setup)");
-    }
-    ok
+/// Python's `cryptography` must be there (`.ci/setup` installs it): the independent check
+/// is never skipped.
+pub fn need_python() {
+    let ok = Command::new("python3").args(["-c", "import cryptography"]).status().is_ok_and(|s| s.success());
+    assert!(ok, "this test needs python3 with `cryptography` (bash .ci/setup)");
 }
 
 /// `SHA256:<hex>` of a public key's DER SubjectPublicKeyInfo, computed by `cryptography`.

