@@ -81,64 +81,108 @@ fn assert_smoke_fails(run: &Run, want: &[&str]) {
     }
 }
 
+/// The image the tests below share: the repo's real Dockerfile built once per test process
+/// by `cargo xtask image` (tools from a loopback server), with what the build showed.
+struct Shared {
+    name: String,
+    reference: String,
+    version: String,
+    commit: String,
+    build: Run,
+    /// `(tool, pinned version, upstream file)` of the stand-ins it was built with.
+    tools: Vec<(String, String, String)>,
+    /// The files the build fetched from the tool server.
+    fetched: Vec<String>,
+}
+
+/// Built on first use. Its images keep the `pp-test` prefix: a test process cannot remove
+/// them at exit, so `.ci/run` sweeps them.
+fn shared() -> &'static Shared {
+    static SHARED: std::sync::OnceLock<Shared> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        need_docker();
+        let name = unique("img");
+        let repo = repo_named(&name);
+        let server = ToolServer::start();
+        let build = repo.xtask(&as_strs(&xtask_args("image", &server)));
+        let tools = server.tools.iter().map(|t| (t.name.clone(), t.version.clone(), t.file.clone())).collect();
+        Shared {
+            reference: format!("{name}:{}", tag_of(&repo)),
+            version: tag_of(&repo),
+            commit: repo.git(&["rev-parse", "HEAD"]).trim().to_string(),
+            name,
+            build,
+            tools,
+            fetched: server.requests(),
+        }
+    })
+}
+
+/// A checkout like the one the shared image was built from (its own copy, free to change).
+fn checkout_of_shared() -> TempRepo {
+    repo_named(&shared().name)
+}
+
 #[ignore = "needs Docker"]
 #[test]
-fn the_real_dockerfile_builds_and_smoke_checks_what_is_inside() {
-    need_docker();
-    let name = unique("img");
-    let repo = repo_named(&name);
-    let server = ToolServer::start();
-    let version = tag_of(&repo);
-    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
-    let reference = format!("{name}:{version}");
-    let mut guard = ImageGuard::default();
-    for t in [version.clone(), format!("sha-{}", &commit[..7]), "latest".into()] {
-        guard.add(format!("{name}:{t}"));
-    }
-
-    // The build: tagged three ways, labelled with the pins, tools fetched from the server.
-    let run = repo.xtask(&as_strs(&xtask_args("image", &server)));
+fn the_real_dockerfile_builds_tags_and_labels_the_image() {
+    let s = shared();
+    let run = &s.build;
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains(&format!("image {reference} id sha256:")), "{run:?}");
+    assert!(run.stdout.contains(&format!("image {} id sha256:", s.reference)), "{run:?}");
     assert!(run.stdout.contains("layers (newest first):") && run.stdout.contains("COPY"), "{run:?}");
     assert!(run.stderr.contains("fetching kyverno from"), "build output is streamed: {run:?}");
-    let tags = docker(&["images", "--format", "{{.Tag}}", &name]).stdout;
+    let tags = docker(&["images", "--format", "{{.Tag}}", &s.name]).stdout;
     let mut tags: Vec<&str> = tags.lines().collect();
     tags.sort();
-    assert_eq!(tags, vec!["latest", &format!("sha-{}", &commit[..7]), version.as_str()]);
-    let l = labels(&reference);
-    for t in &server.tools {
-        assert_eq!(l[format!("io.policy-platform.tool.{}", t.name)], t.version.as_str(), "{l}");
-        assert!(server.requests().contains(&format!("/{}", t.file)), "{:?}", server.requests());
+    assert_eq!(tags, vec!["latest", &format!("sha-{}", &s.commit[..7]), s.version.as_str()]);
+    let l = labels(&s.reference);
+    for (tool, version, file) in &s.tools {
+        assert_eq!(l[format!("io.policy-platform.tool.{tool}")], version.as_str(), "{l}");
+        assert!(s.fetched.contains(&format!("/{file}")), "{:?}", s.fetched);
     }
-    assert_eq!(l["org.opencontainers.image.revision"], commit.as_str());
-    assert_eq!(l["org.opencontainers.image.version"], version.as_str());
+    assert_eq!(l["org.opencontainers.image.revision"], s.commit.as_str());
+    assert_eq!(l["org.opencontainers.image.version"], s.version.as_str());
     assert_eq!(l["org.opencontainers.image.base.name"], support::busybox_base().as_str());
     assert_eq!(l["io.policy-platform.policy-hash"].as_str().unwrap().len(), 64);
+}
 
-    // Inside: a non-root user in /workspace, the three binaries, no tarball or checksum file.
+#[ignore = "needs Docker"]
+#[test]
+fn the_image_holds_a_non_root_user_the_three_binaries_and_no_download_leftovers() {
+    let s = shared();
     let r = docker(&[
-        "run", "--rm", "--entrypoint", "sh", &reference, "-c",
+        "run", "--rm", "--entrypoint", "sh", &s.reference, "-c",
         "id -u; pwd; ls /usr/local/bin; find / -xdev \\( -name '*.tar.gz' -o -name '*.sha256' -o -name download \\) -print",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout.lines().collect::<Vec<_>>(), vec!["10001", "/workspace", "helm", "kyverno", "pluto"], "{r:?}");
+}
 
-    // Smoke passes on the good image, each check listed.
-    let run = repo.xtask(&["smoke"]);
+#[ignore = "needs Docker"]
+#[test]
+fn smoke_passes_on_the_built_image_listing_each_check() {
+    let s = shared();
+    let run = smoke(&checkout_of_shared(), &s.reference);
     assert_eq!(run.code, 0, "{run:?}");
-    for t in &server.tools {
-        assert!(run.stdout.contains(&format!("ok    {:<9} {}", t.name, t.version)), "{run:?}");
+    for (tool, version, _) in &s.tools {
+        assert!(run.stdout.contains(&format!("ok    {tool:<9} {version}")), "{run:?}");
     }
     assert!(run.stdout.contains("match /repos/"), "{run:?}");
+}
 
-    // The checkout changed after the build: an altered file, a file the image lacks.
+#[ignore = "needs Docker"]
+#[test]
+fn smoke_names_policies_the_checkout_changed_since_the_build() {
+    let s = shared();
+    let repo = checkout_of_shared();
+    // An altered file, and a file the image lacks.
     let policy = "policies/pp-test-fixture/policy.yaml";
     let original = repo.read(policy);
     repo.write(policy, &format!("{original}# edited\n"));
     repo.write("policies/pp-test-fixture/new.yaml", "kind: ClusterPolicy\n");
     assert_smoke_fails(
-        &smoke(&repo, &reference),
+        &smoke(&repo, &s.reference),
         &[
             "2 check(s) failed",
             "/repos/pp-test-fixture/policy.yaml differs from policies/pp-test-fixture/policy.yaml",
@@ -150,18 +194,34 @@ fn the_real_dockerfile_builds_and_smoke_checks_what_is_inside() {
     std::fs::remove_file(repo.path().join("policies/pp-test-fixture/new.yaml")).unwrap();
     // A file the checkout no longer has is "something else in /repos/".
     std::fs::remove_file(repo.path().join("policies/pp-test-fixture/tests/with space.yaml")).unwrap();
-    assert_smoke_fails(&smoke(&repo, &reference), &["/repos/pp-test-fixture/tests/with space.yaml is not in policies/"]);
+    assert_smoke_fails(&smoke(&repo, &s.reference), &["/repos/pp-test-fixture/tests/with space.yaml is not in policies/"]);
     repo.write("policies/pp-test-fixture/tests/with space.yaml", "# a nested file with a space in its name\n");
-    assert_eq!(smoke(&repo, &reference).code, 0);
+    assert_eq!(smoke(&repo, &s.reference).code, 0);
+}
 
-    // A missing tool.
-    let no_pluto = format!("{name}:no-pluto");
-    guard.add(&no_pluto);
-    derive(&no_pluto, &reference, "USER root\nRUN rm /usr/local/bin/pluto\nUSER 10001", &[]);
-    assert_smoke_fails(&smoke(&repo, &no_pluto), &["1 check(s) failed", "pluto: `pluto` is missing from the image"]);
+#[ignore = "needs Docker"]
+#[test]
+fn smoke_names_a_missing_tool() {
+    let s = shared();
+    let no_pluto = format!("{}:no-pluto", s.name);
+    let _guard = ImageGuard(vec![no_pluto.clone()]);
+    derive(&no_pluto, &s.reference, "USER root\nRUN rm /usr/local/bin/pluto\nUSER 10001", &[]);
+    assert_smoke_fails(&smoke(&checkout_of_shared(), &no_pluto), &["1 check(s) failed", "pluto: `pluto` is missing from the image"]);
+}
 
-    // A tool that reports another version than the one pinned: built for real, with a
-    // pluto stand-in that says 5.0.1 while the Dockerfile pins (and labels) the real pin.
+/// A tool that reports another version than the one pinned: built for real, with a pluto
+/// stand-in that says 5.0.1 while the Dockerfile pins (and labels) the real pin.
+#[ignore = "needs Docker"]
+#[test]
+fn smoke_names_a_tool_that_reports_another_version_than_its_pin() {
+    need_docker();
+    let name = unique("wrongver");
+    let repo = repo_named(&name);
+    let mut guard = ImageGuard::default();
+    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    for t in [tag_of(&repo), format!("sha-{}", &commit[..7]), "latest".into()] {
+        guard.add(format!("{name}:{t}"));
+    }
     let wrong = ToolServer::start_with(&[("pluto", "5.0.1")]);
     let run = repo.xtask(&as_strs(&xtask_args("image", &wrong)));
     assert_eq!(run.code, 0, "{run:?}");
@@ -170,25 +230,36 @@ fn the_real_dockerfile_builds_and_smoke_checks_what_is_inside() {
         &repo.xtask(&["smoke"]),
         &[&format!("pluto: reports version 5.0.1, but the image pins {pin} (io.policy-platform.tool.pluto)")],
     );
+}
 
-    // Over the size budget (the busybox image is about 2 MB): exit 1 naming the largest
-    // layers. Built through --tools-mirror, which fetches the upstream file names, and
-    // --no-cache, so that the tools are fetched again.
+/// Over the size budget (the busybox image is about 2 MB): exit 1 naming the largest
+/// layers. Built through --tools-mirror, which fetches the upstream file names, and
+/// --no-cache, so that the tools are fetched again.
+#[ignore = "needs Docker"]
+#[test]
+fn an_image_over_its_size_budget_fails_naming_the_largest_layers() {
+    need_docker();
+    let name = unique("budget");
+    let repo = repo_named(&name);
     set_config(&repo, "size-budget-mb", "1");
+    repo.commit("a tiny budget");
+    let server = ToolServer::start();
     let mut args = vec!["image".to_string(), "--no-cache".into(), "--tools-mirror".into(), server.base_url()];
     let given = build_args(&server);
     for pair in given.chunks(2).filter(|p| !p[1].contains("_URL=")) {
         args.extend(pair.iter().cloned());
     }
-    let before = server.requests().len();
     let run = repo.xtask(&as_strs(&args));
     assert_eq!(run.code, 1, "{run:?}");
     let line = run.error_line();
     assert!(line.contains("over its size budget of 1 MB") && line.contains("largest layers:"), "{line}");
-    let fetched = server.requests()[before..].to_vec();
+    let fetched = server.requests();
     for t in &server.tools {
         assert!(fetched.contains(&format!("/{}", t.file)), "mirror file names: {fetched:?}");
     }
+    // Over budget, it is still built and tagged (the gate says what to shrink).
+    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let _guard = ImageGuard(vec![format!("{name}:{}", tag_of(&repo)), format!("{name}:sha-{}", &commit[..7]), format!("{name}:latest")]);
 }
 
 #[ignore = "needs Docker"]
