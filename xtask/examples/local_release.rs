@@ -26,17 +26,30 @@ fn main() {
     let server = support::image::ToolServer::start();
     let cache = support::trivy::Cache::with(&[]);
 
-    let mut args: Vec<String> = vec!["publish".into(), "--local".into(), "--tools-mirror".into(), server.base_url()];
+    let mut args: Vec<String> = vec![
+        "publish".into(),
+        "--local".into(),
+        "--tools-mirror".into(),
+        server.base_url(),
+    ];
     for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
         args.extend(["--build-arg".into(), format!("{arg}={}", support::busybox_base())]);
     }
     for t in &server.tools {
-        args.extend(["--build-arg".into(), format!("{}_SHA256={}", t.name.to_ascii_uppercase(), t.sha256)]);
+        args.extend([
+            "--build-arg".into(),
+            format!("{}_SHA256={}", t.name.to_ascii_uppercase(), t.sha256),
+        ]);
     }
     args.extend(["--network".into(), "host".into()]);
     args.extend(std::env::args().skip(1));
 
-    eprintln!("==> offline recipe: tools mirror {}, base {}, Trivy DB {}", server.base_url(), support::busybox_base(), cache.path().display());
+    eprintln!(
+        "==> offline recipe: tools mirror {}, base {}, Trivy DB {}",
+        server.base_url(),
+        support::busybox_base(),
+        cache.path().display()
+    );
     let status = Command::new(support::xtask_bin())
         .args(&args)
         .env("TRIVY_CACHE_DIR", cache.path())

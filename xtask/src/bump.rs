@@ -27,7 +27,11 @@ pub fn run(ctx: &Ctx, how: Option<Bump>) -> Result<()> {
         println!("{line} (dry run: VERSION not written)");
         return Ok(());
     }
-    files::write_atomic(&ctx.path("VERSION"), format!("{}\n", version::tag(&next)).as_bytes(), 0o644)?;
+    files::write_atomic(
+        &ctx.path("VERSION"),
+        format!("{}\n", version::tag(&next)).as_bytes(),
+        0o644,
+    )?;
     println!("{line}");
     Ok(())
 }
@@ -35,8 +39,11 @@ pub fn run(ctx: &Ctx, how: Option<Bump>) -> Result<()> {
 /// Gathers what changed since the commit that last changed VERSION, then classifies it.
 fn auto_level(ctx: &Ctx, cur: &semver::Version) -> Result<(Level, Vec<String>)> {
     crate::tools::require(&["git"])?;
-    let base = git::last_change(ctx, "VERSION")
-        .map_err(|e| exit::usage(format!("bump-version auto needs a git checkout ({e}); run it inside the repo")))?;
+    let base = git::last_change(ctx, "VERSION").map_err(|e| {
+        exit::usage(format!(
+            "bump-version auto needs a git checkout ({e}); run it inside the repo"
+        ))
+    })?;
     // No commit has touched VERSION yet: everything counts as new.
     let base = base.as_deref().unwrap_or(EMPTY_TREE);
 
@@ -54,7 +61,10 @@ fn auto_level(ctx: &Ctx, cur: &semver::Version) -> Result<(Level, Vec<String>)> 
         }
     }
     for path in git::untracked(ctx)? {
-        changes.push(Change { path, note: " (untracked)" });
+        changes.push(Change {
+            path,
+            note: " (untracked)",
+        });
     }
 
     let old_df = git::show(ctx, base, "Dockerfile").unwrap_or_default();
@@ -116,10 +126,14 @@ pub fn classify(i: &AutoInput<'_>) -> Option<(Level, Vec<String>)> {
     }
     for (tool, old) in i.old_pins {
         match i.new_pins.get(tool) {
-            None => reasons.push((Level::Major, format!("major: tool `{tool}` removed from the Dockerfile"))),
-            Some(new) if new != old => {
-                reasons.push((Level::Major, format!("major: tool pin {tool} {old} -> {new} in Dockerfile")))
-            }
+            None => reasons.push((
+                Level::Major,
+                format!("major: tool `{tool}` removed from the Dockerfile"),
+            )),
+            Some(new) if new != old => reasons.push((
+                Level::Major,
+                format!("major: tool pin {tool} {old} -> {new} in Dockerfile"),
+            )),
             Some(_) => {}
         }
     }
@@ -149,12 +163,25 @@ mod tests {
     }
 
     fn changes(paths: &[&str]) -> Vec<Change> {
-        paths.iter().map(|p| Change { path: p.to_string(), note: "" }).collect()
+        paths
+            .iter()
+            .map(|p| Change {
+                path: p.to_string(),
+                note: "",
+            })
+            .collect()
     }
 
     fn level(c: &[&str], old: &[&str], new: &[&str], op: &[(&str, &str)], np: &[(&str, &str)]) -> Option<Level> {
         let (c, o, n, op, np) = (changes(c), set(old), set(new), pins(op), pins(np));
-        classify(&AutoInput { changes: &c, old_repos: &o, new_repos: &n, old_pins: &op, new_pins: &np }).map(|x| x.0)
+        classify(&AutoInput {
+            changes: &c,
+            old_repos: &o,
+            new_repos: &n,
+            old_pins: &op,
+            new_pins: &np,
+        })
+        .map(|x| x.0)
     }
 
     const K: (&str, &str) = ("kyverno", "1.19.0");
@@ -164,22 +191,49 @@ mod tests {
         let r = &["security-policy"];
         assert_eq!(level(&[], r, r, &[K], &[K]), None);
         assert_eq!(level(&["xtask/src/main.rs", "README.md"], r, r, &[K], &[K]), None);
-        assert_eq!(level(&["policies/security-policy/a.yaml"], r, r, &[K], &[K]), Some(Level::Patch));
+        assert_eq!(
+            level(&["policies/security-policy/a.yaml"], r, r, &[K], &[K]),
+            Some(Level::Patch)
+        );
         assert_eq!(level(&["Dockerfile"], r, r, &[K], &[K]), Some(Level::Patch));
-        assert_eq!(level(&["Dockerfile"], r, r, &[K], &[K, ("trivy", "0.59.1")]), Some(Level::Minor));
-        assert_eq!(level(&["Dockerfile"], r, r, &[K], &[("kyverno", "1.20.0")]), Some(Level::Major));
-        assert_eq!(level(&["Dockerfile"], r, r, &[K, ("helm", "3.21.4")], &[K]), Some(Level::Major));
-        assert_eq!(level(&["policies/new/a.yaml"], r, &["security-policy", "new"], &[K], &[K]), Some(Level::Minor));
-        assert_eq!(level(&["policies/security-policy/a.yaml"], r, &["renamed"], &[K], &[K]), Some(Level::Major));
+        assert_eq!(
+            level(&["Dockerfile"], r, r, &[K], &[K, ("trivy", "0.59.1")]),
+            Some(Level::Minor)
+        );
+        assert_eq!(
+            level(&["Dockerfile"], r, r, &[K], &[("kyverno", "1.20.0")]),
+            Some(Level::Major)
+        );
+        assert_eq!(
+            level(&["Dockerfile"], r, r, &[K, ("helm", "3.21.4")], &[K]),
+            Some(Level::Major)
+        );
+        assert_eq!(
+            level(&["policies/new/a.yaml"], r, &["security-policy", "new"], &[K], &[K]),
+            Some(Level::Minor)
+        );
+        assert_eq!(
+            level(&["policies/security-policy/a.yaml"], r, &["renamed"], &[K], &[K]),
+            Some(Level::Major)
+        );
     }
 
     #[test]
     fn reasons_name_the_files_and_pins() {
-        let c = vec![Change { path: "policies/p/x.yaml".into(), note: " (uncommitted)" }];
+        let c = vec![Change {
+            path: "policies/p/x.yaml".into(),
+            note: " (uncommitted)",
+        }];
         let (o, n) = (set(&["p"]), set(&["p"]));
         let (op, np) = (pins(&[K]), pins(&[("kyverno", "1.20.0")]));
-        let (lvl, reasons) =
-            classify(&AutoInput { changes: &c, old_repos: &o, new_repos: &n, old_pins: &op, new_pins: &np }).unwrap();
+        let (lvl, reasons) = classify(&AutoInput {
+            changes: &c,
+            old_repos: &o,
+            new_repos: &n,
+            old_pins: &op,
+            new_pins: &np,
+        })
+        .unwrap();
         assert_eq!(lvl, Level::Major);
         assert_eq!(reasons[0], "major: tool pin kyverno 1.19.0 -> 1.20.0 in Dockerfile");
         assert_eq!(reasons[1], "patch: policies/p/x.yaml changed (uncommitted)");

@@ -44,7 +44,9 @@ pub fn guard(ctx: &Ctx) -> Guard {
     let pid = std::process::id().to_string();
     let tmp = ctx.env.tmp.display().to_string();
     let c = Cmd::new("sh").args(["-c", WATCHDOG, "sh", &pid, &tmp, OWNER_LABEL]);
-    Guard { watchdog: ctx.run.spawn(&c, None).ok() }
+    Guard {
+        watchdog: ctx.run.spawn(&c, None).ok(),
+    }
 }
 
 fn alive(pid: u32) -> bool {
@@ -72,7 +74,14 @@ pub fn sweep(ctx: &Ctx) {
     if crate::tools::find("docker").is_none() {
         return;
     }
-    let list = Cmd::new("docker").args(["ps", "-a", "--filter", &format!("label={OWNER_LABEL}"), "--format", &format!("{{{{.ID}}}} {{{{.Label \"{OWNER_LABEL}\"}}}}")]);
+    let list = Cmd::new("docker").args([
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label={OWNER_LABEL}"),
+        "--format",
+        &format!("{{{{.ID}}}} {{{{.Label \"{OWNER_LABEL}\"}}}}"),
+    ]);
     let Ok(out) = ctx.run.read(&list) else { return };
     let stale: Vec<String> = out
         .text()
@@ -82,7 +91,10 @@ pub fn sweep(ctx: &Ctx) {
         .map(|(id, _)| id.to_string())
         .collect();
     if !stale.is_empty() {
-        eprintln!("    removing {} container(s) left by runs that were killed", stale.len());
+        eprintln!(
+            "    removing {} container(s) left by runs that were killed",
+            stale.len()
+        );
         let _ = ctx.run.read(&Cmd::new("docker").args(["rm", "-f", "--"]).args(&stale));
     }
 }

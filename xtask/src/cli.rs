@@ -6,7 +6,7 @@ use crate::bump_tool::{self, plan::Wanted, BumpToolOpts};
 use crate::exit;
 use crate::flags::{self, XtaskCmd};
 use crate::image::BuildOpts;
-use crate::publish::{self, Creds, Credentials, Mode, PublishOpts, Target};
+use crate::publish::{self, Credentials, Creds, Mode, PublishOpts, Target};
 use crate::scan::ScanOpts;
 use crate::sign::signer::SigningInput;
 use crate::version::{self, Bump};
@@ -17,13 +17,31 @@ use std::io::Read;
 /// One task and its options.
 #[derive(Debug)]
 pub enum Task {
-    Bump { how: Option<Bump>, dry_run: bool },
+    Bump {
+        how: Option<Bump>,
+        dry_run: bool,
+    },
     BumpTool(BumpToolOpts),
-    BumpBase { creds: Credentials },
-    Image { build: BuildOpts, dry_run: bool },
-    Smoke { image: Option<String>, dry_run: bool },
-    Integration { image: Option<String>, dry_run: bool },
-    Scan { image: Option<String>, gate: ScanOpts, dry_run: bool },
+    BumpBase {
+        creds: Credentials,
+    },
+    Image {
+        build: BuildOpts,
+        dry_run: bool,
+    },
+    Smoke {
+        image: Option<String>,
+        dry_run: bool,
+    },
+    Integration {
+        image: Option<String>,
+        dry_run: bool,
+    },
+    Scan {
+        image: Option<String>,
+        gate: ScanOpts,
+        dry_run: bool,
+    },
     Publish(Box<PublishOpts>),
     Doctor,
     Verify(crate::verify::VerifyOpts),
@@ -51,16 +69,37 @@ impl Task {
 
 /// The tasks, with the first line of their help, in the order `--help` lists them.
 pub const TASKS: [(&str, &str); 10] = [
-    ("bump-version", "rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z"),
-    ("bump-tool", "upgrade kyverno, helm or pluto: checked download, new Dockerfile pin"),
-    ("bump-base", "report whether the Dockerfile's BASE_IMAGE pin lags base-image-track"),
+    (
+        "bump-version",
+        "rewrite VERSION: major|minor|patch|release|rc|beta|alpha|auto|X.Y.Z",
+    ),
+    (
+        "bump-tool",
+        "upgrade kyverno, helm or pluto: checked download, new Dockerfile pin",
+    ),
+    (
+        "bump-base",
+        "report whether the Dockerfile's BASE_IMAGE pin lags base-image-track",
+    ),
     ("image", "build the image from the Dockerfile and tag it locally"),
     ("smoke", "check the tools and the policies inside the image"),
-    ("integration", "render every chart and check it against the policies, inside the image"),
+    (
+        "integration",
+        "render every chart and check it against the policies, inside the image",
+    ),
     ("scan", "Trivy gate on the image (vulnerabilities and secrets)"),
-    ("publish", "preflight, image, smoke, integration, scan, login, push, verify, release record"),
-    ("doctor", "which tools are present, their versions, whether Docker answers"),
-    ("verify", "check a published image's signature and attestations against the public key"),
+    (
+        "publish",
+        "preflight, image, smoke, integration, scan, login, push, verify, release record",
+    ),
+    (
+        "doctor",
+        "which tools are present, their versions, whether Docker answers",
+    ),
+    (
+        "verify",
+        "check a published image's signature and attestations against the public key",
+    ),
 ];
 
 pub const USAGE: &str = "cargo xtask <task> [flags]";
@@ -75,22 +114,36 @@ pub enum Parsed {
 /// argument and where the usage is.
 pub fn parse(argv: Vec<OsString>, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Parsed> {
     let Some(first) = argv.first() else {
-        return Err(exit::usage(format!("no task given; usage: {USAGE} (tasks: {})", names())));
+        return Err(exit::usage(format!(
+            "no task given; usage: {USAGE} (tasks: {})",
+            names()
+        )));
     };
     let Some(task) = first.to_str().map(String::from) else {
-        return Err(exit::usage(format!("the task name {first:?} is not UTF-8; usage: {USAGE} (tasks: {})", names())));
+        return Err(exit::usage(format!(
+            "the task name {first:?} is not UTF-8; usage: {USAGE} (tasks: {})",
+            names()
+        )));
     };
     let task = task.as_str();
     if matches!(task, "--help" | "-h" | "help") {
         return Ok(Parsed::Help(top_help()));
     }
     if !TASKS.iter().any(|(n, _)| *n == task) {
-        return Err(exit::usage(format!("unknown task `{task}`; usage: {USAGE} (tasks: {})", names())));
+        return Err(exit::usage(format!(
+            "unknown task `{task}`; usage: {USAGE} (tasks: {})",
+            names()
+        )));
     }
     let parsed = match flags::Xtask::from_vec(split_inline_values(argv)) {
         Ok(f) => f,
         Err(e) if e.is_help() => return Ok(Parsed::Help(task_help(task, &e.to_string()))),
-        Err(e) => return Err(exit::usage(format!("{}; usage: cargo xtask {task} [flags] (see `cargo xtask {task} --help`)", reword(&e.to_string())))),
+        Err(e) => {
+            return Err(exit::usage(format!(
+                "{}; usage: cargo xtask {task} [flags] (see `cargo xtask {task} --help`)",
+                reword(&e.to_string())
+            )))
+        }
     };
     Ok(Parsed::Run(task_of(parsed.subcommand, env)?))
 }
@@ -99,7 +152,11 @@ pub fn parse(argv: Vec<OsString>, env: &dyn Fn(&str) -> Option<OsString>) -> Res
 fn split_inline_values(argv: Vec<OsString>) -> Vec<OsString> {
     let mut out = Vec::with_capacity(argv.len());
     for a in argv {
-        match a.to_str().filter(|s| s.starts_with("--")).and_then(|s| s.split_once('=')) {
+        match a
+            .to_str()
+            .filter(|s| s.starts_with("--"))
+            .and_then(|s| s.split_once('='))
+        {
             Some((flag, value)) => {
                 out.push(OsString::from(flag));
                 out.push(OsString::from(value));
@@ -132,7 +189,8 @@ fn reword(msg: &str) -> String {
 }
 
 fn top_help() -> String {
-    let mut s = format!("Version, build, test, scan and publish the policy-platform image.\n\nUsage: {USAGE}\n\nTasks:\n");
+    let mut s =
+        format!("Version, build, test, scan and publish the policy-platform image.\n\nUsage: {USAGE}\n\nTasks:\n");
     for (name, about) in TASKS {
         s.push_str(&format!("  {name:<14} {about}\n"));
     }
@@ -157,7 +215,10 @@ fn task_help(task: &str, all: &str) -> String {
         "bump-tool" => " <kyverno|helm|pluto> <VERSION>",
         _ => "",
     };
-    let mut s = format!("Usage: cargo xtask {task} [flags]{args}\n\n{}\n", body.join("\n").trim());
+    let mut s = format!(
+        "Usage: cargo xtask {task} [flags]{args}\n\n{}\n",
+        body.join("\n").trim()
+    );
     if !body.iter().any(|l| l.starts_with("OPTIONS:")) {
         s.push_str("\nOPTIONS:");
     }
@@ -168,33 +229,61 @@ fn task_help(task: &str, all: &str) -> String {
 fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task> {
     Ok(match cmd {
         XtaskCmd::BumpVersion(f) => {
-            let how = if f.level == "auto" { None } else { Some(Bump::parse(&f.level)?) };
-            Task::Bump { how, dry_run: f.dry_run }
+            let how = if f.level == "auto" {
+                None
+            } else {
+                Some(Bump::parse(&f.level)?)
+            };
+            Task::Bump {
+                how,
+                dry_run: f.dry_run,
+            }
         }
         XtaskCmd::BumpTool(f) => {
-            let wanted = Wanted { tool: bump_tool::plan::parse_tool(&f.tool)?, version: bump_tool::plan::parse_version(&f.version)? };
+            let wanted = Wanted {
+                tool: bump_tool::plan::parse_tool(&f.tool)?,
+                version: bump_tool::plan::parse_version(&f.version)?,
+            };
             let sha256 = f.sha256.as_deref().map(bump_tool::plan::parse_sha256).transpose()?;
             tools_mirror(f.tools_mirror.as_deref())?;
-            Task::BumpTool(BumpToolOpts { wanted, sha256, tools_mirror: f.tools_mirror, dry_run: f.dry_run })
+            Task::BumpTool(BumpToolOpts {
+                wanted,
+                sha256,
+                tools_mirror: f.tools_mirror,
+                dry_run: f.dry_run,
+            })
         }
         XtaskCmd::Image(f) => Task::Image {
             build: build_opts(f.build_arg, f.pull, f.no_cache, f.network, f.tools_mirror)?,
             dry_run: f.dry_run,
         },
-        XtaskCmd::Smoke(f) => Task::Smoke { image: image_ref(f.image)?, dry_run: f.dry_run },
-        XtaskCmd::Integration(f) => Task::Integration { image: image_ref(f.image)?, dry_run: f.dry_run },
+        XtaskCmd::Smoke(f) => Task::Smoke {
+            image: image_ref(f.image)?,
+            dry_run: f.dry_run,
+        },
+        XtaskCmd::Integration(f) => Task::Integration {
+            image: image_ref(f.image)?,
+            dry_run: f.dry_run,
+        },
         XtaskCmd::Scan(f) => Task::Scan {
             image: image_ref(f.image)?,
             gate: ScanOpts::new(f.severity.as_deref(), f.ignore_unfixed)?,
             dry_run: f.dry_run,
         },
         XtaskCmd::Publish(f) => {
-            let chosen: Vec<&str> = [("--rebuild", f.rebuild), ("--rollback", f.rollback.is_some()), ("--local", f.local)]
-                .into_iter()
-                .filter_map(|(n, on)| on.then_some(n))
-                .collect();
+            let chosen: Vec<&str> = [
+                ("--rebuild", f.rebuild),
+                ("--rollback", f.rollback.is_some()),
+                ("--local", f.local),
+            ]
+            .into_iter()
+            .filter_map(|(n, on)| on.then_some(n))
+            .collect();
             if chosen.len() > 1 {
-                return Err(exit::usage(format!("{} cannot be combined; pick one mode", chosen.join(" and "))));
+                return Err(exit::usage(format!(
+                    "{} cannot be combined; pick one mode",
+                    chosen.join(" and ")
+                )));
             }
             let mode = match (&f.rollback, f.rebuild, f.local) {
                 (Some(v), _, _) => Mode::Rollback(rollback_version(v)?),
@@ -203,9 +292,15 @@ fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task
                 _ => Mode::Release,
             };
             if f.local && !f.registry.is_empty() {
-                return Err(exit::usage("--local publishes to its own throwaway registry; drop --registry (or drop --local)"));
+                return Err(exit::usage(
+                    "--local publishes to its own throwaway registry; drop --registry (or drop --local)",
+                ));
             }
-            let registries = f.registry.iter().map(|r| Target::parse(r).map_err(exit::usage)).collect::<Result<Vec<_>>>()?;
+            let registries = f
+                .registry
+                .iter()
+                .map(|r| Target::parse(r).map_err(exit::usage))
+                .collect::<Result<Vec<_>>>()?;
             Task::Publish(Box::new(PublishOpts {
                 build: build_opts(f.build_arg, f.pull, f.no_cache, f.network, f.tools_mirror)?,
                 scan: ScanOpts::new(f.severity.as_deref(), false)?,
@@ -222,7 +317,11 @@ fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task
             if let Some(r) = f.reference.as_deref().filter(|r| r.starts_with('-') || r.is_empty()) {
                 return Err(exit::usage(format!("`{r}` is not an image reference or tag")));
             }
-            Task::Verify(crate::verify::VerifyOpts { reference: f.reference, key: f.key, creds: creds(env) })
+            Task::Verify(crate::verify::VerifyOpts {
+                reference: f.reference,
+                key: f.key,
+                creds: creds(env),
+            })
         }
         XtaskCmd::BumpBase(_) => Task::BumpBase { creds: creds(env) },
     })
@@ -231,12 +330,20 @@ fn task_of(cmd: XtaskCmd, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Task
 fn image_ref(image: Option<String>) -> Result<Option<String>> {
     match image {
         Some(r) if r.trim().is_empty() => Err(exit::usage("--image needs a non-empty image reference")),
-        Some(r) if r.starts_with('-') => Err(exit::usage(format!("--image `{r}` is not an image reference (it starts with `-`)"))),
+        Some(r) if r.starts_with('-') => Err(exit::usage(format!(
+            "--image `{r}` is not an image reference (it starts with `-`)"
+        ))),
         other => Ok(other),
     }
 }
 
-fn build_opts(build_args: Vec<String>, pull: bool, no_cache: bool, network: Option<String>, tools_mirror: Option<String>) -> Result<BuildOpts> {
+fn build_opts(
+    build_args: Vec<String>,
+    pull: bool,
+    no_cache: bool,
+    network: Option<String>,
+    tools_mirror: Option<String>,
+) -> Result<BuildOpts> {
     for kv in &build_args {
         if !kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
             return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
@@ -245,17 +352,26 @@ fn build_opts(build_args: Vec<String>, pull: bool, no_cache: bool, network: Opti
     self::tools_mirror(tools_mirror.as_deref())?;
     if let Some(n) = &network {
         if n.is_empty() || n.starts_with('-') {
-            return Err(exit::usage(format!("--network `{n}` is not a network mode (e.g. host, bridge, none)")));
+            return Err(exit::usage(format!(
+                "--network `{n}` is not a network mode (e.g. host, bridge, none)"
+            )));
         }
     }
-    Ok(BuildOpts { build_args, pull, no_cache, network, tools_mirror, ..BuildOpts::default() })
+    Ok(BuildOpts {
+        build_args,
+        pull,
+        no_cache,
+        network,
+        tools_mirror,
+        ..BuildOpts::default()
+    })
 }
 
 fn tools_mirror(mirror: Option<&str>) -> Result<()> {
     match mirror {
-        Some(m) if !(m.starts_with("http://") || m.starts_with("https://")) => {
-            Err(exit::usage(format!("--tools-mirror `{m}` must be an http:// or https:// URL")))
-        }
+        Some(m) if !(m.starts_with("http://") || m.starts_with("https://")) => Err(exit::usage(format!(
+            "--tools-mirror `{m}` must be an http:// or https:// URL"
+        ))),
         _ => Ok(()),
     }
 }
@@ -267,7 +383,9 @@ fn rollback_version(v: &str) -> Result<semver::Version> {
             "--rollback {v}: {} is a pre-release, and latest never points at one; name a release",
             version::tag(&ver)
         ))),
-        Err(why) => Err(exit::usage(format!("--rollback {v}: {why}; expected a released version like v1.2.3"))),
+        Err(why) => Err(exit::usage(format!(
+            "--rollback {v}: {why}; expected a released version like v1.2.3"
+        ))),
     }
 }
 
@@ -299,7 +417,9 @@ pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Credentials {
     let secret = match (var(pw_var), var(file_var)) {
         (Some(p), _) => p.into_string().map_err(|_| format!("{pw_var} is not UTF-8")),
         (None, Some(file)) => read_secret_file(file_var, &file),
-        (None, None) => Err(format!("no registry password: set {pw_var}, or {file_var} to a key file (e.g. Google's _json_key)")),
+        (None, None) => Err(format!(
+            "no registry password: set {pw_var}, or {file_var} to a key file (e.g. Google's _json_key)"
+        )),
     };
     let secret = secret.map_err(|p| problems.push(p)).ok();
     match (user, secret) {
@@ -313,28 +433,42 @@ pub fn creds(env: &dyn Fn(&str) -> Option<OsString>) -> Credentials {
 pub fn signing(env: &dyn Fn(&str) -> Option<OsString>) -> SigningInput {
     let var = |k: &str| env(k).filter(|v| !v.is_empty());
     let password = match (var("SIGNING_KEY_PASSWORD"), var("SIGNING_KEY_PASSWORD_FILE")) {
-        (Some(p), _) => p.into_string().map(Some).map_err(|_| "SIGNING_KEY_PASSWORD is not UTF-8".to_string()),
+        (Some(p), _) => p
+            .into_string()
+            .map(Some)
+            .map_err(|_| "SIGNING_KEY_PASSWORD is not UTF-8".to_string()),
         (None, Some(f)) => read_secret_file("SIGNING_KEY_PASSWORD_FILE", &f).map(Some),
         (None, None) => Ok(None),
     };
-    SigningInput { key_file: var("SIGNING_KEY_FILE").map(std::path::PathBuf::from), password }
+    SigningInput {
+        key_file: var("SIGNING_KEY_FILE").map(std::path::PathBuf::from),
+        password,
+    }
 }
 
 /// A key file: regular, at most 64 KiB, UTF-8; one trailing newline dropped.
 fn read_secret_file(var: &str, file: &OsString) -> Result<String, String> {
     let shown = std::path::Path::new(file).display().to_string();
-    let cannot = |e: std::io::Error| format!("{var} names `{shown}`, which cannot be read ({e}); point it at the key file");
+    let cannot =
+        |e: std::io::Error| format!("{var} names `{shown}`, which cannot be read ({e}); point it at the key file");
     // Checked before opening: opening a FIFO would wait for a writer.
     if !std::fs::metadata(file).map_err(cannot)?.is_file() {
-        return Err(format!("{var} names `{shown}`, which is not a regular file; point it at the key file"));
+        return Err(format!(
+            "{var} names `{shown}`, which is not a regular file; point it at the key file"
+        ));
     }
     let f = std::fs::File::open(file).map_err(cannot)?;
     let mut buf = Vec::new();
-    f.take(MAX_SECRET_FILE + 1).read_to_end(&mut buf).map_err(|e| format!("{var}: cannot read `{shown}` ({e})"))?;
+    f.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("{var}: cannot read `{shown}` ({e})"))?;
     if buf.len() as u64 > MAX_SECRET_FILE {
-        return Err(format!("{var} names `{shown}`, which is over 64 KiB: that is not a key file; point it at the key file"));
+        return Err(format!(
+            "{var} names `{shown}`, which is over 64 KiB: that is not a key file; point it at the key file"
+        ));
     }
-    let mut text = String::from_utf8(buf).map_err(|_| format!("{var} names `{shown}`, which is not UTF-8 text; point it at the key file"))?;
+    let mut text = String::from_utf8(buf)
+        .map_err(|_| format!("{var} names `{shown}`, which is not UTF-8 text; point it at the key file"))?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -342,7 +476,9 @@ fn read_secret_file(var: &str, file: &OsString) -> Result<String, String> {
         }
     }
     if text.is_empty() {
-        return Err(format!("{var} names `{shown}`, which is empty; point it at the key file"));
+        return Err(format!(
+            "{var} names `{shown}`, which is empty; point it at the key file"
+        ));
     }
     Ok(text)
 }
@@ -375,16 +511,32 @@ mod tests {
     #[test]
     fn every_task_has_help_with_its_flags() {
         for (name, _) in TASKS {
-            let Parsed::Help(h) = parse(args(&[name, "--help"]), &no_env).unwrap() else { panic!("{name}") };
+            let Parsed::Help(h) = parse(args(&[name, "--help"]), &no_env).unwrap() else {
+                panic!("{name}")
+            };
             assert!(h.starts_with(&format!("Usage: cargo xtask {name}")), "{h}");
             assert!(h.contains("--help"), "{h}");
         }
-        let Parsed::Help(h) = parse(args(&["publish", "--help"]), &no_env).unwrap() else { panic!() };
-        for f in ["--dry-run", "--registry", "--allow-public", "--rebuild", "--rollback", "--local", "--tools-mirror", "--severity", "REGISTRY_PASSWORD_FILE"] {
+        let Parsed::Help(h) = parse(args(&["publish", "--help"]), &no_env).unwrap() else {
+            panic!()
+        };
+        for f in [
+            "--dry-run",
+            "--registry",
+            "--allow-public",
+            "--rebuild",
+            "--rollback",
+            "--local",
+            "--tools-mirror",
+            "--severity",
+            "REGISTRY_PASSWORD_FILE",
+        ] {
             assert!(h.contains(f), "publish --help lacks {f}:\n{h}");
         }
         assert!(!h.contains("xtask scan"), "only publish's section:\n{h}");
-        let Parsed::Help(h) = parse(args(&["--help"]), &no_env).unwrap() else { panic!() };
+        let Parsed::Help(h) = parse(args(&["--help"]), &no_env).unwrap() else {
+            panic!()
+        };
         for (name, _) in TASKS {
             assert!(h.contains(name));
         }
@@ -392,23 +544,50 @@ mod tests {
 
     #[test]
     fn typed_options() {
-        let Task::Publish(p) = task(&["publish", "--registry", "ghcr.io/org", "--rollback", "v1.2.3", "--severity", "high,critical", "--dry-run"]).unwrap() else {
+        let Task::Publish(p) = task(&[
+            "publish",
+            "--registry",
+            "ghcr.io/org",
+            "--rollback",
+            "v1.2.3",
+            "--severity",
+            "high,critical",
+            "--dry-run",
+        ])
+        .unwrap() else {
             panic!()
         };
         assert_eq!(p.mode, Mode::Rollback(semver::Version::new(1, 2, 3)));
         assert_eq!(p.registries[0].host, "ghcr.io");
         assert_eq!(p.scan.severity, vec!["HIGH", "CRITICAL"]);
         assert!(p.dry_run && matches!(p.creds, Credentials::User));
-        let Task::Image { build, .. } = task(&["image", "--build-arg", "A=1", "--build-arg=B=2", "--pull"]).unwrap() else { panic!() };
-        assert_eq!(build.build_args, vec!["A=1", "B=2"]);
-        assert!(build.pull && !build.no_cache);
-        let Task::Bump { how, .. } = task(&["bump-version", "auto"]).unwrap() else { panic!() };
-        assert!(how.is_none());
-        let sum = "AB".repeat(32);
-        let Task::BumpTool(b) = task(&["bump-tool", "helm", "v3.23.0", "--sha256", &sum, "--tools-mirror=http://m", "--dry-run"]).unwrap() else {
+        let Task::Image { build, .. } = task(&["image", "--build-arg", "A=1", "--build-arg=B=2", "--pull"]).unwrap()
+        else {
             panic!()
         };
-        assert_eq!((b.wanted.tool, b.wanted.version.to_string()), ("helm", "3.23.0".to_string()));
+        assert_eq!(build.build_args, vec!["A=1", "B=2"]);
+        assert!(build.pull && !build.no_cache);
+        let Task::Bump { how, .. } = task(&["bump-version", "auto"]).unwrap() else {
+            panic!()
+        };
+        assert!(how.is_none());
+        let sum = "AB".repeat(32);
+        let Task::BumpTool(b) = task(&[
+            "bump-tool",
+            "helm",
+            "v3.23.0",
+            "--sha256",
+            &sum,
+            "--tools-mirror=http://m",
+            "--dry-run",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (b.wanted.tool, b.wanted.version.to_string()),
+            ("helm", "3.23.0".to_string())
+        );
         assert_eq!(b.sha256.as_deref(), Some("ab".repeat(32).as_str()));
         assert!(b.dry_run && b.tools_mirror.as_deref() == Some("http://m"));
     }
@@ -438,7 +617,11 @@ mod tests {
     fn non_utf8_arguments_are_usage_errors() {
         use std::os::unix::ffi::OsStringExt;
         let bad = OsString::from_vec(vec![b'v', 0xff, b'1']);
-        for argv in [vec![bad.clone()], vec![OsString::from("bump-version"), bad.clone()], vec![OsString::from("smoke"), OsString::from("--image"), bad]] {
+        for argv in [
+            vec![bad.clone()],
+            vec![OsString::from("bump-version"), bad.clone()],
+            vec![OsString::from("smoke"), OsString::from("--image"), bad],
+        ] {
             let e = match parse(argv, &no_env) {
                 Err(e) => e,
                 Ok(_) => panic!("accepted"),
@@ -462,7 +645,11 @@ mod tests {
         assert_eq!((c.user.as_str(), c.secret()), ("_json_key", "{\"k\": 1}"));
         let huge = dir.join("huge");
         std::fs::write(&huge, vec![b'a'; 70_000]).unwrap();
-        for (file, want) in [(huge, "over 64 KiB"), (dir.clone(), "not a regular file"), (dir.join("none"), "cannot be read")] {
+        for (file, want) in [
+            (huge, "over 64 KiB"),
+            (dir.clone(), "not a regular file"),
+            (dir.join("none"), "cannot be read"),
+        ] {
             let env = |k: &str| match k {
                 "REGISTRY_USERNAME" => Some(OsString::from("u")),
                 "REGISTRY_PASSWORD_FILE" => Some(file.clone().into_os_string()),
@@ -473,7 +660,9 @@ mod tests {
         }
         assert!(matches!(creds(&no_env), Credentials::User));
         let only_user = |k: &str| (k == "REGISTRY_USERNAME").then(|| OsString::from("u"));
-        let Credentials::Broken(p) = creds(&only_user) else { panic!() };
+        let Credentials::Broken(p) = creds(&only_user) else {
+            panic!()
+        };
         assert!(p[0].contains("REGISTRY_PASSWORD"), "{p:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -98,30 +98,57 @@ impl Config {
                     c.trivy_db_repository = string_list(v).ok_or_else(|| bad("a list of OCI references"))?
                 }
                 "trivy-image" => {
-                    c.trivy_image = v.as_str().filter(|s| valid_image_name(s)).ok_or_else(|| bad("an image name without tag, like \"aquasec/trivy\""))?.to_string()
+                    c.trivy_image = v
+                        .as_str()
+                        .filter(|s| valid_image_name(s))
+                        .ok_or_else(|| bad("an image name without tag, like \"aquasec/trivy\""))?
+                        .to_string()
                 }
                 "trivy-sha256" => {
-                    let ok = |s: &&str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-                    c.trivy_sha256 = v.as_str().filter(ok).ok_or_else(|| bad("64 lowercase hex digits"))?.to_string()
+                    let ok =
+                        |s: &&str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+                    c.trivy_sha256 = v
+                        .as_str()
+                        .filter(ok)
+                        .ok_or_else(|| bad("64 lowercase hex digits"))?
+                        .to_string()
                 }
                 "trivy-version" => {
-                    c.trivy_version = v.as_str().filter(|s| is_plain_version(s)).ok_or_else(|| bad("a version like \"0.59.1\""))?.to_string()
+                    c.trivy_version = v
+                        .as_str()
+                        .filter(|s| is_plain_version(s))
+                        .ok_or_else(|| bad("a version like \"0.59.1\""))?
+                        .to_string()
                 }
                 "kubernetes-version" => {
                     let s = v.as_str().filter(|s| s.starts_with('v') && is_plain_version(&s[1..]));
-                    c.kubernetes_version = s.ok_or_else(|| bad("a version with a leading v, like \"v1.31.0\""))?.to_string()
+                    c.kubernetes_version = s
+                        .ok_or_else(|| bad("a version with a leading v, like \"v1.31.0\""))?
+                        .to_string()
                 }
-                "size-budget-mb" => c.size_budget_mb = v.as_u64().filter(|n| *n > 0).ok_or_else(|| bad("a positive integer"))?,
+                "size-budget-mb" => {
+                    c.size_budget_mb = v.as_u64().filter(|n| *n > 0).ok_or_else(|| bad("a positive integer"))?
+                }
                 "sha-length" => {
-                    c.sha_length = v.as_u64().filter(|n| (4..=40).contains(n)).ok_or_else(|| bad("an integer from 4 to 40"))? as usize
+                    c.sha_length = v
+                        .as_u64()
+                        .filter(|n| (4..=40).contains(n))
+                        .ok_or_else(|| bad("an integer from 4 to 40"))? as usize
                 }
                 "signing-public-key" => {
-                    let p = v.as_str().filter(|s| is_repo_path(s)).ok_or_else(|| bad("a relative path inside the repo, like \"cosign.pub\""))?;
+                    let p = v
+                        .as_str()
+                        .filter(|s| is_repo_path(s))
+                        .ok_or_else(|| bad("a relative path inside the repo, like \"cosign.pub\""))?;
                     c.signing_public_key = Some(p.to_string());
                 }
                 "base-image-track" => {
                     let s = v.as_str().ok_or_else(|| bad("a floating tag like \"alpine:3.22\""))?;
-                    c.base_image_track = Some(track(s).map_err(|why| bad(&format!("a floating tag like \"alpine:3.22\" ({why})")))?.to_string());
+                    c.base_image_track = Some(
+                        track(s)
+                            .map_err(|why| bad(&format!("a floating tag like \"alpine:3.22\" ({why})")))?
+                            .to_string(),
+                    );
                 }
                 _ => {
                     return Err(exit::usage(format!(
@@ -139,16 +166,24 @@ impl Config {
 pub fn track(s: &str) -> Result<ImageRef, String> {
     let r = ImageRef::parse(s)?;
     if r.digest.is_some() {
-        return Err(format!("`{s}` is pinned by digest: name the tag to follow, without @sha256:…"));
+        return Err(format!(
+            "`{s}` is pinned by digest: name the tag to follow, without @sha256:…"
+        ));
     }
     if r.tag.is_none() {
-        return Err(format!("`{s}` has no tag: name the tag to follow, e.g. `{}:3.22`", r.name));
+        return Err(format!(
+            "`{s}` has no tag: name the tag to follow, e.g. `{}:3.22`",
+            r.name
+        ));
     }
     Ok(r)
 }
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
-    v.as_array()?.iter().map(|x| x.as_str().filter(|s| !s.is_empty()).map(String::from)).collect()
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_str().filter(|s| !s.is_empty()).map(String::from))
+        .collect()
 }
 
 /// A plain relative path that stays inside the repo (no `..`, not absolute).
@@ -168,7 +203,9 @@ pub fn valid_image_name(name: &str) -> bool {
             !part.is_empty()
                 && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && part.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
         })
 }
 
@@ -232,7 +269,12 @@ mod tests {
         let e = Config::from_metadata(&meta(json!({ "trivy-image": "aquasec/trivy:0.59.1" }))).unwrap_err();
         assert!(e.to_string().contains("`trivy-image`"), "{e}");
         let sum = "45925bac2d4d1574d059b078e80d362ad9713487293b1f8c12ddc2859b75d4a2";
-        assert_eq!(Config::from_metadata(&meta(json!({ "trivy-sha256": sum }))).unwrap().trivy_sha256, sum);
+        assert_eq!(
+            Config::from_metadata(&meta(json!({ "trivy-sha256": sum })))
+                .unwrap()
+                .trivy_sha256,
+            sum
+        );
         let e = Config::from_metadata(&meta(json!({ "trivy-sha256": "abc" }))).unwrap_err();
         assert!(e.to_string().contains("`trivy-sha256`"), "{e}");
     }

@@ -38,8 +38,10 @@ impl Env {
     pub fn from_process() -> Env {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let ci = var("CI").is_some_and(|v| v != "false" && v != "0");
-        let mut trivy: Vec<(String, String)> =
-            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).filter(|(k, _)| k.starts_with("TRIVY_")).collect();
+        let mut trivy: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("TRIVY_"))
+            .collect();
         trivy.sort();
         let trivy_cache = var("TRIVY_CACHE_DIR")
             .map(PathBuf::from)
@@ -54,7 +56,9 @@ impl Env {
             docker_host: var("DOCKER_HOST"),
             trivy_cache,
             tmp: std::env::temp_dir(),
-            docker_config: var("DOCKER_CONFIG").map(PathBuf::from).or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".docker"))),
+            docker_config: var("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".docker"))),
             builder_id: builder_id(ci, &var),
             invocation: invocation(&var),
         }
@@ -76,12 +80,17 @@ fn builder_id(ci: bool, var: &dyn Fn(&str) -> Option<String>) -> String {
 }
 
 fn invocation(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    if let (Some(server), Some(repo), Some(run)) = (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+    if let (Some(server), Some(repo), Some(run)) =
+        (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID"))
+    {
         let attempt = var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into());
         return Some(format!("{server}/{repo}/actions/runs/{run}/attempts/{attempt}"));
     }
     let repo = var("BITBUCKET_REPO_FULL_NAME")?;
-    Some(format!("https://bitbucket.org/{repo}/pipelines/results/{}", var("BITBUCKET_BUILD_NUMBER")?))
+    Some(format!(
+        "https://bitbucket.org/{repo}/pipelines/results/{}",
+        var("BITBUCKET_BUILD_NUMBER")?
+    ))
 }
 
 #[derive(Clone)]
@@ -96,7 +105,13 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(root: PathBuf, dry_run: bool, env: Env) -> Ctx {
-        Ctx { root, dry_run, env, run: Runner { dry_run }, config: OnceLock::new() }
+        Ctx {
+            root,
+            dry_run,
+            env,
+            run: Runner { dry_run },
+            config: OnceLock::new(),
+        }
     }
 
     /// The same context on another checkout (publish --rebuild builds a worktree of the
@@ -176,7 +191,8 @@ pub fn find_root(xtask_root: Option<PathBuf>, manifest_dir: Option<PathBuf>, cwd
 }
 
 fn is_root(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace.metadata.policy-platform]"))
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace.metadata.policy-platform]"))
 }
 
 #[cfg(test)]
@@ -188,14 +204,24 @@ mod tests {
         let tmp = std::env::temp_dir().join(format!("pp-root-test-{}", std::process::id()));
         let deep = tmp.join("repo/policies/a");
         std::fs::create_dir_all(&deep).unwrap();
-        std::fs::write(tmp.join("repo/Cargo.toml"), "[workspace]\n\n[workspace.metadata.policy-platform]\nimage = \"x\"\n").unwrap();
+        std::fs::write(
+            tmp.join("repo/Cargo.toml"),
+            "[workspace]\n\n[workspace.metadata.policy-platform]\nimage = \"x\"\n",
+        )
+        .unwrap();
         std::fs::create_dir_all(tmp.join("repo/xtask")).unwrap();
         let repo = tmp.join("repo");
         assert_eq!(find_root(None, None, &deep).unwrap(), repo);
         assert_eq!(find_root(None, Some(repo.join("xtask")), Path::new("/")).unwrap(), repo);
         // A manifest dir of another checkout that is not a policy-platform root is not trusted.
-        assert_eq!(find_root(None, Some(PathBuf::from("/nonexistent/xtask")), &deep).unwrap(), repo);
-        assert_eq!(find_root(Some(PathBuf::from("/x")), Some(repo.join("xtask")), &deep).unwrap(), PathBuf::from("/x"));
+        assert_eq!(
+            find_root(None, Some(PathBuf::from("/nonexistent/xtask")), &deep).unwrap(),
+            repo
+        );
+        assert_eq!(
+            find_root(Some(PathBuf::from("/x")), Some(repo.join("xtask")), &deep).unwrap(),
+            PathBuf::from("/x")
+        );
         let e = find_root(None, None, Path::new("/")).unwrap_err();
         assert_eq!(crate::exit::code_of(&e), 2);
         std::fs::remove_dir_all(&tmp).unwrap();

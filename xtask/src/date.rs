@@ -72,7 +72,10 @@ pub fn rfc3339(unix_secs: u64) -> String {
 
 /// Now, as Unix seconds (the only clock reader besides the waiver expiry's "today").
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -15,17 +15,29 @@ const CHECKS: &[(&str, &str, &str)] = &[
     ("git", "--version", "bump-version image publish"),
     ("trivy", "--version", "scan publish"),
     ("skopeo", "--version", "publish"),
-    ("docker-registry", "--version", "(publish --local; else a registry:2 image)"),
+    (
+        "docker-registry",
+        "--version",
+        "(publish --local; else a registry:2 image)",
+    ),
     ("hadolint", "--version", "(CI lint only)"),
     ("curl", "--version", "(bump-tool)"),
 ];
 
 pub fn run(ctx: &Ctx) -> Result<()> {
     let mut problems = Vec::new();
-    println!("{:<16} {:<8} {:<10} {:<36} needed by", "tool", "status", "version", "path");
+    println!(
+        "{:<16} {:<8} {:<10} {:<36} needed by",
+        "tool", "status", "version", "path"
+    );
     for (tool, flag, needed_by) in CHECKS {
         let Some(path) = tools::find(tool) else {
-            println!("{tool:<16} {:<8} {:<10} {:<36} {needed_by}", "missing", "-", tools::how_to_get(tool));
+            println!(
+                "{tool:<16} {:<8} {:<10} {:<36} {needed_by}",
+                "missing",
+                "-",
+                tools::how_to_get(tool)
+            );
             if !needed_by.starts_with('(') {
                 problems.push(format!("`{tool}` missing ({})", tools::how_to_get(tool)));
             }
@@ -43,7 +55,9 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         if *tool == "trivy" && out.ok() {
             let want = &ctx.config()?.trivy_version;
             if ver != *want {
-                problems.push(format!("trivy is `{ver}` but the scan accepts exactly {want}; install Trivy {want}"));
+                problems.push(format!(
+                    "trivy is `{ver}` but the scan accepts exactly {want}; install Trivy {want}"
+                ));
             }
         }
     }
@@ -61,7 +75,11 @@ pub fn run(ctx: &Ctx) -> Result<()> {
         println!("all tools present");
         return Ok(());
     }
-    Err(exit::env(format!("{} problem(s): {}", problems.len(), problems.join("; "))))
+    Err(exit::env(format!(
+        "{} problem(s): {}",
+        problems.len(),
+        problems.join("; ")
+    )))
 }
 
 /// The image's tools as the Dockerfile pins them, and what this machine has of them (for
@@ -80,12 +98,17 @@ fn pins(ctx: &Ctx) {
 
 /// `tool  pinned  sha256 (prefix)  on this machine`, one row per tool of the image.
 fn pin_table(args: &BTreeMap<String, String>, found: &BTreeMap<&str, String>) -> String {
-    let mut s = format!("{:<16} {:<8} {:<14} on this machine\n", "image tool", "pinned", "sha256");
+    let mut s = format!(
+        "{:<16} {:<8} {:<14} on this machine\n",
+        "image tool", "pinned", "sha256"
+    );
     for tool in tags::TOOLS {
         let up = tool.to_ascii_uppercase();
         let arg = |k: &str| args.get(&format!("{up}_{k}")).filter(|v| !v.is_empty());
         let ver = arg("VERSION").map_or("-", |v| v.trim_start_matches('v'));
-        let sum = arg("SHA256").map_or("-".to_string(), |v| format!("{}…", v.chars().take(12).collect::<String>()));
+        let sum = arg("SHA256").map_or("-".to_string(), |v| {
+            format!("{}…", v.chars().take(12).collect::<String>())
+        });
         let here = found.get(tool).map_or("-", String::as_str);
         s.push_str(&format!("{tool:<16} {ver:<8} {sum:<14} {here}\n"));
     }
@@ -101,7 +124,9 @@ fn on_this_machine(ctx: &Ctx, tool: &str) -> String {
         "helm" => &["version", "--template", "{{.Version}}"],
         _ => &["version"],
     };
-    let out = ctx.run.read(&Cmd::new(&path).args(args).timeout(Duration::from_secs(10)));
+    let out = ctx
+        .run
+        .read(&Cmd::new(&path).args(args).timeout(Duration::from_secs(10)));
     match out {
         Ok(o) if o.ok() => {
             let text = o.text();
@@ -143,10 +168,22 @@ mod tests {
         let found = BTreeMap::from([("helm", "3.21.0 (/usr/bin/helm)".to_string())]);
         let t = pin_table(&args, &found);
         let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[0].starts_with("image tool") && lines[0].ends_with("on this machine"), "{t}");
-        assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["kyverno", "-", "-", "-"]);
-        assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["helm", "3.22.0", "1e4ab49e4296…", "3.21.0", "(/usr/bin/helm)"]);
-        assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["pluto", "5.24.0", "-", "-"]);
+        assert!(
+            lines[0].starts_with("image tool") && lines[0].ends_with("on this machine"),
+            "{t}"
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["kyverno", "-", "-", "-"]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["helm", "3.22.0", "1e4ab49e4296…", "3.21.0", "(/usr/bin/helm)"]
+        );
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            ["pluto", "5.24.0", "-", "-"]
+        );
         assert_eq!(reported_version("Version: 1.19.1\nTime: x\n"), Some("1.19.1"));
         assert_eq!(reported_version("Version:5.24.0 Commit:abc\n"), Some("5.24.0"));
         assert_eq!(reported_version("v3.22.0"), Some("3.22.0"));

@@ -24,15 +24,27 @@ impl fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 pub fn gate(msg: impl Into<String>) -> anyhow::Error {
-    Exit { code: GATE, msg: msg.into() }.into()
+    Exit {
+        code: GATE,
+        msg: msg.into(),
+    }
+    .into()
 }
 
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    Exit { code: USAGE, msg: msg.into() }.into()
+    Exit {
+        code: USAGE,
+        msg: msg.into(),
+    }
+    .into()
 }
 
 pub fn env(msg: impl Into<String>) -> anyhow::Error {
-    Exit { code: ENV, msg: msg.into() }.into()
+    Exit {
+        code: ENV,
+        msg: msg.into(),
+    }
+    .into()
 }
 
 /// The exit code an error maps to: the innermost `Exit` in its chain, else 3.

@@ -17,11 +17,21 @@ pub fn random_hex(bytes: usize) -> Result<String> {
 /// Replaces `path` with `content` so that a reader sees the old or the new file, never a
 /// part; on failure the temp file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", random_hex(6)?));
     let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(content)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -38,7 +48,8 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
 /// Mode 0600 on a file of ours.
 pub fn restrict(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("cannot restrict {}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))
 }
 
 /// A private folder (mode 0700) with a random name under `parent`, created exclusively;
@@ -51,7 +62,10 @@ pub struct TempDir {
 impl TempDir {
     pub fn new(parent: &Path, prefix: &str) -> Result<TempDir> {
         let path = parent.join(format!("{prefix}{}", random_hex(8)?));
-        std::fs::DirBuilder::new().mode(0o700).create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
         Ok(TempDir { path })
     }
 
@@ -90,7 +104,10 @@ mod tests {
         write_atomic(&f, b"v1.0.0\n", 0o644).unwrap();
         write_atomic(&f, b"v1.0.1\n", 0o644).unwrap();
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "v1.0.1\n");
-        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         // A target that cannot be replaced (a folder): an error, and no temp file left.
         std::fs::create_dir(d.path().join("dir")).unwrap();

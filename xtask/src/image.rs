@@ -7,8 +7,8 @@
 
 pub mod plan;
 
-use crate::tools::{self, docker, git, Auth};
 use crate::reference::{self, ImageRef};
+use crate::tools::{self, docker, git, Auth};
 use crate::{ctx::Ctx, exit, release, smoke, tags};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -58,7 +58,8 @@ pub struct Built {
 /// bases): what the provenance of a resumed release is made of.
 pub fn resolved_args(ctx: &Ctx, opts: &BuildOpts) -> Result<BTreeMap<String, String>> {
     let path = ctx.path("Dockerfile");
-    let dockerfile = std::fs::read_to_string(&path).map_err(|e| exit::usage(format!("cannot read {} ({e})", path.display())))?;
+    let dockerfile =
+        std::fs::read_to_string(&path).map_err(|e| exit::usage(format!("cannot read {} ({e})", path.display())))?;
     Ok(plan::resolve_args(&dockerfile, opts)?.1)
 }
 
@@ -72,7 +73,10 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
     let head = git::head(ctx)?;
     let dockerfile_path = ctx.path("Dockerfile");
     let dockerfile = std::fs::read_to_string(&dockerfile_path).map_err(|e| {
-        exit::usage(format!("cannot read {} ({e}); the image is built from the repo's Dockerfile", dockerfile_path.display()))
+        exit::usage(format!(
+            "cannot read {} ({e}); the image is built from the repo's Dockerfile",
+            dockerfile_path.display()
+        ))
     })?;
     let policy_hash = smoke::policy_hash(ctx)?;
     let out_dir = ctx.out_dir("image")?;
@@ -103,8 +107,15 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
 
     ctx.step(&format!("docker build {}", p.reference));
     let _ = std::fs::remove_file(&p.build_iidfile);
-    finished(docker::build(ctx, &ctx.root, &p.argv, None, opts.auth.as_ref())?, p.base_image.as_deref())?;
-    let built_id = if ctx.dry_run { "<id of the build above>".to_string() } else { read_id(&p.build_iidfile)? };
+    finished(
+        docker::build(ctx, &ctx.root, &p.argv, None, opts.auth.as_ref())?,
+        p.base_image.as_deref(),
+    )?;
+    let built_id = if ctx.dry_run {
+        "<id of the build above>".to_string()
+    } else {
+        read_id(&p.build_iidfile)?
+    };
     let mut labels = p.labels.clone();
     if !ctx.dry_run {
         built.base_digest = base_digest(ctx, p.base_image.as_deref())?;
@@ -113,7 +124,10 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         labels.insert(tags::LABEL_BASE_DIGEST.to_string(), d.clone());
     }
     let label_df = plan::label_dockerfile(&built_id, &labels);
-    eprintln!("  with this Dockerfile on stdin (labels and tags in one step):\n    {}", label_df.trim_end().replace('\n', "\n    "));
+    eprintln!(
+        "  with this Dockerfile on stdin (labels and tags in one step):\n    {}",
+        label_df.trim_end().replace('\n', "\n    ")
+    );
     let _ = std::fs::remove_file(&p.iidfile);
     // The same credentials as the first step: every `docker build` reads all of its
     // config's logins, and an ambient one may name a system credential store.
@@ -126,7 +140,12 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
     built.id = read_id(&p.iidfile)?;
     built.size_bytes = docker::size(ctx, &built.id)?;
     let layers = plan::parse_history(&docker::history(ctx, &built.id)?);
-    println!("image {} id {} size {}", built.reference, built.id, plan::mb(built.size_bytes));
+    println!(
+        "image {} id {} size {}",
+        built.reference,
+        built.id,
+        plan::mb(built.size_bytes)
+    );
     for t in &built.tags {
         println!("tagged {t}");
     }
@@ -149,12 +168,16 @@ fn base_digest(ctx: &Ctx, base: Option<&str>) -> Result<Option<String>> {
         },
         Err(why) => format!("a reference that cannot be read ({why})"),
     };
-    eprintln!("    note: the base {base} has {why}; the image gets no {} label", tags::LABEL_BASE_DIGEST);
+    eprintln!(
+        "    note: the base {base} has {why}; the image gets no {} label",
+        tags::LABEL_BASE_DIGEST
+    );
     Ok(None)
 }
 
 fn read_id(path: &std::path::Path) -> Result<String> {
-    let id = std::fs::read_to_string(path).with_context(|| format!("docker build wrote no image id to {}", path.display()))?;
+    let id = std::fs::read_to_string(path)
+        .with_context(|| format!("docker build wrote no image id to {}", path.display()))?;
     Ok(id.trim().to_string())
 }
 

@@ -87,11 +87,21 @@ pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<serde_json::Value
     let root = std::fs::canonicalize(&ctx.root).with_context(|| format!("cannot resolve {}", ctx.root.display()))?;
     let mut args = vec![POLICY_DIR.to_string(), k8s.clone()];
     args.extend(pairs);
-    let run = docker::Run { image, script: SCRIPT, args, mount_ro: Some((&root, "/workspace")), workdir: Some("/workspace") };
+    let run = docker::Run {
+        image,
+        script: SCRIPT,
+        args,
+        mount_ro: Some((&root, "/workspace")),
+        workdir: Some("/workspace"),
+    };
     if ctx.dry_run {
         ctx.run.show(&run.cmd());
         let names: Vec<String> = cases.iter().map(Case::name).collect();
-        println!("integration {shown}: would check {} chart/values case(s): {}", cases.len(), names.join(", "));
+        println!(
+            "integration {shown}: would check {} chart/values case(s): {}",
+            cases.len(),
+            names.join(", ")
+        );
         return Ok(serde_json::json!({ "image": shown, "dry_run": true }));
     }
     docker::require(ctx)?;
@@ -119,14 +129,25 @@ pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<serde_json::Value
 /// trusted), then every gate failure.
 fn decide(o: &verdict::Outcome) -> Result<()> {
     if !o.env.is_empty() {
-        return Err(exit::env(format!("integration could not check everything: {}", o.env.join("; "))));
+        return Err(exit::env(format!(
+            "integration could not check everything: {}",
+            o.env.join("; ")
+        )));
     }
     let mut gate = Vec::new();
     if !o.violations.is_empty() {
-        gate.push(format!("{} policy violation(s): {}", o.violations.len(), o.violations.join("; ")));
+        gate.push(format!(
+            "{} policy violation(s): {}",
+            o.violations.len(),
+            o.violations.join("; ")
+        ));
     }
     if !o.deprecations.is_empty() {
-        gate.push(format!("{} deprecated or removed API(s): {}", o.deprecations.len(), o.deprecations.join("; ")));
+        gate.push(format!(
+            "{} deprecated or removed API(s): {}",
+            o.deprecations.len(),
+            o.deprecations.join("; ")
+        ));
     }
     if !o.test_failures.is_empty() {
         gate.push(o.test_failures.join("; "));
@@ -134,16 +155,29 @@ fn decide(o: &verdict::Outcome) -> Result<()> {
     if gate.is_empty() {
         return Ok(());
     }
-    Err(exit::gate(format!("integration: {}; fix the charts or values (or the policies) and run again", gate.join("; "))))
+    Err(exit::gate(format!(
+        "integration: {}; fix the charts or values (or the policies) and run again",
+        gate.join("; ")
+    )))
 }
 
 fn container_error(image: &str, code: Option<i32>, stderr: &str, stdout: &str) -> anyhow::Error {
-    let why = stderr.lines().chain(stdout.lines()).map(str::trim).find(|l| !l.is_empty()).unwrap_or("no output");
+    let why = stderr
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output");
     match code {
-        Some(125) if stderr.contains("No such image") || stderr.contains("Unable to find image") => docker::not_found(image),
+        Some(125) if stderr.contains("No such image") || stderr.contains("Unable to find image") => {
+            docker::not_found(image)
+        }
         Some(125) => exit::env(format!("docker could not start {image} ({why})")),
         Some(126) | Some(127) => exit::env(format!("{image} has no /bin/sh to run the checks ({why})")),
-        _ => exit::env(format!("the checks inside {image} did not finish (exit {}: {why})", code.map_or("signal".into(), |c| c.to_string()))),
+        _ => exit::env(format!(
+            "the checks inside {image} did not finish (exit {}: {why})",
+            code.map_or("signal".into(), |c| c.to_string())
+        )),
     }
 }
 
@@ -167,13 +201,20 @@ pub fn cases(root: &Path) -> Result<Vec<Case>> {
             values.sort_by_key(|n| (!n.starts_with("values."), n.clone()));
             let rel = format!("policies/{repo}/charts/{chart}");
             if values.is_empty() {
-                return Err(exit::usage(format!("{rel} has no values.yaml; add one (even empty) so the chart can be rendered")));
+                return Err(exit::usage(format!(
+                    "{rel} has no values.yaml; add one (even empty) so the chart can be rendered"
+                )));
             }
-            cases.extend(values.into_iter().map(|v| Case { chart: rel.clone(), values: v }));
+            cases.extend(values.into_iter().map(|v| Case {
+                chart: rel.clone(),
+                values: v,
+            }));
         }
     }
     if cases.is_empty() {
-        return Err(exit::usage("no Helm chart under policies/*/charts/* (a folder with Chart.yaml); add one to test"));
+        return Err(exit::usage(
+            "no Helm chart under policies/*/charts/* (a folder with Chart.yaml); add one to test",
+        ));
     }
     Ok(cases)
 }
@@ -212,7 +253,13 @@ mod tests {
         for ok in ["values.yaml", "values.yml", "values-prod.yaml", "values-eu-west.yml"] {
             assert!(is_values_file(ok), "{ok}");
         }
-        for no in ["values-.yaml", "values.json", "prod-values.yaml", "Chart.yaml", "values-prod.yaml.bak"] {
+        for no in [
+            "values-.yaml",
+            "values.json",
+            "prod-values.yaml",
+            "Chart.yaml",
+            "values-prod.yaml.bak",
+        ] {
             assert!(!is_values_file(no), "{no}");
         }
     }
@@ -233,7 +280,10 @@ mod tests {
             std::fs::write(tmp.join(f), text).unwrap();
         }
         let got: Vec<String> = cases(&tmp).unwrap().iter().map(Case::name).collect();
-        assert_eq!(got, vec!["apps/charts/web values.yaml", "apps/charts/web values-prod.yaml"]);
+        assert_eq!(
+            got,
+            vec!["apps/charts/web values.yaml", "apps/charts/web values-prod.yaml"]
+        );
         std::fs::remove_file(tmp.join("policies/apps/charts/web/Chart.yaml")).unwrap();
         let e = cases(&tmp).unwrap_err();
         assert_eq!(exit::code_of(&e), 2);
@@ -247,11 +297,21 @@ mod tests {
         let run = crate::tools::docker::Run {
             image: "pp:v1",
             script: SCRIPT,
-            args: vec![POLICY_DIR.into(), "v1.37.0".into(), hostile.into(), "values.yaml".into()],
+            args: vec![
+                POLICY_DIR.into(),
+                "v1.37.0".into(),
+                hostile.into(),
+                "values.yaml".into(),
+            ],
             mount_ro: None,
             workdir: Some("/workspace"),
         };
-        let argv: Vec<String> = run.cmd().arg_list().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let argv: Vec<String> = run
+            .cmd()
+            .arg_list()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let c = argv.iter().position(|a| a == "-c").expect("sh -c");
         assert_eq!(argv[c + 1], SCRIPT, "the script is passed verbatim");
         assert_eq!(&argv[c + 2..], ["sh", POLICY_DIR, "v1.37.0", hostile, "values.yaml"]);

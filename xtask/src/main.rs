@@ -16,12 +16,20 @@ const TAKEN: [&str; 6] = [
 ];
 
 fn main() {
-    let env: Vec<(String, OsString)> = TAKEN.iter().filter_map(|k| Some((k.to_string(), std::env::var_os(k)?))).collect();
+    let env: Vec<(String, OsString)> = TAKEN
+        .iter()
+        .filter_map(|k| Some((k.to_string(), std::env::var_os(k)?)))
+        .collect();
     for k in TAKEN {
         // Single-threaded here: nothing else reads the environment yet.
         std::env::remove_var(k);
     }
-    let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).or_else(|| std::env::var_os(k));
+    let lookup = |k: &str| {
+        env.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var_os(k))
+    };
     if let Err(e) = start(&lookup) {
         eprintln!("error: {}", exit::one_line(&e));
         std::process::exit(exit::code_of(&e));
@@ -38,7 +46,11 @@ fn start(env: &dyn Fn(&str) -> Option<OsString>) -> anyhow::Result<()> {
         cli::Parsed::Run(t) => t,
     };
     let cwd = std::env::current_dir()?;
-    let root = ctx::find_root(env("XTASK_ROOT").map(Into::into), env("CARGO_MANIFEST_DIR").map(Into::into), &cwd)?;
+    let root = ctx::find_root(
+        env("XTASK_ROOT").map(Into::into),
+        env("CARGO_MANIFEST_DIR").map(Into::into),
+        &cwd,
+    )?;
     let ctx = ctx::Ctx::new(root, task.dry_run(), ctx::Env::from_process());
     xtask::run(&ctx, task)
 }

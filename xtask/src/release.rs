@@ -7,7 +7,10 @@ use semver::Version;
 pub fn read_version(ctx: &Ctx) -> Result<Version> {
     let path = ctx.path("VERSION");
     let content = read_small(&path).map_err(|e| {
-        exit::usage(format!("cannot read {} ({e}); create it with one line like v1.0.0", path.display()))
+        exit::usage(format!(
+            "cannot read {} ({e}); create it with one line like v1.0.0",
+            path.display()
+        ))
     })?;
     version::parse_file(&content)
 }

@@ -31,7 +31,10 @@ pub struct Cmd {
 
 impl Cmd {
     pub fn new(program: impl AsRef<OsStr>) -> Cmd {
-        Cmd { program: program.as_ref().to_owned(), ..Cmd::default() }
+        Cmd {
+            program: program.as_ref().to_owned(),
+            ..Cmd::default()
+        }
     }
 
     pub fn arg(mut self, a: impl AsRef<OsStr>) -> Cmd {
@@ -105,7 +108,11 @@ impl Cmd {
 
     /// The value of a variable this command sets, for tests and the recording fake.
     pub fn env_value(&self, k: &str) -> Option<&OsStr> {
-        self.env.iter().rev().find(|(n, _)| n == k).and_then(|(_, v)| v.as_deref())
+        self.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.as_deref())
     }
 
     /// How the transcript shows it: shell-quoted where needed, secrets masked.
@@ -135,7 +142,9 @@ impl Cmd {
 /// One shell word per argument, so a transcript line can be pasted: plain when safe,
 /// `'…'` otherwise, `$'…'` when it spans lines (a script stays on one line).
 fn quote(s: &str) -> String {
-    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%^".contains(c));
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%^".contains(c));
     if plain {
         return s.to_string();
     }
@@ -185,7 +194,10 @@ impl Out {
 /// else the first non-empty one; logrus' `msg="..."` unwrapped.
 pub fn error_line(stderr: &str) -> String {
     let noise = |l: &&str| {
-        l.is_empty() || l.starts_with("WARNING") || l.starts_with("Configure a credential") || l.starts_with("https://docs.docker.com")
+        l.is_empty()
+            || l.starts_with("WARNING")
+            || l.starts_with("Configure a credential")
+            || l.starts_with("https://docs.docker.com")
     };
     let line = stderr
         .lines()
@@ -259,7 +271,9 @@ impl Runner {
             Some(p) => expression(cmd).stdout_path(p).stderr_to_stdout().unchecked(),
             None => expression(cmd).stderr_to_stdout().unchecked(),
         };
-        let reader = e.reader().with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
+        let reader = e
+            .reader()
+            .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
         let mut tail: Vec<String> = Vec::new();
         let mut lines = std::io::BufReader::new(&reader);
         let mut buf = Vec::new();
@@ -279,7 +293,10 @@ impl Runner {
             }
         }
         let out = reader.try_wait()?.context("the command did not finish")?;
-        Ok(Some(Streamed { code: out.status.code(), tail }))
+        Ok(Some(Streamed {
+            code: out.status.code(),
+            tail,
+        }))
     }
 
     /// Starts `cmd` in the background (a server, a watchdog, a container run that other
@@ -292,16 +309,26 @@ impl Runner {
             Some(p) => e.stderr_to_stdout().stdout_path(p),
             None => e.stdout_null().stderr_null(),
         };
-        let handle = e.start().with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
-        Ok(Background { handle, secrets: cmd.secrets.clone() })
+        let handle = e
+            .start()
+            .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
+        Ok(Background {
+            handle,
+            secrets: cmd.secrets.clone(),
+        })
     }
 
     /// Starts `cmd` with its output captured, to be collected with [`Background::wait`].
     pub fn spawn_captured(&self, cmd: &Cmd) -> Result<Background> {
         self.echo(cmd, true);
         let e = expression(cmd).stdout_capture().stderr_capture().unchecked();
-        let handle = e.start().with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
-        Ok(Background { handle, secrets: cmd.secrets.clone() })
+        let handle = e
+            .start()
+            .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
+        Ok(Background {
+            handle,
+            secrets: cmd.secrets.clone(),
+        })
     }
 }
 
@@ -343,7 +370,11 @@ impl Background {
         for s in self.secrets.iter().filter(|s| !s.is_empty()) {
             stderr = stderr.replace(s.as_str(), "<redacted>");
         }
-        Ok(Out { code: o.status.code(), stdout: o.stdout.clone(), stderr })
+        Ok(Out {
+            code: o.status.code(),
+            stdout: o.stdout.clone(),
+            stderr,
+        })
     }
 }
 
@@ -370,18 +401,30 @@ fn exec(cmd: &Cmd) -> Result<Out> {
     if !cmd.secrets.is_empty() {
         c = c.secret();
     }
-    let o = c.output().map_err(|e| anyhow::anyhow!("{}", cmd.mask(&e.to_string())))?;
-    Ok(Out { code: o.status.code(), stdout: o.stdout, stderr: cmd.mask(&String::from_utf8_lossy(&o.stderr)) })
+    let o = c
+        .output()
+        .map_err(|e| anyhow::anyhow!("{}", cmd.mask(&e.to_string())))?;
+    Ok(Out {
+        code: o.status.code(),
+        stdout: o.stdout,
+        stderr: cmd.mask(&String::from_utf8_lossy(&o.stderr)),
+    })
 }
 
 fn exec_duct(cmd: &Cmd) -> Result<Out> {
     let e = expression(cmd).stdout_capture().stderr_capture().unchecked();
-    let handle = e.start().with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
+    let handle = e
+        .start()
+        .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
     let start = Instant::now();
     loop {
         if let Some(o) = handle.try_wait()? {
             let stderr = cmd.mask(&String::from_utf8_lossy(&o.stderr));
-            return Ok(Out { code: o.status.code(), stdout: o.stdout.clone(), stderr });
+            return Ok(Out {
+                code: o.status.code(),
+                stdout: o.stdout.clone(),
+                stderr,
+            });
         }
         if cmd.timeout.is_some_and(|t| start.elapsed() > t) {
             let _ = handle.kill();
@@ -406,7 +449,8 @@ fn expression(cmd: &Cmd) -> duct::Expression {
         };
     }
     if let Some(keep) = &cmd.env_keep {
-        let env: std::collections::HashMap<OsString, OsString> = std::env::vars_os().filter(|(k, _)| keep.contains(k)).collect();
+        let env: std::collections::HashMap<OsString, OsString> =
+            std::env::vars_os().filter(|(k, _)| keep.contains(k)).collect();
         e = e.full_env(env);
     }
     if let Some(d) = &cmd.dir {
@@ -424,7 +468,10 @@ mod tests {
 
     #[test]
     fn display_quotes_and_masks() {
-        let c = Cmd::new("docker").args(["login", "-u", "me", "--password-stdin"]).secret_stdin("pw").note("(password on stdin)");
+        let c = Cmd::new("docker")
+            .args(["login", "-u", "me", "--password-stdin"])
+            .secret_stdin("pw")
+            .note("(password on stdin)");
         assert_eq!(c.display(), "docker login -u me --password-stdin   (password on stdin)");
         let c = Cmd::new("sh").args(["-c", "echo 'hi' $X", ""]);
         assert_eq!(c.display(), "sh -c 'echo '\\''hi'\\'' $X' ''");
@@ -438,27 +485,46 @@ mod tests {
     fn dry_run_runs_reads_only() {
         let r = Runner { dry_run: true };
         assert!(r.change(&Cmd::new("false")).unwrap().is_none());
-        let out = r.read(&Cmd::new("sh").args(["-c", "echo out; echo err >&2; exit 3"])).unwrap();
-        assert_eq!((out.code, out.text().as_str(), out.stderr.as_str()), (Some(3), "out\n", "err\n"));
+        let out = r
+            .read(&Cmd::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]))
+            .unwrap();
+        assert_eq!(
+            (out.code, out.text().as_str(), out.stderr.as_str()),
+            (Some(3), "out\n", "err\n")
+        );
     }
 
     #[test]
     fn env_is_per_command_and_secrets_are_masked_in_stderr() {
         let r = Runner { dry_run: false };
-        let c = Cmd::new("sh").args(["-c", "echo \"$PP_RUNNER_T\"; cat >&2"]).env("PP_RUNNER_T", "set").secret_stdin("hush");
+        let c = Cmd::new("sh")
+            .args(["-c", "echo \"$PP_RUNNER_T\"; cat >&2"])
+            .env("PP_RUNNER_T", "set")
+            .secret_stdin("hush");
         let out = r.change(&c).unwrap().unwrap();
         assert_eq!(out.text(), "set\n");
         assert_eq!(out.stderr, "<redacted>");
-        let bare = r.read(&Cmd::new("sh").args(["-c", "echo \"${PP_RUNNER_T:-unset}\""])).unwrap();
+        let bare = r
+            .read(&Cmd::new("sh").args(["-c", "echo \"${PP_RUNNER_T:-unset}\""]))
+            .unwrap();
         assert_eq!(bare.text(), "unset\n");
-        let only = r.read(&Cmd::new("sh").args(["-c", "echo \"${HOME:-none} $PP_RUNNER_T\""]).env_only(["PATH"]).env("PP_RUNNER_T", "kept")).unwrap();
+        let only = r
+            .read(
+                &Cmd::new("sh")
+                    .args(["-c", "echo \"${HOME:-none} $PP_RUNNER_T\""])
+                    .env_only(["PATH"])
+                    .env("PP_RUNNER_T", "kept"),
+            )
+            .unwrap();
         assert_eq!(only.text(), "none kept\n");
     }
 
     #[test]
     fn timeouts_stop_the_command() {
         let r = Runner { dry_run: false };
-        let e = r.read(&Cmd::new("sleep").arg("5").timeout(Duration::from_millis(200))).unwrap_err();
+        let e = r
+            .read(&Cmd::new("sleep").arg("5").timeout(Duration::from_millis(200)))
+            .unwrap_err();
         assert!(e.to_string().contains("did not finish within"), "{e}");
     }
 
@@ -483,6 +549,9 @@ mod tests {
         let skopeo = "time=\"2026-11-27T22:59:02Z\" level=fatal msg=\"Error parsing image name \\\"docker://127.0.0.1:5077/pp/x:nope\\\": manifest unknown\"\n";
         assert!(error_line(skopeo).starts_with("Error parsing image name \"docker://"));
         let docker = "\nWARNING! Your credentials are stored unencrypted\nError response from daemon: login attempt failed with status: 401 Unauthorized\n";
-        assert_eq!(error_line(docker), "Error response from daemon: login attempt failed with status: 401 Unauthorized");
+        assert_eq!(
+            error_line(docker),
+            "Error response from daemon: login attempt failed with status: 401 Unauthorized"
+        );
     }
 }

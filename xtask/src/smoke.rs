@@ -19,7 +19,13 @@ pub fn check(ctx: &Ctx, image: &str) -> Result<()> {
 /// [`check`] of `image` (publish gives the built image's id, so that no other build's tag
 /// can slip in between) under the name `shown`.
 pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<()> {
-    let run = docker::Run { image, script: check::SCRIPT, args: tags::TOOLS.iter().map(|t| t.to_string()).collect(), mount_ro: None, workdir: None };
+    let run = docker::Run {
+        image,
+        script: check::SCRIPT,
+        args: tags::TOOLS.iter().map(|t| t.to_string()).collect(),
+        mount_ro: None,
+        workdir: None,
+    };
     if ctx.dry_run {
         ctx.run.show(&run.cmd());
         return Ok(());
@@ -34,7 +40,14 @@ pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<()> {
     let (labels, host) = (labels?, host?);
     let stdout = out.text();
     let Some(seen) = check::parse_output(&stdout) else {
-        let why = out.stderr.lines().chain(stdout.lines()).find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string();
+        let why = out
+            .stderr
+            .lines()
+            .chain(stdout.lines())
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output")
+            .trim()
+            .to_string();
         return Err(exit::env(format!(
             "cannot run the checks inside {shown} ({why}); the image needs /bin/sh, find, xargs and sha256sum"
         )));
@@ -49,7 +62,11 @@ pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<()> {
         println!("  {:<5} {:<9} {}", if o.ok { "ok" } else { "FAIL" }, o.name, o.detail);
     }
     ctx.end_step();
-    let failed: Vec<String> = outcomes.iter().filter(|o| !o.ok).map(|o| format!("{}: {}", o.name, o.detail)).collect();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.ok)
+        .map(|o| format!("{}: {}", o.name, o.detail))
+        .collect();
     if failed.is_empty() {
         return Ok(());
     }
@@ -79,7 +96,11 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         let ty = entry.file_type()?;
         if ty.is_dir() {
             walk(&entry.path(), &rel, out)?;

@@ -42,7 +42,9 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
         return Err(format!("tag `{tag}` must not start with `.` or `-`"));
     }
     if let Some(c) = tag.chars().find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c))) {
-        return Err(format!("tag `{tag}` has `{c}`; only letters, digits, `_`, `.` and `-` are allowed"));
+        return Err(format!(
+            "tag `{tag}` has `{c}`; only letters, digits, `_`, `.` and `-` are allowed"
+        ));
     }
     Ok(())
 }
@@ -85,7 +87,8 @@ pub fn dockerfile_args(dockerfile: &str, build_args: &[String]) -> BTreeMap<Stri
         };
         for pair in rest.split_whitespace() {
             if let Some((k, v)) = pair.split_once('=') {
-                args.entry(k.trim().to_string()).or_insert_with(|| v.trim().trim_matches('"').to_string());
+                args.entry(k.trim().to_string())
+                    .or_insert_with(|| v.trim().trim_matches('"').to_string());
             }
         }
     }
@@ -148,7 +151,9 @@ pub fn expand(value: &str, args: &BTreeMap<String, String>) -> String {
                 None => ("", after),
             },
             None => {
-                let n = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                let n = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
                 (&after[..n], &after[n..])
             }
         };
@@ -172,7 +177,10 @@ pub fn tool_sources(args: &BTreeMap<String, String>) -> Vec<(String, String, Str
         .into_iter()
         .map(|(tool, version)| {
             let up = tool.to_ascii_uppercase();
-            let url = args.get(&format!("{up}_URL")).map(|u| expand(u, args)).unwrap_or_default();
+            let url = args
+                .get(&format!("{up}_URL"))
+                .map(|u| expand(u, args))
+                .unwrap_or_default();
             let sha = args.get(&format!("{up}_SHA256")).cloned().unwrap_or_default();
             (tool, version, url, sha)
         })
@@ -187,11 +195,25 @@ mod tests {
     fn args_refer_to_each_other() {
         let args = BTreeMap::from([
             ("HELM_VERSION".to_string(), "3.22.0".to_string()),
-            ("HELM_URL".to_string(), "https://get.helm.sh/helm-v${HELM_VERSION}-linux-amd64.tar.gz".to_string()),
+            (
+                "HELM_URL".to_string(),
+                "https://get.helm.sh/helm-v${HELM_VERSION}-linux-amd64.tar.gz".to_string(),
+            ),
             ("HELM_SHA256".to_string(), "ab".to_string()),
         ]);
-        assert_eq!(expand("$HELM_VERSION/${HELM_VERSION}/${NOPE}/$/${", &args), "3.22.0/3.22.0/${NOPE}/$/${");
-        assert_eq!(tool_sources(&args), vec![("helm".into(), "3.22.0".into(), "https://get.helm.sh/helm-v3.22.0-linux-amd64.tar.gz".into(), "ab".into())]);
+        assert_eq!(
+            expand("$HELM_VERSION/${HELM_VERSION}/${NOPE}/$/${", &args),
+            "3.22.0/3.22.0/${NOPE}/$/${"
+        );
+        assert_eq!(
+            tool_sources(&args),
+            vec![(
+                "helm".into(),
+                "3.22.0".into(),
+                "https://get.helm.sh/helm-v3.22.0-linux-amd64.tar.gz".into(),
+                "ab".into()
+            )]
+        );
     }
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -222,7 +244,11 @@ mod tests {
 
     #[test]
     fn labels_come_from_the_commit_not_the_clock() {
-        let config = Config { description: "d".into(), source: "https://s".into(), ..Config::default() };
+        let config = Config {
+            description: "d".into(),
+            source: "https://s".into(),
+            ..Config::default()
+        };
         let tools = BTreeMap::from([("kyverno".to_string(), "1.19.0".to_string())]);
         let v = Version::new(1, 2, 3);
         let input = LabelInput {
@@ -243,7 +269,10 @@ mod tests {
         assert_eq!(l["io.policy-platform.tool.kyverno"], "1.19.0");
         // The commit time is the only time in them: another one changes `created` and
         // nothing else (no clock is read).
-        let later = labels(&LabelInput { commit_time: "2027-01-01T00:00:00+00:00", ..input });
+        let later = labels(&LabelInput {
+            commit_time: "2027-01-01T00:00:00+00:00",
+            ..input
+        });
         let differ: Vec<&String> = l.keys().filter(|k| l[*k] != later[*k]).collect();
         assert_eq!(differ, [LABEL_CREATED]);
     }
@@ -267,7 +296,10 @@ mod tests {
         assert_eq!(args["KYVERNO_URL"], "https://x/v${KYVERNO_VERSION}/k.tgz");
         assert_eq!(args["KYVERNO_SHA256"], "ab");
         let pins = tool_pins(&args);
-        assert_eq!((pins["kyverno"].as_str(), pins["helm"].as_str(), pins["pluto"].as_str()), ("1.19.1", "3.21.4", "5.10.4"));
+        assert_eq!(
+            (pins["kyverno"].as_str(), pins["helm"].as_str(), pins["pluto"].as_str()),
+            ("1.19.1", "3.21.4", "5.10.4")
+        );
         assert!(dockerfile_instructions(df).contains(&"RUN a b".to_string()));
     }
 }

@@ -59,10 +59,20 @@ pub fn wanted(reference: Option<&str>, image: &str, registries: &[String]) -> Re
             crate::tags::check_tag(tag).map_err(|why| exit::usage(format!("`{r}`: {why}")))?;
         }
         let target = Target::parse(&repo).map_err(|e| exit::usage(format!("`{r}`: {e}")))?;
-        if !repo.split('/').next().is_some_and(|h| h.contains('.') || h.contains(':') || h == "localhost") {
-            return Err(exit::usage(format!("`{r}` names no registry host; write HOST[:PORT]/PATH/NAME:TAG")));
+        if !repo
+            .split('/')
+            .next()
+            .is_some_and(|h| h.contains('.') || h.contains(':') || h == "localhost")
+        {
+            return Err(exit::usage(format!(
+                "`{r}` names no registry host; write HOST[:PORT]/PATH/NAME:TAG"
+            )));
         }
-        return Ok(vec![Wanted { target, repository: repo, reference: rest }]);
+        return Ok(vec![Wanted {
+            target,
+            repository: repo,
+            reference: rest,
+        }]);
     }
     crate::tags::check_tag(r).map_err(|why| exit::usage(format!("REF `{r}`: {why}")))?;
     if registries.is_empty() {
@@ -74,7 +84,11 @@ pub fn wanted(reference: Option<&str>, image: &str, registries: &[String]) -> Re
         .iter()
         .map(|spec| {
             let t = Target::parse(spec).map_err(|e| exit::usage(format!("Cargo.toml `registries`: {e}")))?;
-            Ok(Wanted { repository: t.repo(image), target: t, reference: format!(":{r}") })
+            Ok(Wanted {
+                repository: t.repo(image),
+                target: t,
+                reference: format!(":{r}"),
+            })
         })
         .collect()
 }
@@ -85,7 +99,11 @@ pub fn run(ctx: &Ctx, opts: &VerifyOpts) -> Result<()> {
     let key = match (&opts.key, &cfg.signing_public_key) {
         (Some(k), _) => k.clone(),
         (None, Some(rel)) => ctx.path(rel),
-        (None, None) => return Err(exit::usage("no public key to verify with: pass --key PATH, or set `signing-public-key` in Cargo.toml")),
+        (None, None) => {
+            return Err(exit::usage(
+                "no public key to verify with: pass --key PATH, or set `signing-public-key` in Cargo.toml",
+            ))
+        }
     };
     let fingerprint = key_fingerprint(ctx, &key)?;
     let wanted = wanted(opts.reference.as_deref(), &cfg.image, &cfg.registries)?;
@@ -102,7 +120,15 @@ pub fn run(ctx: &Ctx, opts: &VerifyOpts) -> Result<()> {
         let full = format!("{}{}", w.repository, w.reference);
         let found = skopeo::inspect(ctx, &a, &full)?
             .ok_or_else(|| exit::usage(format!("{full} does not exist; name a published tag or digest")))?;
-        let v = check::verify(ctx, &a, &work.path().join(i.to_string()), &key, &w.repository, &found.digest, &REQUIRED)?;
+        let v = check::verify(
+            ctx,
+            &a,
+            &work.path().join(i.to_string()),
+            &key,
+            &w.repository,
+            &found.digest,
+            &REQUIRED,
+        )?;
         print_verified(&w.repository, &found.digest, &fingerprint, &v);
     }
     Ok(())
@@ -115,7 +141,15 @@ pub fn check_published(ctx: &Ctx, access: &Access, key: &Path, pushed: &[Pushed]
     let session = session(ctx, access, &targets)?;
     let work = cleanup::temp_dir(ctx, "verify")?;
     for (i, p) in pushed.iter().enumerate() {
-        let v = check::verify(ctx, &session.access(&p.target), &work.path().join(i.to_string()), key, &p.repo, &p.digest, &REQUIRED)?;
+        let v = check::verify(
+            ctx,
+            &session.access(&p.target),
+            &work.path().join(i.to_string()),
+            key,
+            &p.repo,
+            &p.digest,
+            &REQUIRED,
+        )?;
         print_verified(&p.repo, &p.digest, &fingerprint, &v);
     }
     Ok(())
@@ -131,7 +165,11 @@ fn session<'a>(ctx: &'a Ctx, access: &Access, targets: &[Target]) -> Result<crat
             s
         }
         Access::User => {
-            let dir = ctx.env.docker_config.clone().ok_or_else(|| exit::usage("no registry credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD, or log in with docker"))?;
+            let dir = ctx.env.docker_config.clone().ok_or_else(|| {
+                exit::usage(
+                    "no registry credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD, or log in with docker",
+                )
+            })?;
             crate::publish::Session::user(ctx, dir)
         }
     })
@@ -142,9 +180,17 @@ fn key_fingerprint(ctx: &Ctx, key: &Path) -> Result<String> {
         .ok()
         .filter(|m| m.is_file() && m.len() < 16 * 1024)
         .and_then(|_| std::fs::read_to_string(key).ok())
-        .ok_or_else(|| exit::usage(format!("the public key {} cannot be read; pass --key PATH of a PEM public key", key.display())))?;
+        .ok_or_else(|| {
+            exit::usage(format!(
+                "the public key {} cannot be read; pass --key PATH of a PEM public key",
+                key.display()
+            ))
+        })?;
     if openssl::curve_of(ctx, &pem)?.as_deref() != Some("prime256v1") {
-        return Err(exit::usage(format!("{} is not a PEM EC P-256 public key (cosign's keys are)", key.display())));
+        return Err(exit::usage(format!(
+            "{} is not a PEM EC P-256 public key (cosign's keys are)",
+            key.display()
+        )));
     }
     openssl::fingerprint(ctx, &pem)
 }
@@ -161,18 +207,44 @@ fn print_verified(repository: &str, digest: &str, fingerprint: &str, v: &Verifie
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|d| d["name"].as_str().filter(|n| n.contains('@')).map(|n| n.replace('@', " ")))
+        .filter_map(|d| {
+            d["name"]
+                .as_str()
+                .filter(|n| n.contains('@'))
+                .map(|n| n.replace('@', " "))
+        })
         .collect();
     println!("  tools          {}", tools.join(", "));
     if let Some(base) = provenance::dependency(prov, "base-image") {
-        let d = base["digest"]["sha256"].as_str().map(|h| format!("sha256:{h}")).unwrap_or_else(|| "(no digest recorded)".into());
-        println!("  base image     {} {d}", base["uri"].as_str().unwrap_or("?").trim_start_matches("docker://"));
+        let d = base["digest"]["sha256"]
+            .as_str()
+            .map(|h| format!("sha256:{h}"))
+            .unwrap_or_else(|| "(no digest recorded)".into());
+        println!(
+            "  base image     {} {d}",
+            base["uri"].as_str().unwrap_or("?").trim_start_matches("docker://")
+        );
     }
-    println!("  built by       {}", prov["runDetails"]["builder"]["id"].as_str().unwrap_or("?"));
+    println!(
+        "  built by       {}",
+        prov["runDetails"]["builder"]["id"].as_str().unwrap_or("?")
+    );
     let sbom = &v.predicates[cosign::CYCLONEDX];
-    println!("  SBOM           {} components (CycloneDX {})", sbom["components"].as_array().map_or(0, Vec::len), sbom["specVersion"].as_str().unwrap_or("?"));
-    println!("  signature      {} ({})", cosign::tag_for(digest, "sig"), v.signature_digest);
-    println!("  attestations   {} ({})", cosign::tag_for(digest, "att"), v.attestation_digest);
+    println!(
+        "  SBOM           {} components (CycloneDX {})",
+        sbom["components"].as_array().map_or(0, Vec::len),
+        sbom["specVersion"].as_str().unwrap_or("?")
+    );
+    println!(
+        "  signature      {} ({})",
+        cosign::tag_for(digest, "sig"),
+        v.signature_digest
+    );
+    println!(
+        "  attestations   {} ({})",
+        cosign::tag_for(digest, "att"),
+        v.attestation_digest
+    );
 }
 
 #[cfg(test)]
@@ -183,15 +255,30 @@ mod tests {
     fn references() {
         let regs = vec!["127.0.0.1:5000/team".to_string(), "ghcr.io/org".to_string()];
         let w = wanted(None, "pp", &regs).unwrap();
-        assert_eq!(w.iter().map(|w| format!("{}{}", w.repository, w.reference)).collect::<Vec<_>>(), ["127.0.0.1:5000/team/pp:latest", "ghcr.io/org/pp:latest"]);
+        assert_eq!(
+            w.iter()
+                .map(|w| format!("{}{}", w.repository, w.reference))
+                .collect::<Vec<_>>(),
+            ["127.0.0.1:5000/team/pp:latest", "ghcr.io/org/pp:latest"]
+        );
         let w = wanted(Some("v1.2.3"), "pp", &regs).unwrap();
         assert_eq!(w[1].reference, ":v1.2.3");
         let d = "sha256:97fc222cee7991b5b061d4d4afdb5f3428fcb0c9054e1690313786befa1e4e36";
         let w = wanted(Some(&format!("127.0.0.1:5000/x/pp@{d}")), "pp", &[]).unwrap();
-        assert_eq!((w[0].repository.as_str(), w[0].reference.as_str()), ("127.0.0.1:5000/x/pp", format!("@{d}").as_str()));
+        assert_eq!(
+            (w[0].repository.as_str(), w[0].reference.as_str()),
+            ("127.0.0.1:5000/x/pp", format!("@{d}").as_str())
+        );
         let w = wanted(Some("ghcr.io/org/pp:v1"), "pp", &[]).unwrap();
         assert_eq!((w[0].target.host.as_str(), w[0].reference.as_str()), ("ghcr.io", ":v1"));
-        for bad in ["-x", "ghcr.io/org/pp@sha256:zz", "org/pp:v1", "ghcr.io/Org/pp", "a b", "ghcr.io/org/pp:-x"] {
+        for bad in [
+            "-x",
+            "ghcr.io/org/pp@sha256:zz",
+            "org/pp:v1",
+            "ghcr.io/Org/pp",
+            "a b",
+            "ghcr.io/org/pp:-x",
+        ] {
             let e = wanted(Some(bad), "pp", &regs).unwrap_err();
             assert_eq!(exit::code_of(&e), 2, "{bad}");
         }

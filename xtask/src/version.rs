@@ -33,7 +33,9 @@ pub fn parse_file(content: &str) -> Result<Version> {
     let line = content.strip_suffix('\n').unwrap_or(content);
     let shown = shorten(content);
     if line.contains('\n') || line.contains('\r') {
-        return Err(exit::usage(format!("VERSION holds more than one line ({shown}); expected {EXPECTED}")));
+        return Err(exit::usage(format!(
+            "VERSION holds more than one line ({shown}); expected {EXPECTED}"
+        )));
     }
     parse_tag(line).map_err(|why| exit::usage(format!("VERSION holds {shown} ({why}); expected {EXPECTED}")))
 }
@@ -41,7 +43,11 @@ pub fn parse_file(content: &str) -> Result<Version> {
 /// Parses `vX.Y.Z[-phase.N]` (the leading `v` required).
 pub fn parse_tag(s: &str) -> Result<Version, String> {
     let Some(rest) = s.strip_prefix('v') else {
-        return Err(if s.is_empty() { "it is empty".into() } else { "no leading `v`".into() });
+        return Err(if s.is_empty() {
+            "it is empty".into()
+        } else {
+            "no leading `v`".into()
+        });
     };
     parse_plain(rest)
 }
@@ -107,7 +113,10 @@ pub fn bump(cur: &Version, how: &Bump) -> Result<Version> {
     // A number at u64::MAX cannot grow: an input error, never an overflow.
     let next = |n: u64, part: &str| {
         n.checked_add(1).ok_or_else(|| {
-            exit::usage(format!("{} cannot be bumped: its {part} number is at its maximum; set VERSION by hand", tag(cur)))
+            exit::usage(format!(
+                "{} cannot be bumped: its {part} number is at its maximum; set VERSION by hand",
+                tag(cur)
+            ))
         })
     };
     let mut v = cur.clone();
@@ -153,7 +162,8 @@ pub fn bump(cur: &Version, how: &Bump) -> Result<Version> {
                     )))
                 }
             };
-            v.pre = Prerelease::new(&format!("{name}.{n}")).map_err(|e| exit::usage(format!("cannot make the pre-release {name}.{n}: {e}")))?;
+            v.pre = Prerelease::new(&format!("{name}.{n}"))
+                .map_err(|e| exit::usage(format!("cannot make the pre-release {name}.{n}: {e}")))?;
         }
         Bump::Exact(want) => {
             if want <= cur {
@@ -207,7 +217,11 @@ mod tests {
         assert_eq!(bumped("v1.0.1-alpha.9", "beta"), "v1.0.1-beta.1");
         assert_eq!(bumped("v1.0.1-beta.3", "rc"), "v1.0.1-rc.1");
         assert_eq!(bumped("v1.0.1-rc.9", "rc"), "v1.0.1-rc.10");
-        for (cur, how) in [("v1.0.1-beta.1", "alpha"), ("v1.0.1-rc.1", "beta"), ("v1.0.1-rc.1", "alpha")] {
+        for (cur, how) in [
+            ("v1.0.1-beta.1", "alpha"),
+            ("v1.0.1-rc.1", "beta"),
+            ("v1.0.1-rc.1", "alpha"),
+        ] {
             let e = bump(&v(cur), &Bump::parse(how).unwrap()).unwrap_err();
             assert_eq!(crate::exit::code_of(&e), 2);
             assert!(e.to_string().contains("never goes back"), "{e}");
@@ -241,8 +255,21 @@ mod tests {
         assert_eq!(parse_file("v1.0.2").unwrap(), Version::new(1, 0, 2));
         assert_eq!(tag(&parse_file("v2.0.0-rc.1\n").unwrap()), "v2.0.0-rc.1");
         for bad in [
-            "", "\n", "1.0.2\n", "v1.0\n", "v1.0.2.3\n", "vX\n", "v01.0.2\n", "v1.0.2+build\n", "v1.0.2 \n",
-            "v1.0.2\nv1.0.3\n", "v1.0.2\n\n", " v1.0.2\n", "v1.0.2-pre\n", "v1.0.2-rc.01\n", "v1.0.2\r\n",
+            "",
+            "\n",
+            "1.0.2\n",
+            "v1.0\n",
+            "v1.0.2.3\n",
+            "vX\n",
+            "v01.0.2\n",
+            "v1.0.2+build\n",
+            "v1.0.2 \n",
+            "v1.0.2\nv1.0.3\n",
+            "v1.0.2\n\n",
+            " v1.0.2\n",
+            "v1.0.2-pre\n",
+            "v1.0.2-rc.01\n",
+            "v1.0.2\r\n",
         ] {
             let e = parse_file(bad).unwrap_err();
             assert_eq!(crate::exit::code_of(&e), 2, "{bad:?}");

@@ -17,14 +17,30 @@ fn help_lists_every_task_and_exits_zero() {
     let r = TempRepo::new();
     let run = r.xtask(&["--help"]);
     assert_eq!(run.code, 0, "{run:?}");
-    for task in ["bump-version", "image", "smoke", "integration", "scan", "publish", "doctor"] {
+    for task in [
+        "bump-version",
+        "image",
+        "smoke",
+        "integration",
+        "scan",
+        "publish",
+        "doctor",
+    ] {
         assert!(run.stdout.contains(task), "{task} missing from:\n{}", run.stdout);
         let h = r.xtask(&[task, "--help"]);
         assert_eq!(h.code, 0, "{task} --help: {h:?}");
         assert!(h.stdout.contains("Usage: cargo xtask"), "{task}: {}", h.stdout);
     }
     let h = r.xtask(&["publish", "--help"]).stdout;
-    for flag in ["--dry-run", "--registry", "--allow-public", "--rebuild", "--local", "--tools-mirror", "--severity"] {
+    for flag in [
+        "--dry-run",
+        "--registry",
+        "--allow-public",
+        "--rebuild",
+        "--local",
+        "--tools-mirror",
+        "--severity",
+    ] {
         assert!(h.contains(flag), "publish --help lacks {flag}:\n{h}");
     }
 }
@@ -35,7 +51,10 @@ fn unknown_task_and_flag_are_usage_errors() {
     let run = r.xtask(&["deploy"]);
     assert_eq!(run.code, 2, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains("unknown task `deploy`") && line.contains("cargo xtask <task>"), "{line}");
+    assert!(
+        line.contains("unknown task `deploy`") && line.contains("cargo xtask <task>"),
+        "{line}"
+    );
 
     let run = r.xtask(&["image", "--colour"]);
     assert_eq!(run.code, 2, "{run:?}");
@@ -124,8 +143,15 @@ fn malformed_version_files_exit_2_and_stay_byte_for_byte() {
         assert_eq!(run.code, 2, "{:?}: {run:?}", String::from_utf8_lossy(content));
         let line = run.error_line();
         assert!(line.contains("VERSION"), "{line}");
-        assert!(line.contains("vMAJOR.MINOR.PATCH") || line.contains("cannot read"), "{line}");
-        assert_eq!(std::fs::read(r.path().join("VERSION")).unwrap(), *content, "VERSION changed");
+        assert!(
+            line.contains("vMAJOR.MINOR.PATCH") || line.contains("cannot read"),
+            "{line}"
+        );
+        assert_eq!(
+            std::fs::read(r.path().join("VERSION")).unwrap(),
+            *content,
+            "VERSION changed"
+        );
     }
 }
 
@@ -157,7 +183,11 @@ fn auto_refuses_when_nothing_changed_and_ignores_tooling() {
     let r = repo_at("v1.0.2\n");
     let run = auto(&r);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.error_line().contains("nothing to release since v1.0.2"), "{}", run.stderr);
+    assert!(
+        run.error_line().contains("nothing to release since v1.0.2"),
+        "{}",
+        run.stderr
+    );
     r.write("README.md", "docs only\n");
     r.write("xtask/src/extra.rs", "// tooling only\n");
     r.commit("tooling");
@@ -173,14 +203,22 @@ fn auto_patch_for_a_policy_edit_and_names_uncommitted_files() {
     let run = auto(&r);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(r.read("VERSION"), "v1.0.3\n");
-    assert!(run.stderr.contains("patch: policies/test-repo/extra-note.yaml changed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("patch: policies/test-repo/extra-note.yaml changed"),
+        "{}",
+        run.stderr
+    );
 
     // Changes not committed yet count, and are named as such.
     r.commit("release v1.0.3");
     r.write("policies/test-repo/extra-note.yaml", "# edited, not committed\n");
     let run = auto(&r);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("extra-note.yaml changed (uncommitted)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("extra-note.yaml changed (uncommitted)"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(r.read("VERSION"), "v1.0.4\n");
 }
 
@@ -190,7 +228,11 @@ fn auto_minor_for_a_new_policy_repo_even_untracked() {
     r.write("policies/network-policy/deny-all.yaml", "kind: ClusterPolicy\n");
     let run = auto(&r);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("minor: new policy repo `network-policy`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("minor: new policy repo `network-policy`"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("(untracked)"), "{}", run.stderr);
     assert_eq!(r.read("VERSION"), "v1.1.0\n");
 }
@@ -207,18 +249,29 @@ fn auto_major_for_a_removed_repo_or_a_changed_tool_pin() {
     r.commit("drop repo");
     let run = auto(&r);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("major: policy repo `old-repo` removed or renamed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("major: policy repo `old-repo` removed or renamed"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(r.read("VERSION"), "v2.0.0\n");
     r.commit("release v2.0.0");
 
     r.write("Dockerfile", "ARG KYVERNO_VERSION=1.20.0\nFROM scratch\n");
     r.commit("upgrade kyverno");
     let run = auto(&r);
-    assert!(run.stderr.contains("major: tool pin kyverno 1.19.0 -> 1.20.0"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("major: tool pin kyverno 1.19.0 -> 1.20.0"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(r.read("VERSION"), "v3.0.0\n");
     r.commit("release v3.0.0");
 
-    r.write("Dockerfile", "ARG KYVERNO_VERSION=1.20.0\nARG TRIVY_VERSION=0.59.1\nFROM scratch\n");
+    r.write(
+        "Dockerfile",
+        "ARG KYVERNO_VERSION=1.20.0\nARG TRIVY_VERSION=0.59.1\nFROM scratch\n",
+    );
     r.commit("add trivy");
     let run = auto(&r);
     assert!(run.stderr.contains("minor: new tool `trivy`"), "{}", run.stderr);

@@ -10,7 +10,11 @@ use support::{docker, need_docker, Run, TempDir, TempRepo, PREFIX};
 
 fn unique(what: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("{PREFIX}-{what}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{PREFIX}-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A temp copy of the repo whose image name is unique to this test, with a small policy
@@ -18,8 +22,14 @@ fn unique(what: &str) -> String {
 fn repo_named(image: &str) -> TempRepo {
     let repo = TempRepo::new();
     set_config(&repo, "image", &format!("\"{image}\""));
-    repo.write("policies/pp-test-fixture/policy.yaml", "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: fixture\n");
-    repo.write("policies/pp-test-fixture/tests/with space.yaml", "# a nested file with a space in its name\n");
+    repo.write(
+        "policies/pp-test-fixture/policy.yaml",
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: fixture\n",
+    );
+    repo.write(
+        "policies/pp-test-fixture/tests/with space.yaml",
+        "# a nested file with a space in its name\n",
+    );
     repo.commit("test fixture");
     repo
 }
@@ -40,7 +50,11 @@ fn set_config(repo: &TempRepo, key: &str, value: &str) {
         })
         .collect();
     if !found {
-        let at = out.iter().position(|l| l.trim() == "[workspace.metadata.policy-platform]").expect("config table") + 1;
+        let at = out
+            .iter()
+            .position(|l| l.trim() == "[workspace.metadata.policy-platform]")
+            .expect("config table")
+            + 1;
         out.insert(at, format!("{key} = {value}"));
     }
     repo.write("Cargo.toml", &(out.join("\n") + "\n"));
@@ -105,7 +119,11 @@ fn shared() -> &'static Shared {
         let repo = repo_named(&name);
         let server = ToolServer::start();
         let build = repo.xtask(&as_strs(&xtask_args("image", &server)));
-        let tools = server.tools.iter().map(|t| (t.name.clone(), t.version.clone(), t.file.clone())).collect();
+        let tools = server
+            .tools
+            .iter()
+            .map(|t| (t.name.clone(), t.version.clone(), t.file.clone()))
+            .collect();
         Shared {
             reference: format!("{name}:{}", tag_of(&repo)),
             version: tag_of(&repo),
@@ -129,13 +147,25 @@ fn the_real_dockerfile_builds_tags_and_labels_the_image() {
     let s = shared();
     let run = &s.build;
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains(&format!("image {} id sha256:", s.reference)), "{run:?}");
-    assert!(run.stdout.contains("layers (newest first):") && run.stdout.contains("COPY"), "{run:?}");
-    assert!(run.stderr.contains("fetching kyverno from"), "build output is streamed: {run:?}");
+    assert!(
+        run.stdout.contains(&format!("image {} id sha256:", s.reference)),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("layers (newest first):") && run.stdout.contains("COPY"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("fetching kyverno from"),
+        "build output is streamed: {run:?}"
+    );
     let tags = docker(&["images", "--format", "{{.Tag}}", &s.name]).stdout;
     let mut tags: Vec<&str> = tags.lines().collect();
     tags.sort();
-    assert_eq!(tags, vec!["latest", &format!("sha-{}", &s.commit[..7]), s.version.as_str()]);
+    assert_eq!(
+        tags,
+        vec!["latest", &format!("sha-{}", &s.commit[..7]), s.version.as_str()]
+    );
     let l = labels(&s.reference);
     for (tool, version, file) in &s.tools {
         assert_eq!(l[format!("io.policy-platform.tool.{tool}")], version.as_str(), "{l}");
@@ -143,7 +173,10 @@ fn the_real_dockerfile_builds_tags_and_labels_the_image() {
     }
     assert_eq!(l["org.opencontainers.image.revision"], s.commit.as_str());
     assert_eq!(l["org.opencontainers.image.version"], s.version.as_str());
-    assert_eq!(l["org.opencontainers.image.base.name"], support::busybox_base().as_str());
+    assert_eq!(
+        l["org.opencontainers.image.base.name"],
+        support::busybox_base().as_str()
+    );
     assert_eq!(l["io.policy-platform.policy-hash"].as_str().unwrap().len(), 64);
 }
 
@@ -156,7 +189,11 @@ fn the_image_holds_a_non_root_user_the_three_binaries_and_no_download_leftovers(
         "id -u; pwd; ls /usr/local/bin; find / -xdev \\( -name '*.tar.gz' -o -name '*.sha256' -o -name download \\) -print",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), vec!["10001", "/workspace", "helm", "kyverno", "pluto"], "{r:?}");
+    assert_eq!(
+        r.stdout.lines().collect::<Vec<_>>(),
+        vec!["10001", "/workspace", "helm", "kyverno", "pluto"],
+        "{r:?}"
+    );
 }
 
 #[ignore = "needs Docker"]
@@ -194,8 +231,14 @@ fn smoke_names_policies_the_checkout_changed_since_the_build() {
     std::fs::remove_file(repo.path().join("policies/pp-test-fixture/new.yaml")).unwrap();
     // A file the checkout no longer has is "something else in /repos/".
     std::fs::remove_file(repo.path().join("policies/pp-test-fixture/tests/with space.yaml")).unwrap();
-    assert_smoke_fails(&smoke(&repo, &s.reference), &["/repos/pp-test-fixture/tests/with space.yaml is not in policies/"]);
-    repo.write("policies/pp-test-fixture/tests/with space.yaml", "# a nested file with a space in its name\n");
+    assert_smoke_fails(
+        &smoke(&repo, &s.reference),
+        &["/repos/pp-test-fixture/tests/with space.yaml is not in policies/"],
+    );
+    repo.write(
+        "policies/pp-test-fixture/tests/with space.yaml",
+        "# a nested file with a space in its name\n",
+    );
     assert_eq!(smoke(&repo, &s.reference).code, 0);
 }
 
@@ -205,8 +248,16 @@ fn smoke_names_a_missing_tool() {
     let s = shared();
     let no_pluto = format!("{}:no-pluto", s.name);
     let _guard = ImageGuard(vec![no_pluto.clone()]);
-    derive(&no_pluto, &s.reference, "USER root\nRUN rm /usr/local/bin/pluto\nUSER 10001", &[]);
-    assert_smoke_fails(&smoke(&checkout_of_shared(), &no_pluto), &["1 check(s) failed", "pluto: `pluto` is missing from the image"]);
+    derive(
+        &no_pluto,
+        &s.reference,
+        "USER root\nRUN rm /usr/local/bin/pluto\nUSER 10001",
+        &[],
+    );
+    assert_smoke_fails(
+        &smoke(&checkout_of_shared(), &no_pluto),
+        &["1 check(s) failed", "pluto: `pluto` is missing from the image"],
+    );
 }
 
 /// A tool that reports another version than the one pinned: built for real, with a pluto
@@ -228,7 +279,9 @@ fn smoke_names_a_tool_that_reports_another_version_than_its_pin() {
     let pin = &wrong.tool("pluto").version;
     assert_smoke_fails(
         &repo.xtask(&["smoke"]),
-        &[&format!("pluto: reports version 5.0.1, but the image pins {pin} (io.policy-platform.tool.pluto)")],
+        &[&format!(
+            "pluto: reports version 5.0.1, but the image pins {pin} (io.policy-platform.tool.pluto)"
+        )],
     );
 }
 
@@ -244,7 +297,12 @@ fn an_image_over_its_size_budget_fails_naming_the_largest_layers() {
     set_config(&repo, "size-budget-mb", "1");
     repo.commit("a tiny budget");
     let server = ToolServer::start();
-    let mut args = vec!["image".to_string(), "--no-cache".into(), "--tools-mirror".into(), server.base_url()];
+    let mut args = vec![
+        "image".to_string(),
+        "--no-cache".into(),
+        "--tools-mirror".into(),
+        server.base_url(),
+    ];
     let given = build_args(&server);
     for pair in given.chunks(2).filter(|p| !p[1].contains("_URL=")) {
         args.extend(pair.iter().cloned());
@@ -252,14 +310,24 @@ fn an_image_over_its_size_budget_fails_naming_the_largest_layers() {
     let run = repo.xtask(&as_strs(&args));
     assert_eq!(run.code, 1, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains("over its size budget of 1 MB") && line.contains("largest layers:"), "{line}");
+    assert!(
+        line.contains("over its size budget of 1 MB") && line.contains("largest layers:"),
+        "{line}"
+    );
     let fetched = server.requests();
     for t in &server.tools {
-        assert!(fetched.contains(&format!("/{}", t.file)), "mirror file names: {fetched:?}");
+        assert!(
+            fetched.contains(&format!("/{}", t.file)),
+            "mirror file names: {fetched:?}"
+        );
     }
     // Over budget, it is still built and tagged (the gate says what to shrink).
     let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
-    let _guard = ImageGuard(vec![format!("{name}:{}", tag_of(&repo)), format!("{name}:sha-{}", &commit[..7]), format!("{name}:latest")]);
+    let _guard = ImageGuard(vec![
+        format!("{name}:{}", tag_of(&repo)),
+        format!("{name}:sha-{}", &commit[..7]),
+        format!("{name}:latest"),
+    ]);
 }
 
 #[ignore = "needs Docker"]
@@ -275,9 +343,16 @@ fn a_tampered_download_fails_the_build_naming_the_tool() {
     let run = repo.xtask(&as_strs(&xtask_args("image", &server)));
     assert_eq!(run.code, 3, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains("the helm download does not match its pinned sha256 (HELM_SHA256)"), "{line}");
+    assert!(
+        line.contains("the helm download does not match its pinned sha256 (HELM_SHA256)"),
+        "{line}"
+    );
     assert!(run.stderr.contains("checksum mismatch for helm"), "{run:?}");
-    assert_ne!(docker(&["image", "inspect", &reference]).code, 0, "no image may be tagged");
+    assert_ne!(
+        docker(&["image", "inspect", &reference]).code,
+        0,
+        "no image may be tagged"
+    );
 }
 
 #[ignore = "needs Docker"]
@@ -295,7 +370,11 @@ fn dry_run_prints_the_build_and_runs_nothing() {
     assert!(run.stderr.contains("[dry-run] $ docker build"), "{run:?}");
     assert!(run.stderr.contains(&format!("--tag {reference}")), "{run:?}");
     assert!(run.stderr.contains("--network host"), "{run:?}");
-    assert!(server.requests().is_empty(), "nothing downloaded: {:?}", server.requests());
+    assert!(
+        server.requests().is_empty(),
+        "nothing downloaded: {:?}",
+        server.requests()
+    );
     assert_ne!(docker(&["image", "inspect", &reference]).code, 0, "nothing built");
 
     let run = repo.xtask(&["smoke", "--dry-run"]);
@@ -312,7 +391,13 @@ fn smoke_without_the_image_says_how_to_build_it() {
     let run = repo.xtask(&["smoke"]);
     assert_eq!(run.code, 3, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains(&format!("image {name}:{} is not in the local Docker engine", tag_of(&repo))), "{line}");
+    assert!(
+        line.contains(&format!(
+            "image {name}:{} is not in the local Docker engine",
+            tag_of(&repo)
+        )),
+        "{line}"
+    );
     assert!(line.contains("cargo xtask image"), "{line}");
 }
 

@@ -53,10 +53,7 @@ impl Fixture {
         );
         std::fs::write(
             &p,
-            toml.replace(
-                "trivy-version = \"0.59.1\"",
-                &format!("trivy-version = \"{v}\""),
-            ),
+            toml.replace("trivy-version = \"0.59.1\"", &format!("trivy-version = \"{v}\"")),
         )
         .unwrap();
     }
@@ -123,10 +120,7 @@ struct Server {
 impl Server {
     fn start(files: &[(&str, Vec<u8>)]) -> Server {
         let files: Files = Arc::new(Mutex::new(
-            files
-                .iter()
-                .map(|(n, b)| (format!("/{n}"), b.clone()))
-                .collect(),
+            files.iter().map(|(n, b)| (format!("/{n}"), b.clone())).collect(),
         ));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -157,9 +151,17 @@ impl Server {
                     requests.lock().unwrap().push(path.clone());
                     let _ = match files.lock().unwrap().get(&path) {
                         Some(b) => conn
-                            .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()).as_bytes())
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                    b.len()
+                                )
+                                .as_bytes(),
+                            )
                             .and_then(|_| conn.write_all(b)),
-                        None => conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                        None => {
+                            conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        }
                     };
                 }
             })
@@ -201,10 +203,7 @@ fn installs_the_pinned_tarball_even_when_a_trivy_on_path_prints_the_right_versio
     // version, and another such trivy is on PATH. Neither may stop the install, and the
     // symlink must be replaced, not written through.
     let victim = f.path("other/victim");
-    write_exe(
-        &victim,
-        "#!/bin/sh\necho 'Version: 0.59.1'\n# not the pinned build\n",
-    );
+    write_exe(&victim, "#!/bin/sh\necho 'Version: 0.59.1'\n# not the pinned build\n");
     std::os::unix::fs::symlink(&victim, f.path("dest/trivy")).unwrap();
     f.other_trivy();
 
@@ -217,11 +216,7 @@ fn installs_the_pinned_tarball_even_when_a_trivy_on_path_prints_the_right_versio
     );
     let installed = f.path("dest/trivy");
     assert!(
-        !installed
-            .symlink_metadata()
-            .unwrap()
-            .file_type()
-            .is_symlink(),
+        !installed.symlink_metadata().unwrap().file_type().is_symlink(),
         "the symlink was replaced"
     );
     assert_eq!(
@@ -250,10 +245,7 @@ fn a_trivy_earlier_on_path_is_an_error_after_the_install() {
     let run = f.run(&server, &[&f.path("other"), &f.path("dest")]);
     assert_eq!(run.code, 3, "{run:?}");
     let e = run.error_line();
-    assert!(
-        e.contains(&other.display().to_string()) && e.contains("PATH"),
-        "{e}"
-    );
+    assert!(e.contains(&other.display().to_string()) && e.contains("PATH"), "{e}");
 }
 
 #[test]
@@ -300,10 +292,7 @@ fn the_compromised_release_is_refused_even_with_a_pinned_sum() {
     let f = Fixture::new();
     f.set_version("0.69.4");
     let t = tarball("#!/bin/sh\necho 'Version: 0.69.4'\n");
-    f.pin(&format!(
-        "{}  trivy_0.69.4_Linux-64bit.tar.gz\n",
-        sha256(&t)
-    ));
+    f.pin(&format!("{}  trivy_0.69.4_Linux-64bit.tar.gz\n", sha256(&t)));
     let server = Server::start(&[("trivy_0.69.4_Linux-64bit.tar.gz", t)]);
 
     let run = f.run(&server, &[&f.path("dest")]);

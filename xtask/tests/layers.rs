@@ -32,14 +32,10 @@ fn unique(what: &str) -> String {
 /// A copy of the repo (its own checkout: fresh file times) building the image `image`.
 fn repo_named(image: &str) -> TempRepo {
     let repo = TempRepo::new();
-    let toml = repo.read("Cargo.toml").replace(
-        "image = \"policy-platform\"",
-        &format!("image = \"{image}\""),
-    );
-    assert!(
-        toml.contains(image),
-        "Cargo.toml has no image key to rename"
-    );
+    let toml = repo
+        .read("Cargo.toml")
+        .replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
+    assert!(toml.contains(image), "Cargo.toml has no image key to rename");
     repo.write("Cargo.toml", &toml);
     repo.commit("test image name");
     repo
@@ -48,13 +44,7 @@ fn repo_named(image: &str) -> TempRepo {
 /// `cargo xtask image` with the stand-ins and `extra` flags. The result is kept as
 /// `<image>-built:<which>` (removed by `guard`) and the xtask's own tags are dropped, since
 /// the next build moves them.
-fn build(
-    repo: &TempRepo,
-    server: &ToolServer,
-    extra: &[&str],
-    which: &str,
-    guard: &mut ImageGuard,
-) -> String {
+fn build(repo: &TempRepo, server: &ToolServer, extra: &[&str], which: &str, guard: &mut ImageGuard) -> String {
     let mut args = build_args(server);
     args.insert(0, "image".into());
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -102,13 +92,7 @@ fn derive(name: &str, base: &str, steps: &str) {
 
 /// The image's layer diff IDs, base first.
 fn diff_ids(image: &str) -> Vec<String> {
-    let r = docker(&[
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RootFS.Layers}}",
-        image,
-    ]);
+    let r = docker(&["image", "inspect", "--format", "{{json .RootFS.Layers}}", image]);
     assert_eq!(r.code, 0, "{r:?}");
     serde_json::from_str(r.stdout.trim()).unwrap()
 }
@@ -123,10 +107,7 @@ impl Saved {
     fn new(image: &str) -> Saved {
         let dir = TempDir::new("save");
         let tar = dir.path().join("image.tar");
-        assert_eq!(
-            docker(&["save", "-o", tar.to_str().unwrap(), image]).code,
-            0
-        );
+        assert_eq!(docker(&["save", "-o", tar.to_str().unwrap(), image]).code, 0);
         assert!(Command::new("tar")
             .arg("-xf")
             .arg(&tar)
@@ -135,10 +116,8 @@ impl Saved {
             .status()
             .unwrap()
             .success());
-        let manifest: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join("manifest.json")).unwrap(),
-        )
-        .unwrap();
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("manifest.json")).unwrap()).unwrap();
         let layers = manifest[0]["Layers"]
             .as_array()
             .unwrap()
@@ -164,10 +143,7 @@ impl Saved {
             .lines()
             .map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                (
-                    format!("{} {} {} {}", f[0], f[1], f[3], f[4]),
-                    f[5..].join(" "),
-                )
+                (format!("{} {} {} {}", f[0], f[1], f[3], f[4]), f[5..].join(" "))
             })
             .collect()
     }
@@ -199,11 +175,7 @@ fn assert_parts(image: &str, base: &str, versions: &[(&str, &str)]) {
         n + PARTS.len(),
         "{image}: the base, then one layer per part"
     );
-    let user: Vec<String> = saved
-        .entries(layer_of("user", n))
-        .into_iter()
-        .map(|e| e.1)
-        .collect();
+    let user: Vec<String> = saved.entries(layer_of("user", n)).into_iter().map(|e| e.1).collect();
     for want in ["etc/passwd", "etc/group", "workspace/"] {
         assert!(
             user.iter().any(|p| p.trim_start_matches("./") == want),
@@ -213,10 +185,7 @@ fn assert_parts(image: &str, base: &str, versions: &[(&str, &str)]) {
     for (tool, version) in versions {
         let entries = saved.entries(layer_of(tool, n));
         let bin = format!("usr/local/bin/{tool}");
-        let paths: Vec<&str> = entries
-            .iter()
-            .map(|e| e.1.trim_start_matches("./"))
-            .collect();
+        let paths: Vec<&str> = entries.iter().map(|e| e.1.trim_start_matches("./")).collect();
         assert_eq!(
             paths,
             ["usr/", "usr/local/", "usr/local/bin/", bin.as_str()],
@@ -250,9 +219,7 @@ fn assert_parts(image: &str, base: &str, versions: &[(&str, &str)]) {
         "{policies:?}"
     );
     assert!(
-        policies
-            .iter()
-            .all(|(m, _)| m.ends_with("0/0 1970-01-01 00:00:00")),
+        policies.iter().all(|(m, _)| m.ends_with("0/0 1970-01-01 00:00:00")),
         "{policies:?}"
     );
 }
@@ -274,13 +241,9 @@ impl Skopeo {
             .stdout(Stdio::null())
             .spawn()
             .expect("skopeo runs (apt-get install skopeo)");
-        std::io::Write::write_all(&mut login.stdin.take().unwrap(), reg.password.as_bytes())
-            .unwrap();
+        std::io::Write::write_all(&mut login.stdin.take().unwrap(), reg.password.as_bytes()).unwrap();
         assert!(login.wait().unwrap().success(), "skopeo login");
-        Skopeo {
-            dir,
-            addr: reg.addr(),
-        }
+        Skopeo { dir, addr: reg.addr() }
     }
 
     /// The layer digests of `repo:tag`'s manifest, base first.
@@ -395,13 +358,7 @@ fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
     let base = own_base(&format!("{name}-base:one"), "LABEL base=one", &mut bases);
     let base_arg = format!("BASE_IMAGE={base}");
     let repo = repo_named(&name);
-    let before = build(
-        &repo,
-        &server,
-        &["--build-arg", &base_arg],
-        "before",
-        &mut guard,
-    );
+    let before = build(&repo, &server, &["--build-arg", &base_arg], "before", &mut guard);
     // helm sits between pluto and kyverno: the parts after it are copied again, and must
     // come out as the same layers.
     let helm = server.add_release("helm", "3.99.0");
@@ -410,10 +367,7 @@ fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
     let after = build(&repo, &server, &as_strs(&up), "after", &mut guard);
 
     let r = docker(&["run", "--rm", &after, "helm", "version", "--short"]);
-    assert!(
-        r.stdout.starts_with("v3.99.0+"),
-        "the upgrade is in the image: {r:?}"
-    );
+    assert!(r.stdout.starts_with("v3.99.0+"), "the upgrade is in the image: {r:?}");
     assert_parts(&before, &base, &pinned(&server));
     let mut versions = pinned(&server);
     versions
@@ -434,9 +388,6 @@ fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
     push_image(&reg, &before, "upgrade", "before");
     push_image(&reg, &after, "upgrade", "after");
     let sk = Skopeo::login(&reg);
-    let (mb, ma) = (
-        sk.layers("upgrade", "before"),
-        sk.layers("upgrade", "after"),
-    );
+    let (mb, ma) = (sk.layers("upgrade", "before"), sk.layers("upgrade", "after"));
     assert_eq!(differing(&mb, &ma), vec![helm_layer], "{mb:?}\n{ma:?}");
 }

@@ -40,7 +40,10 @@ fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
         for t in &want {
             assert_eq!(r.digest(img, t).as_deref(), Some(d.as_str()), "{t} in {}", r.addr());
         }
-        assert!(run.stdout.contains(&format!("{}/{img}@{d}", r.addr())), "deploy reference printed: {run:?}");
+        assert!(
+            run.stdout.contains(&format!("{}/{img}@{d}", r.addr())),
+            "deploy reference printed: {run:?}"
+        );
     }
     let v100 = r1.digest(img, "v1.0.0").unwrap();
     let rec = bed.record();
@@ -68,7 +71,11 @@ fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
             .env("GITHUB_STEP_SUMMARY", &summary);
     });
     ok(&again);
-    assert_eq!(r1.manifest_puts() + r2.manifest_puts(), puts, "a rerun pushed again: {again:?}");
+    assert_eq!(
+        r1.manifest_puts() + r2.manifest_puts(),
+        puts,
+        "a rerun pushed again: {again:?}"
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
     for r in [&r1, &r2] {
         assert!(md.contains(&format!("| `{}/{img}` | `{v100}` |", r.addr())), "{md}");
@@ -87,7 +94,10 @@ fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
     let same = bed.publish(&[&r1], &[], Some(canary()));
     assert_eq!(same.code, 2, "{same:?}");
     let line = same.error_line();
-    assert!(line.contains("v1.0.0 is already published") && line.contains("bump-version"), "{line}");
+    assert!(
+        line.contains("v1.0.0 is already published") && line.contains("bump-version"),
+        "{line}"
+    );
     assert!(!built(&same), "built before refusing: {same:?}");
     assert_eq!(r1.digest(img, "v1.0.0").as_deref(), Some(v100.as_str()));
 
@@ -103,13 +113,21 @@ fn release_two_registries_then_refusals_backport_prerelease_and_rollback() {
     let back = bed.publish(&[&r1], &[], Some(canary()));
     ok(&back);
     assert!(r1.digest(img, "v1.0.1").is_some());
-    assert_eq!(r1.digest(img, "latest"), Some(v110.clone()), "a backport moved latest: {back:?}");
+    assert_eq!(
+        r1.digest(img, "latest"),
+        Some(v110.clone()),
+        "a backport moved latest: {back:?}"
+    );
     assert!(back.stderr.contains("lower than v1.1.0"), "{back:?}");
     bed.set_version("v1.2.0-rc.1");
     let rc = bed.publish(&[&r1], &[], Some(canary()));
     ok(&rc);
     assert!(r1.digest(img, "v1.2.0-rc.1").is_some());
-    assert_eq!(r1.digest(img, "latest"), Some(v110.clone()), "a pre-release moved latest: {rc:?}");
+    assert_eq!(
+        r1.digest(img, "latest"),
+        Some(v110.clone()),
+        "a pre-release moved latest: {rc:?}"
+    );
 
     // Rollback: latest back to v1.0.0's digest, without building.
     let rb = bed.publish(&[&r1], &["--rollback", "v1.0.0"], Some(canary()));
@@ -131,7 +149,10 @@ fn wrong_password_is_refused_before_anything_is_pushed() {
     let run = bed.publish(&[&reg], &[], Some("not-the-password"));
     assert_eq!(run.code, 3, "{run:?}");
     let line = run.error_line();
-    assert!(line.contains(&reg.addr()) && line.contains("REGISTRY_PASSWORD"), "{line}");
+    assert!(
+        line.contains(&reg.addr()) && line.contains("REGISTRY_PASSWORD"),
+        "{line}"
+    );
     assert!(!built(&run), "{run:?}");
     assert!(reg.catalog().is_empty(), "something was pushed");
 }
@@ -144,7 +165,13 @@ fn preflight_reports_every_problem_at_once() {
     let bed = Bed::new("pre");
     bed.repo.write("VERSION", "1.0\n");
     let mut args: Vec<String> = Vec::new();
-    for hub in ["docker.io/team", "index.docker.io/team", "registry-1.docker.io/x", "registry.hub.docker.com/x", "someone"] {
+    for hub in [
+        "docker.io/team",
+        "index.docker.io/team",
+        "registry-1.docker.io/x",
+        "registry.hub.docker.com/x",
+        "someone",
+    ] {
         args.push("--registry".into());
         args.push(hub.into());
     }
@@ -156,11 +183,20 @@ fn preflight_reports_every_problem_at_once() {
     });
     assert_eq!(run.code, 2, "{run:?}");
     let line = run.error_line();
-    for hub in ["`docker.io/team`", "`index.docker.io/team`", "`registry-1.docker.io/x`", "`registry.hub.docker.com/x`", "`someone`"] {
+    for hub in [
+        "`docker.io/team`",
+        "`index.docker.io/team`",
+        "`registry-1.docker.io/x`",
+        "`registry.hub.docker.com/x`",
+        "`someone`",
+    ] {
         assert!(line.contains(hub), "{hub} not named: {line}");
     }
     assert!(line.contains("--allow-public"), "{line}");
-    assert!(line.contains("no registry password") && line.contains("REGISTRY_PASSWORD_FILE"), "{line}");
+    assert!(
+        line.contains("no registry password") && line.contains("REGISTRY_PASSWORD_FILE"),
+        "{line}"
+    );
     assert!(line.contains("uncommitted") && line.contains("VERSION"), "{line}");
     assert!(!built(&run));
     // With VERSION fixed, a missing Trivy is named too (the scan's own checks run first).
@@ -191,10 +227,17 @@ fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
     assert_eq!(run.code, 3, "{run:?}");
     let line = run.error_line();
     let sha = format!("sha-{}", &bed.head()[..7]);
-    assert!(line.contains(&sha) && line.contains(&reg.addr()) && line.contains("rerun"), "{line}");
+    assert!(
+        line.contains(&sha) && line.contains(&reg.addr()) && line.contains("rerun"),
+        "{line}"
+    );
     assert!(run.stderr.contains("retry 3 of 3"), "{run:?}");
     reg.restart();
-    assert_eq!(reg.tags(img), vec!["v1.0.0".to_string()], "only the first tag got through");
+    assert_eq!(
+        reg.tags(img),
+        vec!["v1.0.0".to_string()],
+        "only the first tag got through"
+    );
     let first = reg.digest(img, "v1.0.0").unwrap();
     // The rerun is on a fresh runner: the image built above is not in the engine.
     let id = reg.config_digest(img, "v1.0.0").unwrap();
@@ -205,14 +248,22 @@ fn a_registry_that_stops_mid_publish_then_a_rerun_completes() {
     let key = TempDir::new("key");
     std::fs::write(key.path().join("key.json"), format!("{}\n", canary())).unwrap();
     let again = bed.publish_with(&[&reg], &[], |c| {
-        c.env("REGISTRY_USERNAME", support::registry::USER).env_remove("REGISTRY_PASSWORD").env("REGISTRY_PASSWORD_FILE", key.path().join("key.json"));
+        c.env("REGISTRY_USERNAME", support::registry::USER)
+            .env_remove("REGISTRY_PASSWORD")
+            .env("REGISTRY_PASSWORD_FILE", key.path().join("key.json"));
     });
     ok(&again);
     assert!(again.stderr.contains("already holds this image"), "{again:?}");
     // Resumed by identity (v1.0.0 there carries this commit's label): nothing rebuilt.
-    assert!(again.stderr.contains("from this commit") && again.stderr.contains("resuming"), "{again:?}");
+    assert!(
+        again.stderr.contains("from this commit") && again.stderr.contains("resuming"),
+        "{again:?}"
+    );
     assert!(!built(&again), "the rerun built again: {again:?}");
-    assert!(!again.stderr.contains("$ docker push"), "the rerun uploaded again: {again:?}");
+    assert!(
+        !again.stderr.contains("$ docker push"),
+        "the rerun uploaded again: {again:?}"
+    );
     for t in ["v1.0.0", sha.as_str(), "latest"] {
         assert_eq!(reg.digest(img, t).as_deref(), Some(first.as_str()), "{t}");
     }
@@ -229,7 +280,11 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     let base_name = format!("{img}-base");
     let base = push_image(&reg, &bed.base, &base_name, "1");
     let (base_arg, dl_arg) = (format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}"));
-    ok(&bed.publish(&[&reg], &["--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary())));
+    ok(&bed.publish(
+        &[&reg],
+        &["--build-arg", &base_arg, "--build-arg", &dl_arg],
+        Some(canary()),
+    ));
     let released = reg.state(img);
     let v100 = reg.digest(img, "v1.0.0").unwrap();
 
@@ -237,35 +292,64 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     bed.repo.write("NOTES.md", "not in the image\n");
     bed.repo.commit("docs");
     let puts = reg.manifest_puts();
-    let same = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
+    let same = bed.publish(
+        &[&reg],
+        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
+        Some(canary()),
+    );
     ok(&same);
     assert!(same.stdout.contains("unchanged"), "{same:?}");
     assert_eq!(reg.manifest_puts(), puts, "an unchanged rebuild pushed: {same:?}");
     assert_eq!(reg.state(img), released);
 
     // A policy change without a release is refused.
-    bed.repo.write("policies/security-policy/pp-test-unreleased.yaml", "# not released yet\n");
+    bed.repo.write(
+        "policies/security-policy/pp-test-unreleased.yaml",
+        "# not released yet\n",
+    );
     bed.repo.commit("unreleased policy");
-    let refused = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
+    let refused = bed.publish(
+        &[&reg],
+        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
+        Some(canary()),
+    );
     assert_eq!(refused.code, 2, "{refused:?}");
-    assert!(refused.error_line().contains("policies/security-policy/pp-test-unreleased.yaml"), "{refused:?}");
-    bed.repo.git(&["rm", "-q", "policies/security-policy/pp-test-unreleased.yaml"]);
+    assert!(
+        refused
+            .error_line()
+            .contains("policies/security-policy/pp-test-unreleased.yaml"),
+        "{refused:?}"
+    );
+    bed.repo
+        .git(&["rm", "-q", "policies/security-policy/pp-test-unreleased.yaml"]);
     bed.repo.commit("drop it again");
 
     // A new base under the same tag: latest and a dated tag move, the version tag stays.
     let tmp = TempDir::new("newbase");
-    std::fs::write(tmp.path().join("Dockerfile"), format!("FROM {}\nRUN echo patched > /etc/base-patch\n", bed.base)).unwrap();
+    std::fs::write(
+        tmp.path().join("Dockerfile"),
+        format!("FROM {}\nRUN echo patched > /etc/base-patch\n", bed.base),
+    )
+    .unwrap();
     let newbase = format!("{img}-newbase");
     let b = docker(&["build", "-q", "-t", &newbase, tmp.path().to_str().unwrap()]);
     assert_eq!(b.code, 0, "{b:?}");
     push_image(&reg, &newbase, &base_name, "1");
     docker(&["rmi", "-f", &newbase, &base]);
-    let moved = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
+    let moved = bed.publish(
+        &[&reg],
+        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
+        Some(canary()),
+    );
     ok(&moved);
     let latest = reg.digest(img, "latest").unwrap();
     assert_ne!(latest, v100, "{moved:?}");
     assert_eq!(reg.digest(img, "v1.0.0"), Some(v100), "a rebuild moved the version tag");
-    let dated: Vec<String> = reg.tags(img).into_iter().filter(|t| t.starts_with("rebuild-")).collect();
+    let dated: Vec<String> = reg
+        .tags(img)
+        .into_iter()
+        .filter(|t| t.starts_with("rebuild-"))
+        .collect();
     assert_eq!(dated.len(), 1, "{:?}", reg.tags(img));
     assert_eq!(reg.digest(img, &dated[0]), Some(latest));
     assert_eq!(bed.record()["mode"], "rebuild");
@@ -281,8 +365,14 @@ fn dry_run_prints_the_plan_and_pushes_nothing() {
     let run = bed.publish(&[&reg], &["--dry-run"], Some(canary()));
     ok(&run);
     let img = &bed.image;
-    assert!(run.stderr.contains(&format!("[dry-run] $ docker push -- {}/{img}:v1.0.0", reg.addr())), "{run:?}");
-    let latest = run.stderr.lines().find(|l| l.starts_with("[dry-run] $ skopeo") && l.contains(" copy ") && l.ends_with(&format!("/{img}:latest")));
+    assert!(
+        run.stderr
+            .contains(&format!("[dry-run] $ docker push -- {}/{img}:v1.0.0", reg.addr())),
+        "{run:?}"
+    );
+    let latest = run.stderr.lines().find(|l| {
+        l.starts_with("[dry-run] $ skopeo") && l.contains(" copy ") && l.ends_with(&format!("/{img}:latest"))
+    });
     assert!(latest.is_some(), "latest is pointed at the pushed manifest: {run:?}");
     assert!(reg.catalog().is_empty());
     assert!(!std::path::Path::new(&bed.repo.path().join("target/xtask/release.json")).exists());
@@ -298,17 +388,36 @@ fn local_publishes_to_a_throwaway_registry_and_stops_it() {
     let mirror = bed.tools.base_url();
     let run = bed.publish(&[], &["--local", "--tools-mirror", &mirror], None);
     ok(&run);
-    let build = run.stderr.lines().find(|l| l.starts_with("$ docker build --file")).unwrap_or_default();
-    assert!(build.contains(&format!("KYVERNO_URL={mirror}/kyverno-cli_v")), "the tools come from the mirror: {build}");
-    let pull = run.stdout.lines().find(|l| l.contains("docker pull 127.0.0.1:")).unwrap_or_else(|| panic!("{run:?}"));
+    let build = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("$ docker build --file"))
+        .unwrap_or_default();
+    assert!(
+        build.contains(&format!("KYVERNO_URL={mirror}/kyverno-cli_v")),
+        "the tools come from the mirror: {build}"
+    );
+    let pull = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("docker pull 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("{run:?}"));
     let reference = pull.trim().trim_start_matches("docker pull ");
     let (repo, digest) = reference.split_once('@').unwrap();
     let addr = repo.split('/').next().unwrap();
-    assert!(std::net::TcpStream::connect(addr).is_err(), "the registry still runs at {addr}");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the registry still runs at {addr}"
+    );
     let rec = bed.record();
     assert_eq!(rec["registries"][0]["digest"], digest);
     // Its storage holds the manifest under that digest.
-    let blob = bed.repo.path().join("target/xtask/local-registry/data/docker/registry/v2/blobs/sha256").join(&digest[7..9]).join(&digest[7..]);
+    let blob = bed
+        .repo
+        .path()
+        .join("target/xtask/local-registry/data/docker/registry/v2/blobs/sha256")
+        .join(&digest[7..9])
+        .join(&digest[7..]);
     assert!(blob.exists(), "{}", blob.display());
 }
 
@@ -322,14 +431,29 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
     let img = bed.image.as_str();
     let base = push_image(&reg, &bed.base, &format!("{img}-base"), "1");
     let (base_arg, dl_arg) = (format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}"));
-    ok(&bed.publish(&[&reg], &["--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary())));
+    ok(&bed.publish(
+        &[&reg],
+        &["--build-arg", &base_arg, "--build-arg", &dl_arg],
+        Some(canary()),
+    ));
     let id = reg.config_digest(img, "latest").unwrap();
     assert_eq!(docker(&["rmi", "-f", &id]).code, 0);
     let puts = reg.manifest_puts();
-    let fresh = bed.publish(&[&reg], &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg], Some(canary()));
+    let fresh = bed.publish(
+        &[&reg],
+        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
+        Some(canary()),
+    );
     ok(&fresh);
-    assert!(fresh.stdout.contains("unchanged") && fresh.stderr.contains("docker pull"), "{fresh:?}");
-    assert_eq!(reg.manifest_puts(), puts, "an unchanged rebuild on a fresh runner pushed: {fresh:?}");
+    assert!(
+        fresh.stdout.contains("unchanged") && fresh.stderr.contains("docker pull"),
+        "{fresh:?}"
+    );
+    assert_eq!(
+        reg.manifest_puts(),
+        puts,
+        "an unchanged rebuild on a fresh runner pushed: {fresh:?}"
+    );
     let _ = docker(&["rmi", "-f", &base]);
 }
 
@@ -343,7 +467,10 @@ fn a_failing_gate_pushes_nothing() {
     // The record of an earlier release: the failed run must not leave it as its own.
     let old = r#"{"status": "published", "version": "v0.9.0", "commit": "0000000000000000000000000000000000000000"}"#;
     bed.repo.write("target/xtask/release.json", old);
-    bed.repo.write("policies/security-policy/deploy.env", &format!("GITHUB_TOKEN={}\n", support::trivy::fake_github_token()));
+    bed.repo.write(
+        "policies/security-policy/deploy.env",
+        &format!("GITHUB_TOKEN={}\n", support::trivy::fake_github_token()),
+    );
     bed.repo.commit("a leaked token");
     let run = bed.publish(&[&reg], &[], Some(canary()));
     assert_eq!(run.code, 1, "{run:?}");
@@ -352,13 +479,22 @@ fn a_failing_gate_pushes_nothing() {
     assert!(!run.stderr.contains("$ docker push"), "{run:?}");
     let rec = bed.record();
     assert_eq!(rec["status"], "failed", "{rec}");
-    assert_eq!((rec["version"].as_str(), rec["exit_code"].as_i64()), (Some("v1.0.0"), Some(1)), "{rec}");
+    assert_eq!(
+        (rec["version"].as_str(), rec["exit_code"].as_i64()),
+        (Some("v1.0.0"), Some(1)),
+        "{rec}"
+    );
     assert_eq!(rec["commit"], bed.head(), "{rec}");
     assert!(rec["error"].as_str().is_some_and(|e| e.contains("scan gate")), "{rec}");
     let out = bed.repo.path().join("target/xtask");
-    let names: Vec<String> =
-        std::fs::read_dir(out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert!(names.iter().all(|n| !n.contains("tmp")), "a temp file was left beside the record: {names:?}");
+    let names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("tmp")),
+        "a temp file was left beside the record: {names:?}"
+    );
 }
 
 /// Ctrl-C in the middle of `publish --local` (SIGINT to the whole process group, as a
@@ -403,19 +539,36 @@ fn ctrl_c_leaves_no_credentials_and_no_registry() {
             break;
         }
     }
-    let (auth, addr) = (auth.expect("the credentials folder is named"), addr.expect("the registry address is named"));
+    let (auth, addr) = (
+        auth.expect("the credentials folder is named"),
+        addr.expect("the registry address is named"),
+    );
     assert!(auth.join("config.json").exists(), "{}", auth.display());
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let kill = std::process::Command::new("kill").args(["-INT", "--", &format!("-{pid}")]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{pid}")])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(2), "the xtask died of SIGINT, without unwinding: {status:?}");
+    assert_eq!(
+        status.signal(),
+        Some(2),
+        "the xtask died of SIGINT, without unwinding: {status:?}"
+    );
     let start = std::time::Instant::now();
     while (auth.exists() || std::net::TcpStream::connect(&addr).is_ok()) && start.elapsed().as_secs() < 5 {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(!auth.exists(), "the credentials folder {} is still there", auth.display());
-    assert!(std::net::TcpStream::connect(&addr).is_err(), "the registry on {addr} still answers");
+    assert!(
+        !auth.exists(),
+        "the credentials folder {} is still there",
+        auth.display()
+    );
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the registry on {addr} still answers"
+    );
     for _ in lines {}
 }

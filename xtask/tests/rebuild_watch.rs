@@ -54,28 +54,53 @@ fn an_unchanged_rebuild_with_a_new_critical_in_the_db_fails_and_pushes_nothing()
     rebuild.extend_from_slice(&build);
     let same = bed.publish(&[&reg], &rebuild, Some(canary()));
     ok(&same);
-    assert!(same.stdout.contains("unchanged") && same.stderr.contains("scanning it with today's DB"), "{same:?}");
+    assert!(
+        same.stdout.contains("unchanged") && same.stderr.contains("scanning it with today's DB"),
+        "{same:?}"
+    );
     assert_eq!(manifest_puts_and_state(&reg, img), before);
     assert_eq!(bed.record()["status"], "unchanged");
-    assert!(bed.record()["scan"]["counts"]["CRITICAL"].is_object(), "{}", bed.record());
+    assert!(
+        bed.record()["scan"]["counts"]["CRITICAL"].is_object(),
+        "{}",
+        bed.record()
+    );
 
     // A CRITICAL published against the image's busybox since: exit 1, the CVE and its fix
     // named, the report written, nothing pushed, latest where it was.
-    let db = Cache::with(&[Advisory { id: "CVE-2099-4242", pkg: "busybox", fixed: "1.37.0-r19", severity: "CRITICAL" }]);
+    let db = Cache::with(&[Advisory {
+        id: "CVE-2099-4242",
+        pkg: "busybox",
+        fixed: "1.37.0-r19",
+        severity: "CRITICAL",
+    }]);
     let found = bed.publish_with(&[&reg], &rebuild, |c| {
         with_password(c, Some(canary()));
         c.env("TRIVY_CACHE_DIR", db.path());
     });
     assert_eq!(found.code, 1, "{found:?}");
     let line = found.error_line();
-    assert!(line.contains("CVE-2099-4242 in busybox 1.37.0-r18 (fixed in 1.37.0-r19)"), "{line}");
+    assert!(
+        line.contains("CVE-2099-4242 in busybox 1.37.0-r18 (fixed in 1.37.0-r19)"),
+        "{line}"
+    );
     assert!(line.contains(&released) && line.contains("new finding"), "{line}");
-    assert!(!found.stderr.contains("$ docker push") && !found.stderr.contains(" copy "), "{found:?}");
+    assert!(
+        !found.stderr.contains("$ docker push") && !found.stderr.contains(" copy "),
+        "{found:?}"
+    );
     assert_eq!(manifest_puts_and_state(&reg, img), before, "a failing rescan pushed");
     let rec = bed.record();
-    assert_eq!((rec["status"].as_str(), rec["exit_code"].as_i64()), (Some("failed"), Some(1)), "{rec}");
+    assert_eq!(
+        (rec["status"].as_str(), rec["exit_code"].as_i64()),
+        (Some("failed"), Some(1)),
+        "{rec}"
+    );
     let report: serde_json::Value = serde_json::from_str(&bed.repo.read("target/xtask/scan/v1.0.0.json")).unwrap();
-    assert!(report.to_string().contains("CVE-2099-4242"), "the report names the finding");
+    assert!(
+        report.to_string().contains("CVE-2099-4242"),
+        "the report names the finding"
+    );
 }
 
 #[test]
@@ -111,9 +136,11 @@ fn a_changed_rebuild_is_signed_and_attested_like_a_release() {
         let v = signing::check(&reg, img, &latest, &pair.public).unwrap_or_else(|(c, e)| panic!("exit {c}: {e}"));
         assert!(v.to_string().contains("https://slsa.dev/provenance/v1"), "{v}");
     }
-    let verify = bed.repo.xtask_cmd(&["verify", &format!("{}/{img}:latest", reg.addr())], |c| {
-        with_password(c, Some(canary()));
-    });
+    let verify = bed
+        .repo
+        .xtask_cmd(&["verify", &format!("{}/{img}:latest", reg.addr())], |c| {
+            with_password(c, Some(canary()));
+        });
     assert_eq!(verify.code, 0, "{verify:?}");
     assert!(verify.stdout.contains(&latest), "{verify:?}");
     assert!(bed.record()["signing"]["fingerprint"].is_string(), "{}", bed.record());

@@ -77,7 +77,16 @@ impl Bed {
         push_image(track_reg, &format!("{image}-base:1"), &format!("{image}-dl"), "1");
         let dl = track_reg.digest(&format!("{image}-dl"), "1").unwrap();
         let download = format!("{}/{image}-dl@{dl}", track_reg.addr());
-        Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image, base_repo, track, download }
+        Bed {
+            repo,
+            tools: ToolServer::start(),
+            trivy,
+            cache: Cache::with(&[]),
+            image,
+            base_repo,
+            track,
+            download,
+        }
     }
 
     /// `cargo xtask <args>`; for publish with the stand-in tools (no BASE_IMAGE: given per

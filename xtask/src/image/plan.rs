@@ -60,7 +60,11 @@ pub fn upstream_file(tool: &str, version: &str) -> Option<String> {
 
 /// `<mirror>/<upstream file>` for a tool.
 pub fn mirror_file(mirror: &str, tool: &str, version: &str) -> Option<String> {
-    Some(format!("{}/{}", mirror.trim_end_matches('/'), upstream_file(tool, version)?))
+    Some(format!(
+        "{}/{}",
+        mirror.trim_end_matches('/'),
+        upstream_file(tool, version)?
+    ))
 }
 
 /// Names of every `ARG` in a Dockerfile, with or without a default.
@@ -109,7 +113,9 @@ pub fn resolve_args(dockerfile: &str, opts: &BuildOpts) -> Result<(Vec<String>, 
     let mut build_args = opts.build_args.clone();
     if let Some(mirror) = &opts.tools_mirror {
         if !(mirror.starts_with("http://") || mirror.starts_with("https://")) {
-            return Err(exit::usage(format!("--tools-mirror `{mirror}` must be an http:// or https:// URL")));
+            return Err(exit::usage(format!(
+                "--tools-mirror `{mirror}` must be an http:// or https:// URL"
+            )));
         }
         let pins = tags::tool_pins(&tags::dockerfile_args(dockerfile, &build_args));
         for tool in tags::TOOLS {
@@ -118,7 +124,10 @@ pub fn resolve_args(dockerfile: &str, opts: &BuildOpts) -> Result<(Vec<String>, 
                 continue; // an explicit URL wins over the mirror
             }
             let Some(v) = pins.get(tool) else {
-                return Err(exit::usage(format!("the Dockerfile pins no {}_VERSION", tool.to_ascii_uppercase())));
+                return Err(exit::usage(format!(
+                    "the Dockerfile pins no {}_VERSION",
+                    tool.to_ascii_uppercase()
+                )));
             };
             let url = mirror_file(mirror, tool, v).unwrap_or_default();
             build_args.push(format!("{key}={url}"));
@@ -164,13 +173,21 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
     }
     // Docker's tag rules, checked before anything is built (a long sha-length, a dated tag...).
     for r in &all_tags {
-        let tag = r.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(_, t)| t).unwrap_or("latest");
+        let tag = r
+            .rsplit_once(':')
+            .filter(|(_, t)| !t.contains('/'))
+            .map(|(_, t)| t)
+            .unwrap_or("latest");
         tags::check_tag(tag).map_err(|why| exit::usage(format!("cannot tag the image `{r}`: {why}")))?;
     }
 
     let build_iidfile = i.out_dir.join("build.iid");
     let iidfile = i.out_dir.join("iid");
-    let mut argv: Vec<String> = vec!["build".into(), "--file".into(), i.context.join("Dockerfile").display().to_string()];
+    let mut argv: Vec<String> = vec![
+        "build".into(),
+        "--file".into(),
+        i.context.join("Dockerfile").display().to_string(),
+    ];
     // Remove the containers of failed steps too: a failed build leaves nothing behind.
     argv.push("--force-rm".into());
     argv.push("--iidfile".into());
@@ -195,7 +212,12 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
     }
     argv.push(i.context.display().to_string());
 
-    let mut label_argv: Vec<String> = vec!["build".into(), "--force-rm".into(), "--iidfile".into(), iidfile.display().to_string()];
+    let mut label_argv: Vec<String> = vec![
+        "build".into(),
+        "--force-rm".into(),
+        "--iidfile".into(),
+        iidfile.display().to_string(),
+    ];
     for t in &all_tags {
         label_argv.push("--tag".into());
         label_argv.push(t.clone());
@@ -207,7 +229,18 @@ pub fn plan(i: &Input<'_>) -> Result<Plan> {
         label_argv.push(c.clone());
     }
     label_argv.push("-".into());
-    Ok(Plan { argv, build_iidfile, label_argv, iidfile, reference, tags: all_tags, tools, labels, base_image, args })
+    Ok(Plan {
+        argv,
+        build_iidfile,
+        label_argv,
+        iidfile,
+        reference,
+        tags: all_tags,
+        tools,
+        labels,
+        base_image,
+        args,
+    })
 }
 
 /// `FROM <id>` and one `LABEL` instruction with every label, values double-quoted
@@ -228,7 +261,10 @@ pub fn label_dockerfile(image_id: &str, labels: &BTreeMap<String, String>) -> St
         q.push('"');
         q
     };
-    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{}={}", quote(k), quote(v))).collect();
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+        .collect();
     format!("FROM {image_id}\nLABEL {}\n", pairs.join(" \\\n      "))
 }
 
@@ -244,7 +280,10 @@ pub fn parse_history(out: &str) -> Vec<Layer> {
     out.lines()
         .filter_map(|l| {
             let (size, by) = l.split_once('\t')?;
-            Some(Layer { size: size.trim().parse().ok()?, created_by: short_step(by) })
+            Some(Layer {
+                size: size.trim().parse().ok()?,
+                created_by: short_step(by),
+            })
         })
         .collect()
 }
@@ -253,7 +292,10 @@ pub fn parse_history(out: &str) -> Vec<Layer> {
 fn short_step(by: &str) -> String {
     let s = by.trim();
     let s = s.strip_prefix("/bin/sh -c #(nop)").map(str::trim).unwrap_or(s);
-    let s = s.strip_prefix("/bin/sh -c ").map(|r| format!("RUN {r}")).unwrap_or_else(|| s.to_string());
+    let s = s
+        .strip_prefix("/bin/sh -c ")
+        .map(|r| format!("RUN {r}"))
+        .unwrap_or_else(|| s.to_string());
     let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if s.is_empty() {
         return "(base image)".to_string(); // an imported layer records no step
@@ -288,7 +330,11 @@ pub fn size_gate(size: u64, budget_mb: u64, layers: &[Layer]) -> Result<()> {
     }
     let mut big: Vec<&Layer> = layers.iter().filter(|l| l.size > 0).collect();
     big.sort_by(|a, b| b.size.cmp(&a.size));
-    let largest: Vec<String> = big.iter().take(3).map(|l| format!("{} {}", mb(l.size), l.created_by)).collect();
+    let largest: Vec<String> = big
+        .iter()
+        .take(3)
+        .map(|l| format!("{} {}", mb(l.size), l.created_by))
+        .collect();
     Err(exit::gate(format!(
         "the image is {}, over its size budget of {budget_mb} MB (size-budget-mb in Cargo.toml); largest layers: {}; shrink those layers or raise the budget",
         mb(size),
@@ -303,12 +349,19 @@ pub fn explain_failure(tail: &[String], tools: &[&str], base_image: Option<&str>
     let find = |needle: &str| tail.iter().rev().find(|l| l.contains(needle));
     let tool_after = |line: &str, marker: &str| -> Option<String> {
         let rest = &line[line.find(marker)? + marker.len()..];
-        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
         tools.contains(&name.as_str()).then_some(name)
     };
     // The step's own messages; the echo of the failed command holds the same words with
     // `$1` for the tool, which names no tool and is skipped.
-    let named = |marker: &str| tail.iter().rev().find_map(|l| Some((tool_after(l, marker)?, l.trim().to_string())));
+    let named = |marker: &str| {
+        tail.iter()
+            .rev()
+            .find_map(|l| Some((tool_after(l, marker)?, l.trim().to_string())))
+    };
     if let Some((tool, _)) = named("checksum mismatch for ") {
         let up = tool.to_ascii_uppercase();
         return exit::env(format!(
@@ -331,7 +384,14 @@ pub fn explain_failure(tail: &[String], tools: &[&str], base_image: Option<&str>
         }
     }
     let base = base_image.unwrap_or("the base image");
-    for needle in ["pull access denied", "manifest unknown", "not found: manifest", "failed to resolve", "no such host", "registry-1.docker.io"] {
+    for needle in [
+        "pull access denied",
+        "manifest unknown",
+        "not found: manifest",
+        "failed to resolve",
+        "no such host",
+        "registry-1.docker.io",
+    ] {
         if let Some(line) = find(needle) {
             return exit::env(format!(
                 "cannot get the base image {base} or the DOWNLOAD_IMAGE ({}); load it into Docker first (docker load / docker import) or pass --build-arg BASE_IMAGE=<a local image> (and DOWNLOAD_IMAGE=<one with wget, sha256sum and tar>)",
@@ -339,7 +399,12 @@ pub fn explain_failure(tail: &[String], tools: &[&str], base_image: Option<&str>
             ));
         }
     }
-    let last = tail.iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string()).unwrap_or_default();
+    let last = tail
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| l.trim().to_string())
+        .unwrap_or_default();
     exit::env(format!("docker build failed ({last}); see the build output above"))
 }
 
@@ -371,30 +436,54 @@ mod tests {
 
     #[test]
     fn tags_that_break_docker_rules_are_refused_before_building() {
-        let config = Config { image: "pp".into(), ..Config::default() };
+        let config = Config {
+            image: "pp".into(),
+            ..Config::default()
+        };
         let v = Version::new(1, 2, 3);
         for bad in ["reg.example:5000/pp:-dated", "pp:rebuild+1", "reg.example/pp:.x"] {
-            let opts = BuildOpts { extra_tags: vec![bad.into()], ..BuildOpts::default() };
+            let opts = BuildOpts {
+                extra_tags: vec![bad.into()],
+                ..BuildOpts::default()
+            };
             let e = plan(&input(&config, &v, &opts)).unwrap_err();
             assert_eq!(crate::exit::code_of(&e), 2, "{bad}");
             assert!(e.to_string().contains(bad), "{e}");
         }
-        let opts = BuildOpts { extra_tags: vec!["reg.example:5000/org/pp:20261127".into()], ..BuildOpts::default() };
+        let opts = BuildOpts {
+            extra_tags: vec!["reg.example:5000/org/pp:20261127".into()],
+            ..BuildOpts::default()
+        };
         plan(&input(&config, &v, &opts)).unwrap();
     }
 
     #[test]
     fn upstream_names() {
-        assert_eq!(upstream_file("kyverno", "1.19.1").unwrap(), "kyverno-cli_v1.19.1_linux_x86_64.tar.gz");
-        assert_eq!(upstream_file("helm", "v3.21.4").unwrap(), "helm-v3.21.4-linux-amd64.tar.gz");
-        assert_eq!(upstream_file("pluto", "5.24.0").unwrap(), "pluto_5.24.0_linux_amd64.tar.gz");
+        assert_eq!(
+            upstream_file("kyverno", "1.19.1").unwrap(),
+            "kyverno-cli_v1.19.1_linux_x86_64.tar.gz"
+        );
+        assert_eq!(
+            upstream_file("helm", "v3.21.4").unwrap(),
+            "helm-v3.21.4-linux-amd64.tar.gz"
+        );
+        assert_eq!(
+            upstream_file("pluto", "5.24.0").unwrap(),
+            "pluto_5.24.0_linux_amd64.tar.gz"
+        );
         assert!(upstream_file("trivy", "1").is_none());
-        assert_eq!(mirror_file("http://m/t/", "helm", "3.1.0").unwrap(), "http://m/t/helm-v3.1.0-linux-amd64.tar.gz");
+        assert_eq!(
+            mirror_file("http://m/t/", "helm", "3.1.0").unwrap(),
+            "http://m/t/helm-v3.1.0-linux-amd64.tar.gz"
+        );
     }
 
     #[test]
     fn plan_has_tags_labels_and_flags() {
-        let config = Config { image: "pp".into(), ..Config::default() };
+        let config = Config {
+            image: "pp".into(),
+            ..Config::default()
+        };
         let v = Version::new(1, 2, 3);
         let opts = BuildOpts {
             build_args: vec!["BASE_IMAGE=busybox:local".into()],
@@ -407,12 +496,22 @@ mod tests {
         };
         let p = plan(&input(&config, &v, &opts)).unwrap();
         assert_eq!(p.reference, "pp:v1.2.3");
-        assert_eq!(p.tags, vec!["pp:v1.2.3", "pp:sha-0123456", "pp:latest", "reg.example/pp:v1.2.3"]);
+        assert_eq!(
+            p.tags,
+            vec!["pp:v1.2.3", "pp:sha-0123456", "pp:latest", "reg.example/pp:v1.2.3"]
+        );
         assert_eq!(pairs(&p.label_argv, "--tag"), p.tags);
         assert!(pairs(&p.argv, "--tag").is_empty() && pairs(&p.argv, "--label").is_empty());
         assert_eq!(p.label_argv.last().unwrap(), "-");
-        assert!(!p.label_argv.contains(&"--pull".to_string()), "the label step builds on a local id");
-        assert_eq!(pairs(&p.label_argv, "--cache-from"), vec!["pp:latest"], "same digest on a fresh runner");
+        assert!(
+            !p.label_argv.contains(&"--pull".to_string()),
+            "the label step builds on a local id"
+        );
+        assert_eq!(
+            pairs(&p.label_argv, "--cache-from"),
+            vec!["pp:latest"],
+            "same digest on a fresh runner"
+        );
         assert_eq!(pairs(&p.label_argv, "--iidfile"), vec!["/r/target/xtask/image/iid"]);
         assert_eq!(&p.argv[..3], &["build", "--file", "/r/Dockerfile"]);
         assert_eq!(p.argv.last().unwrap(), "/r");
@@ -443,7 +542,10 @@ mod tests {
             ("b.desc".to_string(), "say \"hi\" $HOME \\ ok\nnext".to_string()),
         ]);
         let df = label_dockerfile("sha256:abc", &labels);
-        assert_eq!(df, "FROM sha256:abc\nLABEL \"a.title\"=\"pp\" \\\n      \"b.desc\"=\"say \\\"hi\\\" \\$HOME \\\\ ok next\"\n");
+        assert_eq!(
+            df,
+            "FROM sha256:abc\nLABEL \"a.title\"=\"pp\" \\\n      \"b.desc\"=\"say \\\"hi\\\" \\$HOME \\\\ ok next\"\n"
+        );
     }
 
     #[test]
@@ -452,7 +554,10 @@ mod tests {
         let v = Version::parse("2.0.0-rc.1").unwrap();
         let opts = BuildOpts::default();
         let p = plan(&input(&config, &v, &opts)).unwrap();
-        assert_eq!(p.tags, vec!["policy-platform:v2.0.0-rc.1", "policy-platform:sha-0123456"]);
+        assert_eq!(
+            p.tags,
+            vec!["policy-platform:v2.0.0-rc.1", "policy-platform:sha-0123456"]
+        );
         for f in ["--pull", "--no-cache", "--network", "--cache-from", "--build-arg"] {
             assert!(!p.argv.contains(&f.to_string()), "{f}");
         }
@@ -494,7 +599,10 @@ mod tests {
             assert_eq!(code_of(&e), 2, "{e}");
             assert!(e.to_string().contains(want), "{e}");
         }
-        let opts = BuildOpts { build_args: vec!["HELM_VERSION=3.9.9".into(), "HELM_SHA256=ff".into()], ..BuildOpts::default() };
+        let opts = BuildOpts {
+            build_args: vec!["HELM_VERSION=3.9.9".into(), "HELM_SHA256=ff".into()],
+            ..BuildOpts::default()
+        };
         assert_eq!(plan(&input(&config, &v, &opts)).unwrap().tools["helm"], "3.9.9");
     }
 
@@ -503,7 +611,13 @@ mod tests {
         let out = "1200\t/bin/sh -c #(nop) COPY dir:abc in /repos/ \n45000000\tCOPY /out/ / # buildkit\n0\t/bin/sh -c #(nop)  USER 10001\n2100000\t/bin/sh -c #(nop) ADD file:x in / \n";
         let layers = parse_history(out);
         assert_eq!(layers.len(), 4);
-        assert_eq!(layers[0], Layer { size: 1200, created_by: "COPY dir:abc in /repos/".into() });
+        assert_eq!(
+            layers[0],
+            Layer {
+                size: 1200,
+                created_by: "COPY dir:abc in /repos/".into()
+            }
+        );
         assert_eq!(layers[2].created_by, "USER 10001");
         assert_eq!(parse_history("2000000\t\n")[0].created_by, "(base image)");
         let total: u64 = layers.iter().map(|l| l.size).sum();
@@ -524,20 +638,40 @@ mod tests {
         let lines = |s: &str| s.lines().map(String::from).collect::<Vec<_>>();
         let e = explain_failure(&lines("Step 5/9 : RUN ...\nkyverno.tar.gz: FAILED\nchecksum mismatch for kyverno: ...\nThe command '/bin/sh -c fetch() { echo \"download failed for $1\"; echo \"checksum mismatch for $1\"; echo \"no $4 in the $1 tarball\"; }' returned a non-zero code: 1"), tools, None);
         assert_eq!(code_of(&e), 3);
-        assert!(e.to_string().starts_with("the kyverno download does not match") && e.to_string().contains("KYVERNO_SHA256"), "{e}");
+        assert!(
+            e.to_string().starts_with("the kyverno download does not match")
+                && e.to_string().contains("KYVERNO_SHA256"),
+            "{e}"
+        );
         let e = explain_failure(&lines("download failed for pluto from http://x/p.tgz"), tools, None);
-        assert!(e.to_string().contains("cannot download pluto") && e.to_string().contains("--tools-mirror"), "{e}");
+        assert!(
+            e.to_string().contains("cannot download pluto") && e.to_string().contains("--tools-mirror"),
+            "{e}"
+        );
         let e = explain_failure(&lines("no linux-amd64/helm in the helm tarball"), tools, None);
         assert!(e.to_string().contains("helm release tarball"), "{e}");
-        let e = explain_failure(&lines("pull access denied for alpine, repository does not exist"), tools, Some("alpine:3.22"));
-        assert!(e.to_string().contains("base image alpine:3.22") && e.to_string().contains("BASE_IMAGE"), "{e}");
-        assert!(e.to_string().contains("DOWNLOAD_IMAGE="), "the download stages' image is named too: {e}");
+        let e = explain_failure(
+            &lines("pull access denied for alpine, repository does not exist"),
+            tools,
+            Some("alpine:3.22"),
+        );
+        assert!(
+            e.to_string().contains("base image alpine:3.22") && e.to_string().contains("BASE_IMAGE"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("DOWNLOAD_IMAGE="),
+            "the download stages' image is named too: {e}"
+        );
         let e = explain_failure(&lines("something\nboom\n"), tools, None);
         assert!(e.to_string().contains("(boom)"), "{e}");
     }
 
     #[test]
     fn arg_names_with_and_without_defaults() {
-        assert_eq!(arg_names("ARG A=1\nFROM x\nARG B\n  ARG A\nRUN echo ARG C\nARG D=1 \\\n  E=2 F"), vec!["A", "B", "D", "E", "F"]);
+        assert_eq!(
+            arg_names("ARG A=1\nFROM x\nARG B\n  ARG A\nRUN echo ARG C\nARG D=1 \\\n  E=2 F"),
+            vec!["A", "B", "D", "E", "F"]
+        );
     }
 }

@@ -29,7 +29,14 @@ pub fn sections(out: &str) -> Vec<Section> {
             match f.first().copied() {
                 Some("begin") => {
                     let get = |i: usize| f.get(i).unwrap_or(&"").to_string();
-                    let s = Section { label: get(1), chart: get(2), values: get(3), stdout: String::new(), stderr: String::new(), code: -1 };
+                    let s = Section {
+                        label: get(1),
+                        chart: get(2),
+                        values: get(3),
+                        stdout: String::new(),
+                        stderr: String::new(),
+                        code: -1,
+                    };
                     cur = Some((s, false));
                 }
                 Some("stderr") => {
@@ -50,7 +57,11 @@ pub fn sections(out: &str) -> Vec<Section> {
             continue;
         }
         if let Some((s, err)) = cur.as_mut() {
-            if *err { s.stderr.push_str(line) } else { s.stdout.push_str(line) }
+            if *err {
+                s.stderr.push_str(line)
+            } else {
+                s.stdout.push_str(line)
+            }
         }
     }
     done
@@ -164,7 +175,12 @@ pub fn apply(out: &str) -> Option<Apply> {
         }
     }
     let (rules, resources) = head?;
-    Some(Apply { rules, resources, counts: counts?, violations })
+    Some(Apply {
+        rules,
+        resources,
+        counts: counts?,
+        violations,
+    })
 }
 
 /// `pass: P, fail: F, warn: W, error: E, skip: S ` (the real line ends with a space).
@@ -218,7 +234,11 @@ pub fn kyverno_test(out: &str) -> Option<TestRun> {
         }
     }
     let (passed, failed) = run?;
-    Some(TestRun { passed, failed, failures })
+    Some(TestRun {
+        passed,
+        failed,
+        failures,
+    })
 }
 
 #[cfg(test)]
@@ -232,32 +252,62 @@ mod tests {
     fn apply_with_a_failure() {
         let a = apply(APPLY_FAIL).unwrap();
         assert_eq!((a.rules, a.resources), (3, 2));
-        assert_eq!(a.counts, Counts { pass: 1, fail: 1, ..Counts::default() });
+        assert_eq!(
+            a.counts,
+            Counts {
+                pass: 1,
+                fail: 1,
+                ..Counts::default()
+            }
+        );
         assert_eq!(a.violations.len(), 1);
         let v = &a.violations[0];
-        assert_eq!((v.policy.as_str(), v.resource.as_str(), v.rule.as_str()), ("require-labels", "default/Pod/bad", "check-team"));
-        assert!(v.message.starts_with("validation error: label 'team' is required."), "{}", v.message);
+        assert_eq!(
+            (v.policy.as_str(), v.resource.as_str(), v.rule.as_str()),
+            ("require-labels", "default/Pod/bad", "check-team")
+        );
+        assert!(
+            v.message.starts_with("validation error: label 'team' is required."),
+            "{}",
+            v.message
+        );
         assert!(!v.warning);
     }
 
     #[test]
     fn apply_zero_rules_and_older_formats() {
-        let a = apply("\nApplying 0 policy rule(s) to 2 resource(s)...\n\npass: 0, fail: 0, warn: 0, error: 0, skip: 0 \n").unwrap();
+        let a =
+            apply("\nApplying 0 policy rule(s) to 2 resource(s)...\n\npass: 0, fail: 0, warn: 0, error: 0, skip: 0 \n")
+                .unwrap();
         assert_eq!((a.rules, a.resources, a.counts.pass), (0, 2, 0));
         // v1.13-v1.17: an empty line after each block; several rules in one block; exceptions.
         let out = "\nApplying 6 policy rule(s) to 1 resource(s) with 1 exception(s)...\npolicy p -> resource /Namespace/ns failed:\n1 - a validation error: x\n2 - b validation failed\n\npolicy q -> resource default/Pod/x failed as audit warning:\n1 - c msg\n\npass: 3, fail: 2, warn: 1, error: 0, skip: 0 \n";
         let a = apply(out).unwrap();
         assert_eq!(a.rules, 6);
-        let got: Vec<(&str, &str, &str, bool)> =
-            a.violations.iter().map(|v| (v.policy.as_str(), v.resource.as_str(), v.rule.as_str(), v.warning)).collect();
-        assert_eq!(got, vec![("p", "/Namespace/ns", "a", false), ("p", "/Namespace/ns", "b", false), ("q", "default/Pod/x", "c", true)]);
+        let got: Vec<(&str, &str, &str, bool)> = a
+            .violations
+            .iter()
+            .map(|v| (v.policy.as_str(), v.resource.as_str(), v.rule.as_str(), v.warning))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("p", "/Namespace/ns", "a", false),
+                ("p", "/Namespace/ns", "b", false),
+                ("q", "default/Pod/x", "c", true)
+            ]
+        );
         assert_eq!(a.violations[1].message, "validation failed");
     }
 
     #[test]
     fn apply_output_that_is_not_a_run() {
         assert_eq!(apply("Error: require policy\n"), None);
-        assert_eq!(apply("\nApplying 3 policy rule(s) to 1 resource(s)...\n"), None, "no summary: crashed half-way");
+        assert_eq!(
+            apply("\nApplying 3 policy rule(s) to 1 resource(s)...\n"),
+            None,
+            "no summary: crashed half-way"
+        );
         assert_eq!(apply("pass: 1, fail: 0, warn: 0, error: 0, skip: 0 \n"), None);
     }
 
@@ -278,7 +328,15 @@ mod tests {
         );
         let s = sections(&out);
         assert_eq!(s.len(), 1, "the unfinished section is dropped");
-        assert_eq!((s[0].label.as_str(), s[0].chart.as_str(), s[0].values.as_str(), s[0].code), ("helm", "policies/a/charts/x", "values.yaml", 0));
+        assert_eq!(
+            (
+                s[0].label.as_str(),
+                s[0].chart.as_str(),
+                s[0].values.as_str(),
+                s[0].code
+            ),
+            ("helm", "policies/a/charts/x", "values.yaml", 0)
+        );
         assert_eq!(s[0].stderr, "warn\n");
         assert_eq!(count_manifests(&s[0].stdout), 2);
         assert_eq!(count_manifests("---\n# Source: x/templates/empty.yaml\n# nothing\n"), 0);

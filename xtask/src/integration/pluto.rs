@@ -109,9 +109,16 @@ impl Finding {
 
     fn unavailable(&self) -> String {
         if self.replacement_in.is_empty() {
-            format!("replacement {} not known to be available in any release", self.replacement)
+            format!(
+                "replacement {} not known to be available in any release",
+                self.replacement
+            )
         } else {
-            format!("replacement {} available in {}", self.replacement, self.at(&self.replacement_in))
+            format!(
+                "replacement {} available in {}",
+                self.replacement,
+                self.at(&self.replacement_in)
+            )
         }
     }
 
@@ -141,21 +148,33 @@ pub fn parse(out: &str) -> Result<Report, String> {
         .ok_or("no `target-versions.k8s`")?
         .to_string();
     let items = match v.get("items") {
-        None => return Ok(Report { k8s, findings: Vec::new() }),
+        None => {
+            return Ok(Report {
+                k8s,
+                findings: Vec::new(),
+            })
+        }
         Some(i) => i.as_array().ok_or("`items` is not a list")?,
     };
-    let findings = items.iter().enumerate().map(|(n, i)| finding(n + 1, i)).collect::<Result<_, _>>()?;
+    let findings = items
+        .iter()
+        .enumerate()
+        .map(|(n, i)| finding(n + 1, i))
+        .collect::<Result<_, _>>()?;
     Ok(Report { k8s, findings })
 }
 
 fn finding(n: usize, item: &Value) -> Result<Finding, String> {
     let text = |o: &Map<String, Value>, k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let i = item.as_object().ok_or(format!("item {n} is not an object"))?;
-    let api = i.get("api").and_then(Value::as_object).ok_or(format!("item {n} has no `api`"))?;
+    let api = i
+        .get("api")
+        .and_then(Value::as_object)
+        .ok_or(format!("item {n} has no `api`"))?;
     let flag = |k: &str| {
-        i.get(k)
-            .and_then(Value::as_bool)
-            .ok_or(format!("item {n} has no true/false `{k}` (pluto 5.24 always prints it)"))
+        i.get(k).and_then(Value::as_bool).ok_or(format!(
+            "item {n} has no true/false `{k}` (pluto 5.24 always prints it)"
+        ))
     };
     let f = Finding {
         name: text(i, "name"),
@@ -176,7 +195,10 @@ fn finding(n: usize, item: &Value) -> Result<Finding, String> {
     }
     // pluto only lists what is deprecated or removed in the target.
     if !f.deprecated && !f.removed {
-        return Err(format!("item {n} ({} {}) is neither deprecated nor removed", f.version, f.kind));
+        return Err(format!(
+            "item {n} ({} {}) is neither deprecated nor removed",
+            f.version, f.kind
+        ));
     }
     Ok(f)
 }
@@ -201,9 +223,17 @@ pub fn judge(code: i32, stdout: &str, stderr: &str, k8s: &str) -> Result<Vec<Fin
             )
         });
     };
-    let report = parse(stdout).map_err(|e| format!("pluto detect printed no JSON this gate can read: {e}; output starts `{}`", clip(first)))?;
+    let report = parse(stdout).map_err(|e| {
+        format!(
+            "pluto detect printed no JSON this gate can read: {e}; output starts `{}`",
+            clip(first)
+        )
+    })?;
     if report.k8s != k8s {
-        return Err(format!("pluto checked Kubernetes {} instead of the configured {k8s}", report.k8s));
+        return Err(format!(
+            "pluto checked Kubernetes {} instead of the configured {k8s}",
+            report.k8s
+        ));
     }
     let want = expected_code(&report.findings);
     if want != code {
@@ -275,11 +305,17 @@ mod tests {
         let r = parse(&json(&[HPA_V2BETA1], "v1.22.0")).unwrap();
         let f = &r.findings[0];
         assert_eq!(f.code(), 4);
-        assert_eq!(f.status(), "deprecated in v1.22.0, replacement autoscaling/v2 available in v1.23.0");
+        assert_eq!(
+            f.status(),
+            "deprecated in v1.22.0, replacement autoscaling/v2 available in v1.23.0"
+        );
         assert_eq!(f.describe(), "autoscaling/v2beta1 HorizontalPodAutoscaler \"shop/web\" is deprecated in v1.22.0 and removed in v1.25.0, replacement autoscaling/v2 available in v1.23.0");
 
         let r = parse(&json(&[FLOW_V1BETA3], "v1.31.0")).unwrap();
-        assert_eq!((r.findings[0].code(), r.findings[0].status().as_str()), (2, "deprecated in v1.29.0"));
+        assert_eq!(
+            (r.findings[0].code(), r.findings[0].status().as_str()),
+            (2, "deprecated in v1.29.0")
+        );
         assert!(r.findings[0]
             .describe()
             .ends_with("is deprecated in v1.29.0 and removed in v1.32.0, use flowcontrol.apiserver.k8s.io/v1 (available since v1.29.0)"));
@@ -306,8 +342,18 @@ mod tests {
         let out = json(&[FLOW_V1BETA2], "v1.37.0");
         let got = judge(3, &out, "", "v1.37.0").unwrap();
         assert_eq!(got[0].version, "flowcontrol.apiserver.k8s.io/v1beta2");
-        assert_eq!(judge(4, &json(&[PSP, FLOW_V1BETA2], "v1.37.0"), "", "v1.37.0").unwrap().len(), 2);
-        assert_eq!(judge(2, &json(&[FLOW_V1BETA3], "v1.31.0"), "", "v1.31.0").unwrap().len(), 1);
+        assert_eq!(
+            judge(4, &json(&[PSP, FLOW_V1BETA2], "v1.37.0"), "", "v1.37.0")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            judge(2, &json(&[FLOW_V1BETA3], "v1.31.0"), "", "v1.31.0")
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(judge(0, &json(&[], "v1.37.0"), "", "v1.37.0").unwrap(), vec![]);
     }
 
@@ -318,7 +364,10 @@ mod tests {
         assert_eq!(e, "pluto detect failed (exit 1: Error: invalid file specified: x)");
         for code in [5, 127, 137, -1] {
             let e = judge(code, &removed, "", "v1.37.0").unwrap_err();
-            assert!(e.contains(&format!("pluto detect exited {code}, which is none of pluto's codes")), "{e}");
+            assert!(
+                e.contains(&format!("pluto detect exited {code}, which is none of pluto's codes")),
+                "{e}"
+            );
         }
         // The code and the items disagree, both ways.
         let e = judge(0, &removed, "", "v1.37.0").unwrap_err();
@@ -329,13 +378,25 @@ mod tests {
         let e = judge(3, &json(&[], "v1.37.0"), "", "v1.37.0").unwrap_err();
         assert!(e.contains("lists 0 item(s) that mean exit 0"), "{e}");
         let e = judge(3, &json(&[PSP], "v1.37.0"), "", "v1.37.0").unwrap_err();
-        assert!(e.contains("mean exit 4 (replacement not available in the target)"), "{e}");
+        assert!(
+            e.contains("mean exit 4 (replacement not available in the target)"),
+            "{e}"
+        );
         // Another target than asked for.
         let e = judge(3, &removed, "", "v1.36.0").unwrap_err();
         assert_eq!(e, "pluto checked Kubernetes v1.37.0 instead of the configured v1.36.0");
         // Not pluto 5.24's JSON: the normal table, an item without `replacementAvailable`.
-        let e = judge(0, "There were no resources found with known deprecated apiVersions.", "", "v1.37.0").unwrap_err();
-        assert!(e.starts_with("pluto detect printed no JSON this gate can read: not JSON"), "{e}");
+        let e = judge(
+            0,
+            "There were no resources found with known deprecated apiVersions.",
+            "",
+            "v1.37.0",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("pluto detect printed no JSON this gate can read: not JSON"),
+            "{e}"
+        );
         let old = removed.replace(",\"replacementAvailable\":true", "");
         let e = judge(3, &old, "", "v1.37.0").unwrap_err();
         assert!(e.contains("item 1 has no true/false `replacementAvailable`"), "{e}");
@@ -344,9 +405,15 @@ mod tests {
     #[test]
     fn parse_rejects_malformed_items() {
         assert!(parse(r#"{"items":[]}"#).unwrap_err().contains("target-versions.k8s"));
-        assert!(parse(&format!("{{\"items\":{{}},{TARGETS}}}")).unwrap_err().contains("`items` is not a list"));
-        assert!(parse(&json(&[r#"{"name":"x"}"#], "v1.37.0")).unwrap_err().contains("item 1 has no `api`"));
+        assert!(parse(&format!("{{\"items\":{{}},{TARGETS}}}"))
+            .unwrap_err()
+            .contains("`items` is not a list"));
+        assert!(parse(&json(&[r#"{"name":"x"}"#], "v1.37.0"))
+            .unwrap_err()
+            .contains("item 1 has no `api`"));
         let neither = FLOW_V1BETA3.replace("\"deprecated\":true", "\"deprecated\":false");
-        assert!(parse(&json(&[&neither], "v1.28.0")).unwrap_err().contains("is neither deprecated nor removed"));
+        assert!(parse(&json(&[&neither], "v1.28.0"))
+            .unwrap_err()
+            .contains("is neither deprecated nor removed"));
     }
 }

@@ -15,7 +15,11 @@ pub struct Case {
 impl Case {
     /// `backend-applications/charts/app values-prod.yaml`, as users name it.
     pub fn name(&self) -> String {
-        format!("{} {}", self.chart.strip_prefix("policies/").unwrap_or(&self.chart), self.values)
+        format!(
+            "{} {}",
+            self.chart.strip_prefix("policies/").unwrap_or(&self.chart),
+            self.values
+        )
     }
 }
 
@@ -55,12 +59,19 @@ pub struct Outcome {
 }
 
 fn find<'a>(sections: &'a [Section], label: &str, case: &Case) -> Option<&'a Section> {
-    sections.iter().find(|s| s.label == label && s.chart == case.chart && s.values == case.values)
+    sections
+        .iter()
+        .find(|s| s.label == label && s.chart == case.chart && s.values == case.values)
 }
 
 /// The first non-empty line of stderr, else of stdout: what a user needs to see of a crash.
 fn why(s: &Section) -> String {
-    let line = s.stderr.lines().chain(s.stdout.lines()).map(str::trim).find(|l| !l.is_empty());
+    let line = s
+        .stderr
+        .lines()
+        .chain(s.stdout.lines())
+        .map(str::trim)
+        .find(|l| !l.is_empty());
     format!("exit {}: {}", s.code, line.unwrap_or("no output"))
 }
 
@@ -95,13 +106,22 @@ pub fn evaluate(cases: &[Case], sections: &[Section], policy_dir: &str, k8s: &st
                 (None, None, "ERROR")
             }
         };
-        o.tests.push(TestRow { repo: s.chart.clone(), passed, failed, result });
+        o.tests.push(TestRow {
+            repo: s.chart.clone(),
+            passed,
+            failed,
+            result,
+        });
     }
     o
 }
 
 fn check_case(case: &Case, sections: &[Section], k8s: &str, o: &mut Outcome) -> Row {
-    let mut row = Row { chart: case.chart.strip_prefix("policies/").unwrap_or(&case.chart).to_string(), values: case.values.clone(), ..Row::default() };
+    let mut row = Row {
+        chart: case.chart.strip_prefix("policies/").unwrap_or(&case.chart).to_string(),
+        values: case.values.clone(),
+        ..Row::default()
+    };
     let name = case.name();
     let env = |o: &mut Outcome, msg: String| {
         o.env.push(msg);
@@ -118,7 +138,10 @@ fn check_case(case: &Case, sections: &[Section], k8s: &str, o: &mut Outcome) -> 
     let rendered = parse::count_manifests(&helm.stdout);
     row.resources = Some(rendered);
     if rendered == 0 {
-        row.result = env(o, format!("helm template rendered no resources for {name}, so nothing was checked"));
+        row.result = env(
+            o,
+            format!("helm template rendered no resources for {name}, so nothing was checked"),
+        );
         return row;
     }
     let mut result = "ok";
@@ -133,17 +156,39 @@ fn check_case(case: &Case, sections: &[Section], k8s: &str, o: &mut Outcome) -> 
                     o.zero_rules.push(name.clone());
                     result = "ERROR";
                 } else if a.resources as usize != rendered {
-                    result = env(o, format!("kyverno read {} of the {rendered} resources helm rendered for {name}", a.resources));
+                    result = env(
+                        o,
+                        format!(
+                            "kyverno read {} of the {rendered} resources helm rendered for {name}",
+                            a.resources
+                        ),
+                    );
                 } else if a.counts.error > 0 || !(k.code == 0 || k.code == 1) || (k.code == 1 && a.counts.fail == 0) {
-                    result = env(o, format!("kyverno apply reported {} rule error(s) for {name} ({})", a.counts.error, why(k)));
+                    result = env(
+                        o,
+                        format!(
+                            "kyverno apply reported {} rule error(s) for {name} ({})",
+                            a.counts.error,
+                            why(k)
+                        ),
+                    );
                 } else if a.counts.fail > 0 {
                     result = "FAIL";
                     for v in a.violations.iter().filter(|v| !v.warning) {
-                        o.violations.push(format!("{name}: policy {}, rule {}, resource {}", v.policy, v.rule, v.resource));
-                        o.details.push(format!("{name}: policy {} rule {} resource {}: {}", v.policy, v.rule, v.resource, v.message));
+                        o.violations.push(format!(
+                            "{name}: policy {}, rule {}, resource {}",
+                            v.policy, v.rule, v.resource
+                        ));
+                        o.details.push(format!(
+                            "{name}: policy {} rule {} resource {}: {}",
+                            v.policy, v.rule, v.resource, v.message
+                        ));
                     }
                     if a.violations.iter().all(|v| v.warning) {
-                        o.violations.push(format!("{name}: {} failed rule(s) (kyverno printed no details)", a.counts.fail));
+                        o.violations.push(format!(
+                            "{name}: {} failed rule(s) (kyverno printed no details)",
+                            a.counts.fail
+                        ));
                     }
                 }
             }
@@ -179,7 +224,13 @@ fn table(head: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if right[i] { format!("{c:>width$}", width = w[i]) } else { format!("{c:<width$}", width = w[i]) })
+            .map(|(i, c)| {
+                if right[i] {
+                    format!("{c:>width$}", width = w[i])
+                } else {
+                    format!("{c:<width$}", width = w[i])
+                }
+            })
             .collect();
         parts.join("  ").trim_end().to_string() + "\n"
     };
@@ -209,19 +260,42 @@ pub fn render(o: &Outcome) -> String {
                 count(|c| c.warn),
                 count(|c| c.error),
                 count(|c| c.skip),
-                if r.deprecated.is_empty() { "-".into() } else { r.deprecated.join("; ") },
+                if r.deprecated.is_empty() {
+                    "-".into()
+                } else {
+                    r.deprecated.join("; ")
+                },
                 r.result.to_string(),
             ]
         })
         .collect();
-    let head = ["CHART", "VALUES", "RESOURCES", "RULES", "PASS", "FAIL", "WARN", "ERROR", "SKIP", "DEPRECATED APIS", "RESULT"];
+    let head = [
+        "CHART",
+        "VALUES",
+        "RESOURCES",
+        "RULES",
+        "PASS",
+        "FAIL",
+        "WARN",
+        "ERROR",
+        "SKIP",
+        "DEPRECATED APIS",
+        "RESULT",
+    ];
     let right = [false, false, true, true, true, true, true, true, true, false, false];
     let mut s = table(&head, &rows, &right);
     if !o.tests.is_empty() {
-        let rows: Vec<Vec<String>> =
-            o.tests.iter().map(|t| vec![t.repo.clone(), num(t.passed), num(t.failed), t.result.to_string()]).collect();
+        let rows: Vec<Vec<String>> = o
+            .tests
+            .iter()
+            .map(|t| vec![t.repo.clone(), num(t.passed), num(t.failed), t.result.to_string()])
+            .collect();
         s.push('\n');
-        s.push_str(&table(&["POLICY TESTS", "PASSED", "FAILED", "RESULT"], &rows, &[false, true, true, false]));
+        s.push_str(&table(
+            &["POLICY TESTS", "PASSED", "FAILED", "RESULT"],
+            &rows,
+            &[false, true, true, false],
+        ));
     }
     s
 }
@@ -240,8 +314,11 @@ pub fn summary(o: &Outcome, image: &str, kubernetes_version: &str) -> Value {
             })
         })
         .collect();
-    let tests: Vec<Value> =
-        o.tests.iter().map(|t| json!({"repo": t.repo, "passed": t.passed, "failed": t.failed, "result": t.result})).collect();
+    let tests: Vec<Value> = o
+        .tests
+        .iter()
+        .map(|t| json!({"repo": t.repo, "passed": t.passed, "failed": t.failed, "result": t.result}))
+        .collect();
     json!({
         "image": image,
         "kubernetes_version": kubernetes_version,
@@ -259,26 +336,41 @@ mod tests {
     const CHART: &str = "policies/apps/charts/web";
 
     fn case(values: &str) -> Case {
-        Case { chart: CHART.into(), values: values.into() }
+        Case {
+            chart: CHART.into(),
+            values: values.into(),
+        }
     }
 
     fn sec(label: &str, values: &str, code: i32, stdout: &str, stderr: &str) -> String {
         format!("{MARK}begin\t{label}\t{CHART}\t{values}\n{stdout}\n{MARK}stderr\n{stderr}\n{MARK}end\t{code}\n")
     }
 
-    const RENDERED: &str = "---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
-    const PASS: &str = "\nApplying 3 policy rule(s) to 1 resource(s)...\n\npass: 1, fail: 0, warn: 0, error: 0, skip: 0 \n";
+    const RENDERED: &str =
+        "---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+    const PASS: &str =
+        "\nApplying 3 policy rule(s) to 1 resource(s)...\n\npass: 1, fail: 0, warn: 0, error: 0, skip: 0 \n";
     const NONE: &str = "{\"target-versions\":{\"cert-manager\":\"v1.5.3\",\"istio\":\"v1.11.0\",\"k8s\":\"v1.37.0\"}}";
 
     fn run(out: &str) -> Outcome {
-        evaluate(&[case("values.yaml")], &parse::sections(out), "/repos/security-policy/", "v1.37.0")
+        evaluate(
+            &[case("values.yaml")],
+            &parse::sections(out),
+            "/repos/security-policy/",
+            "v1.37.0",
+        )
     }
 
     #[test]
     fn a_clean_case_passes() {
-        let out = sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 0, PASS, "") + &sec("pluto", "values.yaml", 0, NONE, "");
+        let out = sec("helm", "values.yaml", 0, RENDERED, "")
+            + &sec("kyverno", "values.yaml", 0, PASS, "")
+            + &sec("pluto", "values.yaml", 0, NONE, "");
         let o = run(&out);
-        assert!(o.env.is_empty() && o.violations.is_empty() && o.deprecations.is_empty(), "{o:?}");
+        assert!(
+            o.env.is_empty() && o.violations.is_empty() && o.deprecations.is_empty(),
+            "{o:?}"
+        );
         assert_eq!(o.rows[0].result, "ok");
         let t = render(&o);
         assert!(t.contains("apps/charts/web  values.yaml"), "{t}");
@@ -288,7 +380,9 @@ mod tests {
     #[test]
     fn a_violation_names_policy_rule_and_resource() {
         let fail = "\nApplying 3 policy rule(s) to 1 resource(s)...\npolicy disallow-latest-tag -> resource default/Deployment/web failed:\n1 - autogen-validate-image-tag validation error: no latest. rule autogen-validate-image-tag failed at path /spec/template/spec/containers/0/image/\n\npass: 0, fail: 1, warn: 0, error: 0, skip: 0 \n";
-        let out = sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 1, fail, "") + &sec("pluto", "values.yaml", 0, NONE, "");
+        let out = sec("helm", "values.yaml", 0, RENDERED, "")
+            + &sec("kyverno", "values.yaml", 1, fail, "")
+            + &sec("pluto", "values.yaml", 0, NONE, "");
         let o = run(&out);
         assert!(o.env.is_empty(), "{o:?}");
         assert_eq!(o.violations, vec!["apps/charts/web values.yaml: policy disallow-latest-tag, rule autogen-validate-image-tag, resource default/Deployment/web"]);
@@ -299,21 +393,58 @@ mod tests {
     #[test]
     fn zero_rules_zero_resources_and_crashes_are_environment_errors() {
         let zero = "\nApplying 0 policy rule(s) to 1 resource(s)...\n\npass: 0, fail: 0, warn: 0, error: 0, skip: 0 \n";
-        let o = run(&(sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 0, zero, "") + &sec("pluto", "values.yaml", 0, NONE, "")));
+        let o = run(&(sec("helm", "values.yaml", 0, RENDERED, "")
+            + &sec("kyverno", "values.yaml", 0, zero, "")
+            + &sec("pluto", "values.yaml", 0, NONE, "")));
         assert_eq!(o.env.len(), 1, "{o:?}");
-        assert!(o.env[0].contains("kyverno loaded 0 policy rules from /repos/security-policy/"), "{}", o.env[0]);
+        assert!(
+            o.env[0].contains("kyverno loaded 0 policy rules from /repos/security-policy/"),
+            "{}",
+            o.env[0]
+        );
 
-        let o = run(&sec("helm", "values.yaml", 0, "---\n# Source: web/templates/off.yaml\n", ""));
-        assert!(o.env[0].contains("rendered no resources for apps/charts/web values.yaml"), "{:?}", o.env);
+        let o = run(&sec(
+            "helm",
+            "values.yaml",
+            0,
+            "---\n# Source: web/templates/off.yaml\n",
+            "",
+        ));
+        assert!(
+            o.env[0].contains("rendered no resources for apps/charts/web values.yaml"),
+            "{:?}",
+            o.env
+        );
 
-        let o = run(&sec("helm", "values.yaml", 1, "", "Error: template: web/templates/x.yaml:3: function \"nope\" not defined"));
-        assert!(o.env[0].contains("helm template failed for apps/charts/web values.yaml (exit 1: Error: template"), "{:?}", o.env);
+        let o = run(&sec(
+            "helm",
+            "values.yaml",
+            1,
+            "",
+            "Error: template: web/templates/x.yaml:3: function \"nope\" not defined",
+        ));
+        assert!(
+            o.env[0].contains("helm template failed for apps/charts/web values.yaml (exit 1: Error: template"),
+            "{:?}",
+            o.env
+        );
 
-        let o = run(&(sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 1, "", "Error: require policy")));
-        assert!(o.env.iter().any(|e| e.contains("kyverno apply failed") && e.contains("Error: require policy")), "{:?}", o.env);
+        let o = run(&(sec("helm", "values.yaml", 0, RENDERED, "")
+            + &sec("kyverno", "values.yaml", 1, "", "Error: require policy")));
+        assert!(
+            o.env
+                .iter()
+                .any(|e| e.contains("kyverno apply failed") && e.contains("Error: require policy")),
+            "{:?}",
+            o.env
+        );
         assert!(o.env.iter().any(|e| e.contains("no pluto result")), "{:?}", o.env);
 
-        let o = run(&(sec("helm", "values.yaml", 0, &format!("{RENDERED}---\nkind: Service\n"), "") + &sec("kyverno", "values.yaml", 0, PASS, "") + &sec("pluto", "values.yaml", 0, NONE, "")));
+        let o = run(
+            &(sec("helm", "values.yaml", 0, &format!("{RENDERED}---\nkind: Service\n"), "")
+                + &sec("kyverno", "values.yaml", 0, PASS, "")
+                + &sec("pluto", "values.yaml", 0, NONE, "")),
+        );
         assert!(o.env[0].contains("kyverno read 1 of the 2 resources"), "{:?}", o.env);
 
         let o = run("");
@@ -321,7 +452,9 @@ mod tests {
     }
 
     fn with_pluto(code: i32, stdout: &str, stderr: &str) -> Outcome {
-        run(&(sec("helm", "values.yaml", 0, RENDERED, "") + &sec("kyverno", "values.yaml", 0, PASS, "") + &sec("pluto", "values.yaml", code, stdout, stderr)))
+        run(&(sec("helm", "values.yaml", 0, RENDERED, "")
+            + &sec("kyverno", "values.yaml", 0, PASS, "")
+            + &sec("pluto", "values.yaml", code, stdout, stderr)))
     }
 
     // pluto 5.24's JSON for one chart, target v1.37.0 (xtask/tests/standins/TOOLS.md 2.5).
@@ -348,7 +481,12 @@ mod tests {
         let o = with_pluto(4, &items(&[REMOVED, NO_REPLACEMENT]), "");
         assert!(o.env.is_empty(), "{o:?}");
         assert_eq!(o.deprecations.len(), 2);
-        assert!(o.deprecations[1].ends_with("policy/v1beta1 PodSecurityPolicy \"psp\" is removed in v1.25.0, no replacement"), "{:?}", o.deprecations);
+        assert!(
+            o.deprecations[1]
+                .ends_with("policy/v1beta1 PodSecurityPolicy \"psp\" is removed in v1.25.0, no replacement"),
+            "{:?}",
+            o.deprecations
+        );
         let t = render(&o);
         assert!(t.contains("batch/v1beta1 CronJob removed in v1.25.0; policy/v1beta1 PodSecurityPolicy removed in v1.25.0, no replacement  FAIL"), "{t}");
     }
@@ -356,14 +494,28 @@ mod tests {
     #[test]
     fn pluto_codes_that_are_not_results_are_environment_errors() {
         let o = with_pluto(1, "", "Error: unknown flag: -x");
-        assert_eq!(o.env, vec!["apps/charts/web values.yaml: pluto detect failed (exit 1: Error: unknown flag: -x)"]);
+        assert_eq!(
+            o.env,
+            vec!["apps/charts/web values.yaml: pluto detect failed (exit 1: Error: unknown flag: -x)"]
+        );
         // An undocumented code never passes, even with an empty result.
         let o = with_pluto(5, NONE, "");
-        assert!(o.env[0].contains("pluto detect exited 5, which is none of pluto's codes"), "{:?}", o.env);
-        assert_eq!((o.rows[0].result, summary(&o, "img", "v1.37.0")["passed"].clone()), ("ERROR", false.into()));
+        assert!(
+            o.env[0].contains("pluto detect exited 5, which is none of pluto's codes"),
+            "{:?}",
+            o.env
+        );
+        assert_eq!(
+            (o.rows[0].result, summary(&o, "img", "v1.37.0")["passed"].clone()),
+            ("ERROR", false.into())
+        );
         // A finding code with nothing listed, or items the code does not account for.
         let o = with_pluto(3, NONE, "");
-        assert!(o.env[0].contains("pluto exited 3 (removed) but its JSON lists 0 item(s) that mean exit 0"), "{:?}", o.env);
+        assert!(
+            o.env[0].contains("pluto exited 3 (removed) but its JSON lists 0 item(s) that mean exit 0"),
+            "{:?}",
+            o.env
+        );
         let o = with_pluto(3, &items(&[REMOVED, NO_REPLACEMENT]), "");
         assert!(o.env[0].contains("that mean exit 4"), "{:?}", o.env);
         // Output from before pluto 5.24's fields: unreadable, not a pass.
@@ -377,10 +529,26 @@ mod tests {
         let ok = format!("{MARK}begin\tkyverno-test\t/repos/a/\t-\nTest Summary: 4 tests passed and 0 tests failed\n\n{MARK}stderr\n\n{MARK}end\t0\n");
         let bad = format!("{MARK}begin\tkyverno-test\t/repos/b/\t-\n│ 1 │ p │ r │ v1/Pod/default/x │ Fail │ Want fail, got pass │\nTest Summary: 3 tests passed and 1 tests failed\n\n{MARK}stderr\nError: 1 tests failed\n{MARK}end\t1\n");
         let broken = format!("{MARK}begin\tkyverno-test\t/repos/c/\t-\n\n{MARK}stderr\nError: test file x uses a deprecated schema\n{MARK}end\t1\n");
-        let o = evaluate(&[], &parse::sections(&(ok + &bad + &broken)), "/repos/security-policy/", "v1.37.0");
-        assert_eq!(o.tests.iter().map(|t| t.result).collect::<Vec<_>>(), vec!["ok", "FAIL", "ERROR"]);
-        assert_eq!(o.test_failures, vec!["kyverno test /repos/b/: 1 of 4 tests failed (p r v1/Pod/default/x: Want fail, got pass)"]);
-        assert!(o.env[0].contains("kyverno test /repos/c/ did not run (exit 1: Error: test file x uses a deprecated schema)"), "{:?}", o.env);
+        let o = evaluate(
+            &[],
+            &parse::sections(&(ok + &bad + &broken)),
+            "/repos/security-policy/",
+            "v1.37.0",
+        );
+        assert_eq!(
+            o.tests.iter().map(|t| t.result).collect::<Vec<_>>(),
+            vec!["ok", "FAIL", "ERROR"]
+        );
+        assert_eq!(
+            o.test_failures,
+            vec!["kyverno test /repos/b/: 1 of 4 tests failed (p r v1/Pod/default/x: Want fail, got pass)"]
+        );
+        assert!(
+            o.env[0]
+                .contains("kyverno test /repos/c/ did not run (exit 1: Error: test file x uses a deprecated schema)"),
+            "{:?}",
+            o.env
+        );
         assert!(render(&o).contains("POLICY TESTS"));
     }
 }

@@ -7,10 +7,10 @@ use super::plan::Target;
 use super::registry::Session;
 use crate::scan::sbom::Sbom;
 use crate::sign::attach::{self, Attached};
+use crate::sign::check;
 use crate::sign::cosign;
 use crate::sign::provenance::{self, Builder, Dependency};
 use crate::sign::signer::Signer;
-use crate::sign::check;
 use crate::tools::git::Head;
 use crate::{cleanup, ctx::Ctx, date, tags};
 use anyhow::Result;
@@ -29,12 +29,25 @@ pub struct Attestor<'a> {
 }
 
 impl<'a> Attestor<'a> {
-    pub fn new(ctx: &'a Ctx, session: &'a Session<'a>, signer: &'a Signer, provenance: Value, sbom: Option<&Sbom>) -> Result<Attestor<'a>> {
+    pub fn new(
+        ctx: &'a Ctx,
+        session: &'a Session<'a>,
+        signer: &'a Signer,
+        provenance: Value,
+        sbom: Option<&Sbom>,
+    ) -> Result<Attestor<'a>> {
         let mut predicates = vec![(cosign::SLSA_PROVENANCE_V1, provenance)];
         if let Some(s) = sbom {
             predicates.push((cosign::CYCLONEDX, s.document.clone()));
         }
-        Ok(Attestor { ctx, session, signer, predicates, work: cleanup::temp_dir(ctx, "sign")?, attached: Mutex::new(Vec::new()) })
+        Ok(Attestor {
+            ctx,
+            session,
+            signer,
+            predicates,
+            work: cleanup::temp_dir(ctx, "sign")?,
+            attached: Mutex::new(Vec::new()),
+        })
     }
 
     /// Signs `digest` in `t`'s repository, unless its signature and attestations already
@@ -48,7 +61,15 @@ impl<'a> Attestor<'a> {
         self.ctx.step(&format!("sign {repo}@{digest}"));
         if !self.ctx.dry_run {
             let types: Vec<&str> = self.predicates.iter().map(|(t, _)| *t).collect();
-            if let Ok(v) = check::verify(self.ctx, &access, &work.join("existing"), &self.signer.public_file, &repo, digest, &types) {
+            if let Ok(v) = check::verify(
+                self.ctx,
+                &access,
+                &work.join("existing"),
+                &self.signer.public_file,
+                &repo,
+                digest,
+                &types,
+            ) {
                 eprintln!("    {repo}@{digest} is already signed and attested with this key: kept");
                 self.push_attached(Attached {
                     repository: repo,
@@ -63,7 +84,10 @@ impl<'a> Attestor<'a> {
         }
         let preds: Vec<(&str, Value)> = self.predicates.iter().map(|(t, p)| (*t, p.clone())).collect();
         let a = attach::attach(self.ctx, &access, &work, self.signer, &repo, digest, &preds)?;
-        eprintln!("    signed ({}) and attested ({}) with {}", a.signature_tag, a.attestation_tag, self.signer.fingerprint);
+        eprintln!(
+            "    signed ({}) and attested ({}) with {}",
+            a.signature_tag, a.attestation_tag, self.signer.fingerprint
+        );
         self.push_attached(a);
         self.ctx.end_step();
         Ok(())
@@ -98,12 +122,32 @@ impl<'a> Attestor<'a> {
 /// The SLSA provenance of a build, from its own facts (nothing secret goes in).
 /// `image` is the local image (its labels hold the base digest), `args` the Dockerfile's
 /// arguments as the build used them.
-pub fn provenance(ctx: &Ctx, image: &str, args: &BTreeMap<String, String>, policy_hash: &str, head: &Head, version: &str, user_args: &[String], started: u64) -> Result<Value> {
+pub fn provenance(
+    ctx: &Ctx,
+    image: &str,
+    args: &BTreeMap<String, String>,
+    policy_hash: &str,
+    head: &Head,
+    version: &str,
+    user_args: &[String],
+    started: u64,
+) -> Result<Value> {
     let cfg = ctx.config()?;
-    let source = if cfg.source.is_empty() { "urn:policy-platform:source".to_string() } else { cfg.source.clone() };
-    let mut deps = vec![Dependency { name: "source".into(), uri: format!("git+{source}@{}", head.commit), digest: vec![("gitCommit".into(), head.commit.clone())] }];
+    let source = if cfg.source.is_empty() {
+        "urn:policy-platform:source".to_string()
+    } else {
+        cfg.source.clone()
+    };
+    let mut deps = vec![Dependency {
+        name: "source".into(),
+        uri: format!("git+{source}@{}", head.commit),
+        digest: vec![("gitCommit".into(), head.commit.clone())],
+    }];
     let labels = crate::tools::docker::labels(ctx, image).unwrap_or_default();
-    for (name, arg, label) in [("base-image", "BASE_IMAGE", Some(tags::LABEL_BASE_DIGEST)), ("download-image", "DOWNLOAD_IMAGE", None)] {
+    for (name, arg, label) in [
+        ("base-image", "BASE_IMAGE", Some(tags::LABEL_BASE_DIGEST)),
+        ("download-image", "DOWNLOAD_IMAGE", None),
+    ] {
         let Some(reference) = args.get(arg) else { continue };
         // The digest the engine recorded (a label), else the one the reference pins, else
         // the manifest digest the engine pulled it at (a base given by tag).
@@ -111,20 +155,38 @@ pub fn provenance(ctx: &Ctx, image: &str, args: &BTreeMap<String, String>, polic
             .and_then(|l| labels.get(l).cloned())
             .or_else(|| reference.split_once('@').map(|(_, d)| d.to_string()))
             .or_else(|| repo_digest(ctx, reference));
-        let digest = digest.and_then(|d| d.strip_prefix("sha256:").map(String::from)).map(|h| vec![("sha256".to_string(), h)]).unwrap_or_default();
-        deps.push(Dependency { name: name.into(), uri: format!("docker://{reference}"), digest });
+        let digest = digest
+            .and_then(|d| d.strip_prefix("sha256:").map(String::from))
+            .map(|h| vec![("sha256".to_string(), h)])
+            .unwrap_or_default();
+        deps.push(Dependency {
+            name: name.into(),
+            uri: format!("docker://{reference}"),
+            digest,
+        });
     }
     for (tool, version, url, sha) in tags::tool_sources(args) {
-        deps.push(Dependency { name: format!("{tool}@{version}"), uri: url, digest: vec![("sha256".into(), sha)] });
+        deps.push(Dependency {
+            name: format!("{tool}@{version}"),
+            uri: url,
+            digest: vec![("sha256".into(), sha)],
+        });
     }
-    deps.push(Dependency { name: "policies".into(), uri: format!("git+{source}@{}#policies", head.commit), digest: vec![("sha256".into(), policy_hash.to_string())] });
+    deps.push(Dependency {
+        name: "policies".into(),
+        uri: format!("git+{source}@{}#policies", head.commit),
+        digest: vec![("sha256".into(), policy_hash.to_string())],
+    });
     let args: Vec<(String, String)> = user_args
         .iter()
         .filter_map(|kv| kv.split_once('='))
         .filter(|(k, _)| !provenance::is_secret_arg(k))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let builder = Builder { id: ctx.env.builder_id.clone(), invocation: ctx.env.invocation.clone() };
+    let builder = Builder {
+        id: ctx.env.builder_id.clone(),
+        invocation: ctx.env.invocation.clone(),
+    };
     Ok(provenance::predicate(&provenance::Input {
         version,
         commit: &head.commit,
@@ -141,7 +203,14 @@ pub fn provenance(ctx: &Ctx, image: &str, args: &BTreeMap<String, String>, polic
 /// `RepoDigests` entry of the same repository; `None` for an image that was never pulled
 /// (built or imported locally): it has no registry digest to record.
 fn repo_digest(ctx: &Ctx, reference: &str) -> Option<String> {
-    let c = crate::runner::Cmd::new("docker").args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]);
+    let c = crate::runner::Cmd::new("docker").args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        "--",
+        reference,
+    ]);
     let out = ctx.run.read(&c).ok().filter(|o| o.ok())?;
     let digests: Vec<String> = serde_json::from_slice(&out.stdout).ok()?;
     digest_of_repo(reference, &digests)
@@ -151,14 +220,21 @@ fn repo_digest(ctx: &Ctx, reference: &str) -> Option<String> {
 /// names compared in their short form, as the engine lists them).
 fn digest_of_repo(reference: &str, repo_digests: &[String]) -> Option<String> {
     let short = |r: &str| {
-        let r = r.strip_prefix("docker.io/").or_else(|| r.strip_prefix("index.docker.io/")).unwrap_or(r);
+        let r = r
+            .strip_prefix("docker.io/")
+            .or_else(|| r.strip_prefix("index.docker.io/"))
+            .unwrap_or(r);
         r.strip_prefix("library/").unwrap_or(r).to_string()
     };
     let repo = match reference.rsplit_once(':') {
         Some((r, tag)) if !tag.contains('/') => r,
         _ => reference,
     };
-    repo_digests.iter().find_map(|d| d.split_once('@').filter(|(r, _)| short(r) == short(repo)).map(|(_, d)| d.to_string()))
+    repo_digests.iter().find_map(|d| {
+        d.split_once('@')
+            .filter(|(r, _)| short(r) == short(repo))
+            .map(|(_, d)| d.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -166,12 +242,24 @@ mod tests {
     #[test]
     fn a_tag_is_pinned_by_the_repo_digest_of_its_own_repository() {
         let d = "sha256:4b7ce07002c69e8f3d704a9c5d6fd3053be500b7f1c69fc0d80990c2ad8dd412";
-        let listed = vec!["127.0.0.1:5000/other@sha256:00".to_string(), format!("127.0.0.1:5000/team/base@{d}")];
-        assert_eq!(super::digest_of_repo("127.0.0.1:5000/team/base:1", &listed).as_deref(), Some(d));
-        assert_eq!(super::digest_of_repo("127.0.0.1:5000/team/base", &listed).as_deref(), Some(d));
+        let listed = vec![
+            "127.0.0.1:5000/other@sha256:00".to_string(),
+            format!("127.0.0.1:5000/team/base@{d}"),
+        ];
+        assert_eq!(
+            super::digest_of_repo("127.0.0.1:5000/team/base:1", &listed).as_deref(),
+            Some(d)
+        );
+        assert_eq!(
+            super::digest_of_repo("127.0.0.1:5000/team/base", &listed).as_deref(),
+            Some(d)
+        );
         assert_eq!(super::digest_of_repo("127.0.0.1:5000/team/nope:1", &listed), None);
         let hub = vec![format!("alpine@{d}")];
-        assert_eq!(super::digest_of_repo("docker.io/library/alpine:3.22", &hub).as_deref(), Some(d));
+        assert_eq!(
+            super::digest_of_repo("docker.io/library/alpine:3.22", &hub).as_deref(),
+            Some(d)
+        );
         assert_eq!(super::digest_of_repo("alpine:3.22", &hub).as_deref(), Some(d));
         assert_eq!(super::digest_of_repo("pp-test-base:busybox", &[]), None);
     }

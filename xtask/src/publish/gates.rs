@@ -31,15 +31,25 @@ pub fn run<T>(ctx: &Ctx, opts: &ScanOpts, built: (&str, &str), meanwhile: impl F
         let other = meanwhile();
         (join(a), join(b), join(c), other)
     });
-    let errors: Vec<&anyhow::Error> =
-        [smoke.as_ref().err(), integration.as_ref().err(), scanned.as_ref().err()].into_iter().flatten().collect();
+    let errors: Vec<&anyhow::Error> = [smoke.as_ref().err(), integration.as_ref().err(), scanned.as_ref().err()]
+        .into_iter()
+        .flatten()
+        .collect();
     if errors.len() > 1 {
         eprintln!("gates that failed:");
         for e in &errors {
             eprintln!("  - {}", exit::one_line(e));
         }
     }
-    let passed = (|| Ok(Passed { integration: { smoke?; integration? }, scan: scanned? }))();
+    let passed = (|| {
+        Ok(Passed {
+            integration: {
+                smoke?;
+                integration?
+            },
+            scan: scanned?,
+        })
+    })();
     (passed, other)
 }
 
@@ -53,4 +63,3 @@ pub fn preflight(ctx: &Ctx, opts: &ScanOpts, image: &str) -> Result<()> {
     eprintln!("    (the scan's own checks, as a dry run:)");
     scan::scan(&ctx.as_dry_run(), image, opts).map(|_| ())
 }
-

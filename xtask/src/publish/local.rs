@@ -7,8 +7,8 @@
 
 use super::release;
 use super::{Creds, PublishOpts, Target};
-use crate::sign::signer::Signer;
 use crate::runner::Background;
+use crate::sign::signer::Signer;
 use crate::tools::{self, docker, system};
 use crate::{ctx::Ctx, exit, files};
 use anyhow::{Context, Result};
@@ -22,7 +22,11 @@ const IMAGE: &str = "registry:2";
 
 pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     // A dry run keeps nothing: its registry lives in a private temp folder.
-    let scratch = if ctx.dry_run { Some(crate::cleanup::temp_dir(ctx, "local")?) } else { None };
+    let scratch = if ctx.dry_run {
+        Some(crate::cleanup::temp_dir(ctx, "local")?)
+    } else {
+        None
+    };
     let dir = match &scratch {
         Some(t) => t.path().to_path_buf(),
         None => ctx.path("target/xtask/local-registry"),
@@ -32,11 +36,20 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let creds = Creds::new(USER.to_string(), server.password.clone());
     // A throwaway key pair next to the registry: the release is signed and attested too.
     let signer = Signer::generated(ctx, &dir)?;
-    let local = release::Local { targets: vec![target.clone()], creds: creds.clone(), signer };
+    let local = release::Local {
+        targets: vec![target.clone()],
+        creds: creds.clone(),
+        signer,
+    };
     let released = release::run(ctx, opts, super::preflight::Problems::default(), Some(local));
     // Checked as a consumer would, while the registry still runs.
     let verified = match (&released, ctx.dry_run) {
-        (Ok(r), false) => Some(crate::verify::check_published(ctx, &crate::verify::Access::Creds(creds), &dir.join("cosign.pub"), &r.pushed)),
+        (Ok(r), false) => Some(crate::verify::check_published(
+            ctx,
+            &crate::verify::Access::Creds(creds),
+            &dir.join("cosign.pub"),
+            &r.pushed,
+        )),
         _ => None,
     };
     let addr = server.addr.clone();
@@ -48,12 +61,23 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     if let Some(v) = verified {
         v?;
     }
-    let rel = |p: &str| dir.join(p).strip_prefix(&ctx.root).map(Path::to_path_buf).unwrap_or_else(|_| dir.join(p));
+    let rel = |p: &str| {
+        dir.join(p)
+            .strip_prefix(&ctx.root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| dir.join(p))
+    };
     println!();
-    println!("Published {} to the throwaway registry {addr} (now stopped; its storage is kept).", crate::version::tag(&released.version));
+    println!(
+        "Published {} to the throwaway registry {addr} (now stopped; its storage is kept).",
+        crate::version::tag(&released.version)
+    );
     println!("To pull it:");
     println!("  docker-registry serve {} &", rel("config.yml").display());
-    println!("  docker login {addr} -u {USER} --password-stdin < {}", rel("password").display());
+    println!(
+        "  docker login {addr} -u {USER} --password-stdin < {}",
+        rel("password").display()
+    );
     for p in &released.pushed {
         println!("  docker pull {}@{}", p.repo, p.digest);
     }
@@ -62,7 +86,12 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         "  REGISTRY_USERNAME={USER} REGISTRY_PASSWORD_FILE={} cargo xtask verify --key {} {}",
         rel("password").display(),
         rel("cosign.pub").display(),
-        released.pushed.iter().map(|p| format!("{}:{}", p.repo, crate::version::tag(&released.version))).next().unwrap_or_default()
+        released
+            .pushed
+            .iter()
+            .map(|p| format!("{}:{}", p.repo, crate::version::tag(&released.version)))
+            .next()
+            .unwrap_or_default()
     );
     Ok(released.record)
 }
@@ -87,11 +116,14 @@ impl<'a> Server<'a> {
             )));
         }
         // Only this folder is private (credentials inside); its parents keep the usual mode.
-        std::fs::create_dir_all(dir.parent().unwrap_or(dir)).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir.parent().unwrap_or(dir))
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         // Every run starts with an empty registry (a throwaway one); the storage of the last
         // run stays until the next, so its pull recipe works.
         let data = dir.join("data");
-        if std::fs::symlink_metadata(&data).is_ok_and(|m| m.is_dir()) && !std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
+        if std::fs::symlink_metadata(&data).is_ok_and(|m| m.is_dir())
+            && !std::fs::symlink_metadata(dir)?.file_type().is_symlink()
+        {
             std::fs::remove_dir_all(&data).with_context(|| format!("cannot empty {}", data.display()))?;
         }
         for d in [dir.to_path_buf(), data] {
@@ -103,7 +135,10 @@ impl<'a> Server<'a> {
             // A folder we did not make (a symlink planted in target/) is never used, nor
             // anything made through it: checked before `data` is created inside.
             if std::fs::symlink_metadata(&d)?.file_type().is_symlink() {
-                let why = format!("{} is a symlink; remove it (publish --local keeps its registry there)", d.display());
+                let why = format!(
+                    "{} is a symlink; remove it (publish --local keeps its registry there)",
+                    d.display()
+                );
                 return Err(exit::usage(why));
             }
         }
@@ -122,7 +157,13 @@ impl<'a> Server<'a> {
         };
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let mut server = Server { ctx, addr: addr.clone(), password, child: None, container: None };
+        let mut server = Server {
+            ctx,
+            addr: addr.clone(),
+            password,
+            child: None,
+            container: None,
+        };
         if native {
             let config = dir.join("config.yml");
             files::write_atomic(&config, config_yml(dir, &addr).as_bytes(), 0o600)?;
@@ -149,7 +190,20 @@ impl<'a> Server<'a> {
             docker::run_detached(
                 ctx,
                 &name,
-                &["-p", &format!("{addr}:5000"), "-v", &data, "-v", &auth, "-e", "REGISTRY_AUTH=htpasswd", "-e", "REGISTRY_AUTH_HTPASSWD_REALM=local", "-e", "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd"],
+                &[
+                    "-p",
+                    &format!("{addr}:5000"),
+                    "-v",
+                    &data,
+                    "-v",
+                    &auth,
+                    "-e",
+                    "REGISTRY_AUTH=htpasswd",
+                    "-e",
+                    "REGISTRY_AUTH_HTPASSWD_REALM=local",
+                    "-e",
+                    "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
+                ],
                 IMAGE,
             )?;
             server.container = Some(name);
@@ -165,15 +219,25 @@ impl<'a> Server<'a> {
         while start.elapsed() < Duration::from_secs(15) {
             if let Some(status) = self.child.as_ref().and_then(Background::ended) {
                 let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
-                let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
-                return Err(exit::env(format!("docker-registry stopped at start (exit {status:?}): {last}")));
+                let last = log
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .to_string();
+                return Err(exit::env(format!(
+                    "docker-registry stopped at start (exit {status:?}): {last}"
+                )));
             }
             if TcpStream::connect(&self.addr).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(exit::env(format!("the throwaway registry did not answer on {} within 15 s", self.addr)))
+        Err(exit::env(format!(
+            "the throwaway registry did not answer on {} within 15 s",
+            self.addr
+        )))
     }
 }
 

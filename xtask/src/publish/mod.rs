@@ -23,7 +23,7 @@ mod transfer;
 
 pub use base::bump as bump_base;
 pub use plan::Pushed;
-pub use registry::{Creds, Credentials, Session, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
+pub use registry::{Credentials, Creds, Session, PASSWORD_FILE_VAR, PASSWORD_VAR, USER_VAR};
 pub use target::Target;
 
 use crate::image::BuildOpts;
@@ -77,7 +77,10 @@ pub fn run(ctx: &Ctx, opts: PublishOpts) -> Result<()> {
         // A failed run's artifacts must never carry the previous release's record.
         match std::fs::remove_file(&record_path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(exit::env(format!("cannot remove the old {} ({e}); remove it by hand", record_path.display())))
+                return Err(exit::env(format!(
+                    "cannot remove the old {} ({e}); remove it by hand",
+                    record_path.display()
+                )))
             }
             _ => {}
         }
@@ -120,7 +123,11 @@ fn write_record(ctx: &Ctx, rec: &Value) -> Result<()> {
     let dir = ctx.out_dir("")?;
     let path = dir.join("release.json");
     files::write_atomic(&path, (serde_json::to_string_pretty(rec)? + "\n").as_bytes(), 0o644)?;
-    eprintln!("    release record: {} ({})", path.display(), rec["status"].as_str().unwrap_or("?"));
+    eprintln!(
+        "    release record: {} ({})",
+        path.display(),
+        rec["status"].as_str().unwrap_or("?")
+    );
     if rec["status"] == "published" {
         for r in rec["registries"].as_array().into_iter().flatten() {
             println!("{}", r["reference"].as_str().unwrap_or_default());

@@ -64,15 +64,24 @@ pub struct TagPlan {
 
 impl TagPlan {
     pub fn fixed(tag: impl Into<String>) -> TagPlan {
-        TagPlan { tag: tag.into(), kind: Kind::Fixed }
+        TagPlan {
+            tag: tag.into(),
+            kind: Kind::Fixed,
+        }
     }
 
     pub fn latest() -> TagPlan {
-        TagPlan { tag: "latest".into(), kind: Kind::Latest }
+        TagPlan {
+            tag: "latest".into(),
+            kind: Kind::Latest,
+        }
     }
 
     pub fn rollback() -> TagPlan {
-        TagPlan { tag: "latest".into(), kind: Kind::Rollback }
+        TagPlan {
+            tag: "latest".into(),
+            kind: Kind::Rollback,
+        }
     }
 }
 
@@ -113,8 +122,18 @@ impl PushPlan {
     }
 
     fn with(version: &Version, source: Source, targets: &[Target], tags: Vec<TagPlan>) -> PushPlan {
-        let targets = targets.iter().map(|t| TargetPlan { target: t.clone(), tags: tags.clone() }).collect();
-        PushPlan { version: version.clone(), source, targets }
+        let targets = targets
+            .iter()
+            .map(|t| TargetPlan {
+                target: t.clone(),
+                tags: tags.clone(),
+            })
+            .collect();
+        PushPlan {
+            version: version.clone(),
+            source,
+            targets,
+        }
     }
 }
 
@@ -123,16 +142,28 @@ impl PushPlan {
 pub enum Decision {
     Write,
     /// It already holds this image (a rerun): nothing to do.
-    Skip { digest: String },
+    Skip {
+        digest: String,
+    },
     /// A fixed tag holds another image: it never moves.
-    Refuse { there: String },
+    Refuse {
+        there: String,
+    },
     /// `latest` stays where it is, and why.
-    Stay { why: String },
+    Stay {
+        why: String,
+    },
 }
 
 /// The rule for one tag: fixed tags are written once; `latest` only moves to a version not
 /// lower than the highest release in that registry *now*, never to a pre-release.
-pub fn decide(tag: &TagPlan, source: &Source, version: &Version, now: Option<&Remote>, tags_now: &[String]) -> Decision {
+pub fn decide(
+    tag: &TagPlan,
+    source: &Source,
+    version: &Version,
+    now: Option<&Remote>,
+    tags_now: &[String],
+) -> Decision {
     if tag.kind == Kind::Latest {
         if let Err(why) = latest_decision(version, tags_now) {
             if !now.is_some_and(|r| source.is(r)) {
@@ -142,9 +173,13 @@ pub fn decide(tag: &TagPlan, source: &Source, version: &Version, now: Option<&Re
     }
     match now {
         None => Decision::Write,
-        Some(r) if source.is(r) => Decision::Skip { digest: r.digest.clone() },
+        Some(r) if source.is(r) => Decision::Skip {
+            digest: r.digest.clone(),
+        },
         Some(_) if tag.kind != Kind::Fixed => Decision::Write,
-        Some(r) => Decision::Refuse { there: r.digest.clone() },
+        Some(r) => Decision::Refuse {
+            there: r.digest.clone(),
+        },
     }
 }
 
@@ -153,9 +188,17 @@ pub fn latest_decision(v: &Version, published: &[String]) -> Result<(), String> 
     if !v.pre.is_empty() {
         return Err(format!("{} is a pre-release", version::tag(v)));
     }
-    let highest = published.iter().filter_map(|t| version::parse_tag(t).ok()).filter(|p| p.pre.is_empty()).max();
+    let highest = published
+        .iter()
+        .filter_map(|t| version::parse_tag(t).ok())
+        .filter(|p| p.pre.is_empty())
+        .max();
     match highest {
-        Some(h) if &h > v => Err(format!("{} is lower than {} already published there", version::tag(v), version::tag(&h))),
+        Some(h) if &h > v => Err(format!(
+            "{} is lower than {} already published there",
+            version::tag(v),
+            version::tag(&h)
+        )),
         _ => Ok(()),
     }
 }
@@ -164,7 +207,12 @@ pub fn latest_decision(v: &Version, published: &[String]) -> Result<(), String> 
 pub fn dated_tag(unix_secs: u64) -> String {
     let crate::date::Date { y, m, d } = crate::date::Date::from_days((unix_secs / 86_400) as i64);
     let secs = unix_secs % 86_400;
-    format!("rebuild-{y:04}{m:02}{d:02}-{:02}{:02}{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "rebuild-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// What happened to a tag.
@@ -251,7 +299,11 @@ pub fn summary_markdown(record: &Value) -> String {
     if let Some(e) = record["error"].as_str() {
         s.push_str(&format!("**Failed:** {e}\n\n"));
     }
-    let regs = record["registries"].as_array().into_iter().flatten().collect::<Vec<_>>();
+    let regs = record["registries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
     if !regs.is_empty() {
         s.push_str("| registry | digest | tags | upload |\n|---|---|---|---|\n");
     }
@@ -272,7 +324,10 @@ pub fn summary_markdown(record: &Value) -> String {
     }
     let signing = &record["signing"];
     if let Some(fp) = signing["fingerprint"].as_str() {
-        s.push_str(&format!("\nSigned by `{fp}` (`{}`):\n\n", signing["public_key"].as_str().unwrap_or("")));
+        s.push_str(&format!(
+            "\nSigned by `{fp}` (`{}`):\n\n",
+            signing["public_key"].as_str().unwrap_or("")
+        ));
         for r in signing["registries"].as_array().into_iter().flatten() {
             s.push_str(&format!(
                 "- `{}`: signature `{}` (`{}`), attestations `{}` (`{}`)\n",
@@ -284,14 +339,24 @@ pub fn summary_markdown(record: &Value) -> String {
             ));
         }
         if let Some(sbom) = signing["sbom"]["path"].as_str() {
-            s.push_str(&format!("\nSBOM: `{sbom}` ({} components).\n", signing["sbom"]["components"]));
+            s.push_str(&format!(
+                "\nSBOM: `{sbom}` ({} components).\n",
+                signing["sbom"]["components"]
+            ));
         }
     } else if record["status"] == "published" && record["mode"] != "rollback" {
         s.push_str("\n**Unsigned:** no `signing-public-key` is configured.\n");
     }
     if let Some(tools) = record["tools"].as_object().filter(|t| !t.is_empty()) {
-        let t: Vec<String> = tools.iter().map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or(""))).collect();
-        s.push_str(&format!("\nTools: {}. Policy hash `{}`.\n", t.join(", "), record["policy_hash"].as_str().unwrap_or("")));
+        let t: Vec<String> = tools
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("")))
+            .collect();
+        s.push_str(&format!(
+            "\nTools: {}. Policy hash `{}`.\n",
+            t.join(", "),
+            record["policy_hash"].as_str().unwrap_or("")
+        ));
     }
     s
 }
@@ -322,24 +387,61 @@ mod tests {
 
     #[test]
     fn decisions_skip_the_same_image_and_refuse_to_move_fixed_tags() {
-        let src = Source::Built { id: "sha256:aaa".into() };
-        let same = Remote { digest: "sha256:d1".into(), config: "sha256:aaa".into() };
-        let other = Remote { digest: "sha256:d2".into(), config: "sha256:bbb".into() };
+        let src = Source::Built {
+            id: "sha256:aaa".into(),
+        };
+        let same = Remote {
+            digest: "sha256:d1".into(),
+            config: "sha256:aaa".into(),
+        };
+        let other = Remote {
+            digest: "sha256:d2".into(),
+            config: "sha256:bbb".into(),
+        };
         let ver = v("v1.0.0");
         let fixed = TagPlan::fixed("v1.0.0");
         assert_eq!(decide(&fixed, &src, &ver, None, &[]), Decision::Write);
-        assert_eq!(decide(&fixed, &src, &ver, Some(&same), &[]), Decision::Skip { digest: "sha256:d1".into() });
-        assert_eq!(decide(&fixed, &src, &ver, Some(&other), &[]), Decision::Refuse { there: "sha256:d2".into() });
+        assert_eq!(
+            decide(&fixed, &src, &ver, Some(&same), &[]),
+            Decision::Skip {
+                digest: "sha256:d1".into()
+            }
+        );
+        assert_eq!(
+            decide(&fixed, &src, &ver, Some(&other), &[]),
+            Decision::Refuse {
+                there: "sha256:d2".into()
+            }
+        );
         let latest = TagPlan::latest();
-        assert_eq!(decide(&latest, &src, &ver, Some(&other), &tags(&["v0.9.0"])), Decision::Write);
+        assert_eq!(
+            decide(&latest, &src, &ver, Some(&other), &tags(&["v0.9.0"])),
+            Decision::Write
+        );
         // A higher release appeared since the plan: latest stays.
         let stay = decide(&latest, &src, &ver, Some(&other), &tags(&["v1.1.0"]));
-        assert!(matches!(&stay, Decision::Stay { why } if why.contains("lower than v1.1.0")), "{stay:?}");
+        assert!(
+            matches!(&stay, Decision::Stay { why } if why.contains("lower than v1.1.0")),
+            "{stay:?}"
+        );
         // ...unless it already holds this very image (then there is nothing to do).
-        assert_eq!(decide(&latest, &src, &ver, Some(&same), &tags(&["v1.1.0"])), Decision::Skip { digest: "sha256:d1".into() });
+        assert_eq!(
+            decide(&latest, &src, &ver, Some(&same), &tags(&["v1.1.0"])),
+            Decision::Skip {
+                digest: "sha256:d1".into()
+            }
+        );
         // A remote source compares by manifest digest.
-        let remote = Source::Remote { repo: "r/pp".into(), digest: "sha256:d2".into() };
-        assert_eq!(decide(&fixed, &remote, &ver, Some(&other), &[]), Decision::Skip { digest: "sha256:d2".into() });
+        let remote = Source::Remote {
+            repo: "r/pp".into(),
+            digest: "sha256:d2".into(),
+        };
+        assert_eq!(
+            decide(&fixed, &remote, &ver, Some(&other), &[]),
+            Decision::Skip {
+                digest: "sha256:d2".into()
+            }
+        );
     }
 
     #[test]
@@ -352,10 +454,22 @@ mod tests {
         let p = PushPlan::release(&v("v1.0.0-rc.1"), "sha-1234567", src.clone(), &[t.clone()]);
         assert_eq!(p.targets[0].tags.len(), 2, "no latest for a pre-release");
         let p = PushPlan::rebuild(&v("v1.0.0"), "rebuild-20261129-120000", src.clone(), &[t.clone()]);
-        assert_eq!(p.targets[0].tags, vec![TagPlan::fixed("rebuild-20261129-120000"), TagPlan::latest()]);
+        assert_eq!(
+            p.targets[0].tags,
+            vec![TagPlan::fixed("rebuild-20261129-120000"), TagPlan::latest()]
+        );
         let p = PushPlan::rollback(&v("v1.0.0"), src, &[t]);
         assert_eq!(p.targets[0].tags, vec![TagPlan::rollback()]);
-        let older = decide(&TagPlan::rollback(), &Source::Remote { repo: "r".into(), digest: "sha256:old".into() }, &v("v1.0.0"), None, &tags(&["v2.0.0"]));
+        let older = decide(
+            &TagPlan::rollback(),
+            &Source::Remote {
+                repo: "r".into(),
+                digest: "sha256:old".into(),
+            },
+            &v("v1.0.0"),
+            None,
+            &tags(&["v2.0.0"]),
+        );
         assert_eq!(older, Decision::Write, "a rollback moves latest back on purpose");
     }
 
@@ -376,9 +490,17 @@ mod tests {
             repo: target.repo("pp"),
             target,
             digest: "sha256:d1".into(),
-            tags: BTreeMap::from([("v1.0.0".into(), Outcome::Pushed), ("latest".into(), Outcome::Unchanged)]),
+            tags: BTreeMap::from([
+                ("v1.0.0".into(), Outcome::Pushed),
+                ("latest".into(), Outcome::Unchanged),
+            ]),
             latest_skipped: None,
-            upload: Upload::Layers(Transfer { new_layers: vec![118_400_000], existing_layers: 4, config_bytes: 1500, manifest_bytes: 1300 }),
+            upload: Upload::Layers(Transfer {
+                new_layers: vec![118_400_000],
+                existing_layers: 4,
+                config_bytes: 1500,
+                manifest_bytes: 1300,
+            }),
         }];
         let tools = BTreeMap::from([("kyverno".to_string(), "1.19.0".to_string())]);
         let ver = v("v1.0.0");
@@ -402,13 +524,21 @@ mod tests {
         assert_eq!(rec["registries"][0]["upload"]["bytes_pushed"], 118_400_000);
         let md = summary_markdown(&rec);
         assert!(md.contains("| `127.0.0.1:5000/team/pp` | `sha256:d1` |"), "{md}");
-        assert!(md.contains("| pushed 1 new layer, 118.4 MB; 4 layers already there |"), "{md}");
+        assert!(
+            md.contains("| pushed 1 new layer, 118.4 MB; 4 layers already there |"),
+            "{md}"
+        );
         assert!(md.contains("`v1.0.0` (pushed)"), "{md}");
         assert!(md.contains("**Unsigned:**"), "{md}");
         let mut signed = rec.clone();
         signed["signing"] = json!({"fingerprint": "SHA256:ab", "public_key": "cosign.pub", "registries": [{"repository": "r/pp", "signature": {"tag": "sha256-d1.sig", "digest": "sha256:s"}, "attestations": {"tag": "sha256-d1.att", "digest": "sha256:a"}}], "sbom": {"path": "target/xtask/sbom/v1.0.0.cdx.json", "components": 3}});
         let md = summary_markdown(&signed);
-        assert!(md.contains("Signed by `SHA256:ab`") && md.contains("signature `sha256-d1.sig` (`sha256:s`)") && md.contains("(3 components)"), "{md}");
+        assert!(
+            md.contains("Signed by `SHA256:ab`")
+                && md.contains("signature `sha256-d1.sig` (`sha256:s`)")
+                && md.contains("(3 components)"),
+            "{md}"
+        );
         let failed = json!({"status": "failed", "mode": "release", "version": "v1.0.0", "error": "scan gate: CVE-1"});
         assert!(summary_markdown(&failed).contains("**Failed:** scan gate: CVE-1"));
     }

@@ -42,9 +42,22 @@ impl Problems {
         for (_, m) in &self.0 {
             eprintln!("  - {m}");
         }
-        let code = if self.0.iter().any(|(c, _)| *c == exit::USAGE) { exit::USAGE } else { exit::ENV };
-        let all: Vec<String> = self.0.iter().enumerate().map(|(i, (_, m))| format!("({}) {m}", i + 1)).collect();
-        Err(exit::Exit { code, msg: format!("{what} preflight: {}", all.join(" ")) }.into())
+        let code = if self.0.iter().any(|(c, _)| *c == exit::USAGE) {
+            exit::USAGE
+        } else {
+            exit::ENV
+        };
+        let all: Vec<String> = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, (_, m))| format!("({}) {m}", i + 1))
+            .collect();
+        Err(exit::Exit {
+            code,
+            msg: format!("{what} preflight: {}", all.join(" ")),
+        }
+        .into())
     }
 }
 
@@ -85,7 +98,13 @@ pub fn targets(ctx: &Ctx, opts: &PublishOpts, p: &mut Problems) -> Vec<Target> {
 
 /// What every mode needs: tools, Docker, config, VERSION, a clean tree (when `clean`),
 /// credentials. Returns VERSION and the credentials when they could be had.
-pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Credentials) -> (Option<Version>, Option<Credentials>) {
+pub fn common(
+    ctx: &Ctx,
+    p: &mut Problems,
+    need: &[&str],
+    clean: bool,
+    creds: Credentials,
+) -> (Option<Version>, Option<Credentials>) {
     p.take(tools::require(need));
     if need.contains(&"docker") && tools::find("docker").is_some() {
         p.take(docker::daemon_version(ctx));
@@ -96,14 +115,21 @@ pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Cr
         match git::dirty_files(ctx) {
             Ok(files) if !files.is_empty() => {
                 let shown: Vec<&str> = files.iter().take(10).map(String::as_str).collect();
-                let more = if files.len() > 10 { format!(" and {} more", files.len() - 10) } else { String::new() };
+                let more = if files.len() > 10 {
+                    format!(" and {} more", files.len() - 10)
+                } else {
+                    String::new()
+                };
                 p.usage(format!(
                     "the git tree has uncommitted changes ({}{more}): commit or stash them; a release is built from a commit",
                     shown.join(", ")
                 ));
             }
             Ok(_) => {}
-            Err(e) => p.usage(format!("cannot read the git status ({}); run inside a git checkout", exit::one_line(&e))),
+            Err(e) => p.usage(format!(
+                "cannot read the git status ({}); run inside a git checkout",
+                exit::one_line(&e)
+            )),
         }
     }
     let creds = match creds {
@@ -129,7 +155,13 @@ pub fn common(ctx: &Ctx, p: &mut Problems, need: &[&str], clean: bool, creds: Cr
 
 /// Logs in to every registry (also when other problems were found, so that one run names
 /// them all). Returns the session when every login worked.
-pub fn login<'a>(ctx: &'a Ctx, p: &mut Problems, targets: &[Target], creds: Option<&Credentials>, image: &str) -> Option<Session<'a>> {
+pub fn login<'a>(
+    ctx: &'a Ctx,
+    p: &mut Problems,
+    targets: &[Target],
+    creds: Option<&Credentials>,
+    image: &str,
+) -> Option<Session<'a>> {
     let creds = creds?;
     if targets.is_empty() || tools::find("docker").is_none() || tools::find("skopeo").is_none() {
         return None;

@@ -32,7 +32,14 @@ pub struct Uploaded {
 }
 
 /// Writes the plan. In a dry run nothing is read again and every tag reads as "write".
-pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, log: &dyn Fn(&str), before_latest: BeforeLatest<'_>) -> Result<Vec<Pushed>> {
+pub fn execute(
+    reg: &dyn Registry,
+    image: &str,
+    plan: &PushPlan,
+    dry_run: bool,
+    log: &dyn Fn(&str),
+    before_latest: BeforeLatest<'_>,
+) -> Result<Vec<Pushed>> {
     let mut pushed = Vec::new();
     for tp in &plan.targets {
         let t = &tp.target;
@@ -56,7 +63,11 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
                 Decision::Write
             } else {
                 let now = reg.remote(t, &tag.tag)?;
-                let list = if tag.kind == Kind::Latest { reg.tags(t)? } else { Vec::new() };
+                let list = if tag.kind == Kind::Latest {
+                    reg.tags(t)?
+                } else {
+                    Vec::new()
+                };
                 decide(tag, &plan.source, &plan.version, now.as_ref(), &list)
             };
             match decision {
@@ -74,7 +85,10 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
                     latest_skipped = Some(why);
                 }
                 Decision::Skip { digest: d } => {
-                    log(&format!("{} already holds this image in {} ({d}): skipped", tag.tag, t.spec));
+                    log(&format!(
+                        "{} already holds this image in {} ({d}): skipped",
+                        tag.tag, t.spec
+                    ));
                     same_digest(t, &tag.tag, &digest, &d)?;
                     digest = Some(d);
                     tags.insert(tag.tag.clone(), Outcome::Unchanged);
@@ -95,7 +109,9 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
                         // Another repository (the same one starts with `digest` set).
                         (None, Source::Remote { repo: src, digest: d }) => {
                             reg.point(t, &format!("{src}@{d}"), &tag.tag)?;
-                            upload = Upload::Copied { from: format!("{src}@{d}") };
+                            upload = Upload::Copied {
+                                from: format!("{src}@{d}"),
+                            };
                             d.clone()
                         }
                     };
@@ -108,7 +124,14 @@ pub fn execute(reg: &dyn Registry, image: &str, plan: &PushPlan, dry_run: bool, 
         if let Some(d) = digest.as_ref().filter(|_| !hooked) {
             before_latest(t, d)?;
         }
-        pushed.push(Pushed { target: t.clone(), repo, digest: digest.unwrap_or_default(), tags, latest_skipped, upload });
+        pushed.push(Pushed {
+            target: t.clone(),
+            repo,
+            digest: digest.unwrap_or_default(),
+            tags,
+            latest_skipped,
+            upload,
+        });
     }
     Ok(pushed)
 }
@@ -129,8 +152,17 @@ fn same_digest(t: &Target, tag: &str, first: &Option<String>, now: &str) -> Resu
 pub fn verify(reg: &dyn Registry, pushed: &[Pushed]) -> Result<()> {
     let checks: Vec<(&Pushed, &String)> = pushed.iter().flat_map(|p| p.tags.keys().map(move |t| (p, t))).collect();
     let found: Vec<Result<Option<Remote>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = checks.iter().map(|&(p, tag)| s.spawn(move || reg.remote(&p.target, tag))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a registry read panicked")))).collect()
+        let handles: Vec<_> = checks
+            .iter()
+            .map(|&(p, tag)| s.spawn(move || reg.remote(&p.target, tag)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a registry read panicked")))
+            })
+            .collect()
     });
     for ((p, tag), there) in checks.iter().zip(found) {
         let there = there?.map(|r| r.digest);
@@ -166,15 +198,31 @@ pub mod fake {
 
     impl Fake {
         pub fn put(&self, reg: &str, tag: &str, digest: &str, config: &str) {
-            self.state.lock().unwrap().insert((reg.into(), tag.into()), Remote { digest: digest.into(), config: config.into() });
+            self.state.lock().unwrap().insert(
+                (reg.into(), tag.into()),
+                Remote {
+                    digest: digest.into(),
+                    config: config.into(),
+                },
+            );
         }
 
         pub fn get(&self, reg: &str, tag: &str) -> Option<String> {
-            self.state.lock().unwrap().get(&(reg.to_string(), tag.to_string())).map(|r| r.digest.clone())
+            self.state
+                .lock()
+                .unwrap()
+                .get(&(reg.to_string(), tag.to_string()))
+                .map(|r| r.digest.clone())
         }
 
         pub fn writes(&self) -> Vec<String> {
-            self.log.lock().unwrap().iter().filter(|l| l.starts_with("upload") || l.starts_with("point")).cloned().collect()
+            self.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.starts_with("upload") || l.starts_with("point"))
+                .cloned()
+                .collect()
         }
     }
 
@@ -184,26 +232,53 @@ pub mod fake {
             if let Some(f) = self.meanwhile.lock().unwrap().as_mut() {
                 f(&mut self.state.lock().unwrap());
             }
-            Ok(self.state.lock().unwrap().keys().filter(|(r, _)| *r == t.spec).map(|(_, tag)| tag.clone()).collect())
+            Ok(self
+                .state
+                .lock()
+                .unwrap()
+                .keys()
+                .filter(|(r, _)| *r == t.spec)
+                .map(|(_, tag)| tag.clone())
+                .collect())
         }
 
         fn remote(&self, t: &Target, tag: &str) -> Result<Option<Remote>> {
             self.log.lock().unwrap().push(format!("remote {}:{tag}", t.spec));
-            Ok(self.state.lock().unwrap().get(&(t.spec.clone(), tag.to_string())).cloned())
+            Ok(self
+                .state
+                .lock()
+                .unwrap()
+                .get(&(t.spec.clone(), tag.to_string()))
+                .cloned())
         }
 
         fn upload(&self, t: &Target, id: &str, tag: &str) -> Result<Uploaded> {
             self.log.lock().unwrap().push(format!("upload {}:{tag}", t.spec));
             let digest = format!("sha256:manifest-of-{id}");
             self.put(&t.spec, tag, &digest, id);
-            let transfer = Transfer { new_layers: vec![1000], existing_layers: 4, config_bytes: 10, manifest_bytes: 10 };
-            Ok(Uploaded { digest, upload: Upload::Layers(transfer) })
+            let transfer = Transfer {
+                new_layers: vec![1000],
+                existing_layers: 4,
+                config_bytes: 10,
+                manifest_bytes: 10,
+            };
+            Ok(Uploaded {
+                digest,
+                upload: Upload::Layers(transfer),
+            })
         }
 
         fn point(&self, t: &Target, src: &str, tag: &str) -> Result<()> {
             self.log.lock().unwrap().push(format!("point {}:{tag}<-{src}", t.spec));
             let digest = src.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
-            let config = self.state.lock().unwrap().values().find(|r| r.digest == digest).map(|r| r.config.clone()).unwrap_or_default();
+            let config = self
+                .state
+                .lock()
+                .unwrap()
+                .values()
+                .find(|r| r.digest == digest)
+                .map(|r| r.config.clone())
+                .unwrap_or_default();
             self.put(&t.spec, tag, &digest, &config);
             Ok(())
         }
@@ -224,7 +299,12 @@ mod tests {
     }
 
     fn release(v: &str, id: &str, specs: &[&str]) -> PushPlan {
-        PushPlan::release(&version::parse_tag(v).unwrap(), "sha-1234567", Source::Built { id: id.into() }, &targets(specs))
+        PushPlan::release(
+            &version::parse_tag(v).unwrap(),
+            "sha-1234567",
+            Source::Built { id: id.into() },
+            &targets(specs),
+        )
     }
 
     fn run(fake: &Fake, plan: &PushPlan) -> Result<Vec<Pushed>> {
@@ -247,12 +327,20 @@ mod tests {
             ]
         );
         assert!(pushed.iter().all(|p| p.tags.values().all(|o| *o == Outcome::Pushed)));
-        assert!(pushed.iter().all(|p| matches!(&p.upload, Upload::Layers(t) if t.bytes() == 1000)), "one upload per registry: {pushed:?}");
+        assert!(
+            pushed
+                .iter()
+                .all(|p| matches!(&p.upload, Upload::Layers(t) if t.bytes() == 1000)),
+            "one upload per registry: {pushed:?}"
+        );
         verify(&fake, &pushed).unwrap();
         // Latest is written last, after its registry's tag list was read again.
         let log = fake.log.lock().unwrap().clone();
         let list = log.iter().position(|l| l == "tags 127.0.0.1:5001").unwrap();
-        let latest = log.iter().position(|l| l.starts_with("point 127.0.0.1:5001:latest")).unwrap();
+        let latest = log
+            .iter()
+            .position(|l| l.starts_with("point 127.0.0.1:5001:latest"))
+            .unwrap();
         assert!(list < latest, "{log:?}");
     }
 
@@ -261,10 +349,20 @@ mod tests {
         let fake = Fake::default();
         fake.put(R1, "v1.0.0", "sha256:m1", "sha256:img");
         let pushed = run(&fake, &release("v1.0.0", "sha256:img", &[R1])).unwrap();
-        assert_eq!(fake.writes(), ["point 127.0.0.1:5001:sha-1234567<-127.0.0.1:5001/pp@sha256:m1", "point 127.0.0.1:5001:latest<-127.0.0.1:5001/pp@sha256:m1"]);
+        assert_eq!(
+            fake.writes(),
+            [
+                "point 127.0.0.1:5001:sha-1234567<-127.0.0.1:5001/pp@sha256:m1",
+                "point 127.0.0.1:5001:latest<-127.0.0.1:5001/pp@sha256:m1"
+            ]
+        );
         assert_eq!(pushed[0].tags["v1.0.0"], Outcome::Unchanged);
         assert_eq!(pushed[0].digest, "sha256:m1");
-        assert_eq!(pushed[0].upload, Upload::Nothing, "pointing tags at a manifest already there uploads nothing");
+        assert_eq!(
+            pushed[0].upload,
+            Upload::Nothing,
+            "pointing tags at a manifest already there uploads nothing"
+        );
         // Everything there: nothing written at all.
         let fake2 = Fake::default();
         for t in ["v1.0.0", "sha-1234567", "latest"] {
@@ -281,7 +379,10 @@ mod tests {
         let e = run(&fake, &release("v1.0.0", "sha256:img", &[R1, R2])).unwrap_err();
         assert_eq!(exit::code_of(&e), 2);
         let msg = e.to_string();
-        assert!(msg.contains("sha-1234567 in 127.0.0.1:5001 already holds sha256:other"), "{msg}");
+        assert!(
+            msg.contains("sha-1234567 in 127.0.0.1:5001 already holds sha256:other"),
+            "{msg}"
+        );
         // v1.0.0 went first; nothing after the refusal, and nothing to the second registry.
         assert_eq!(fake.writes(), ["upload 127.0.0.1:5001:v1.0.0"]);
     }
@@ -293,12 +394,31 @@ mod tests {
         fake.put(R1, "latest", "sha256:m100", "sha256:c100");
         // v1.1.0 is published by someone else while this v1.0.1 publish runs.
         *fake.meanwhile.lock().unwrap() = Some(Box::new(|s| {
-            s.insert((R1.into(), "v1.1.0".into()), Remote { digest: "sha256:m110".into(), config: "sha256:c110".into() });
-            s.insert((R1.into(), "latest".into()), Remote { digest: "sha256:m110".into(), config: "sha256:c110".into() });
+            s.insert(
+                (R1.into(), "v1.1.0".into()),
+                Remote {
+                    digest: "sha256:m110".into(),
+                    config: "sha256:c110".into(),
+                },
+            );
+            s.insert(
+                (R1.into(), "latest".into()),
+                Remote {
+                    digest: "sha256:m110".into(),
+                    config: "sha256:c110".into(),
+                },
+            );
         }));
         let pushed = run(&fake, &release("v1.0.1", "sha256:img", &[R1])).unwrap();
-        assert_eq!(fake.get(R1, "latest").as_deref(), Some("sha256:m110"), "latest moved back");
-        assert!(pushed[0].latest_skipped.as_deref().is_some_and(|w| w.contains("lower than v1.1.0")));
+        assert_eq!(
+            fake.get(R1, "latest").as_deref(),
+            Some("sha256:m110"),
+            "latest moved back"
+        );
+        assert!(pushed[0]
+            .latest_skipped
+            .as_deref()
+            .is_some_and(|w| w.contains("lower than v1.1.0")));
         assert!(!pushed[0].tags.contains_key("latest"));
         assert!(fake.get(R1, "v1.0.1").is_some());
     }
@@ -311,11 +431,17 @@ mod tests {
         fake.put(R1, "latest", "sha256:m110", "sha256:c110");
         let plan = PushPlan::rollback(
             &version::parse_tag("v1.0.0").unwrap(),
-            Source::Remote { repo: format!("{R1}/pp"), digest: "sha256:m100".into() },
+            Source::Remote {
+                repo: format!("{R1}/pp"),
+                digest: "sha256:m100".into(),
+            },
             &targets(&[R1]),
         );
         let pushed = run(&fake, &plan).unwrap();
-        assert_eq!(fake.writes(), ["point 127.0.0.1:5001:latest<-127.0.0.1:5001/pp@sha256:m100"]);
+        assert_eq!(
+            fake.writes(),
+            ["point 127.0.0.1:5001:latest<-127.0.0.1:5001/pp@sha256:m100"]
+        );
         assert_eq!(fake.get(R1, "latest").as_deref(), Some("sha256:m100"));
         assert_eq!(fake.get(R1, "v1.1.0").as_deref(), Some("sha256:m110"));
         verify(&fake, &pushed).unwrap();
@@ -328,16 +454,30 @@ mod tests {
         let plan = PushPlan::release(
             &version::parse_tag("v1.0.0").unwrap(),
             "sha-1234567",
-            Source::Remote { repo: format!("{R1}/pp"), digest: "sha256:m1".into() },
+            Source::Remote {
+                repo: format!("{R1}/pp"),
+                digest: "sha256:m1".into(),
+            },
             &targets(&[R1, R2]),
         );
         let pushed = run(&fake, &plan).unwrap();
         assert_eq!(pushed[0].upload, Upload::Nothing);
-        assert_eq!(pushed[1].upload, Upload::Copied { from: format!("{R1}/pp@sha256:m1") });
+        assert_eq!(
+            pushed[1].upload,
+            Upload::Copied {
+                from: format!("{R1}/pp@sha256:m1")
+            }
+        );
         let w = fake.writes();
         assert!(w.iter().all(|l| l.starts_with("point")), "no upload: {w:?}");
-        assert!(w.contains(&"point 127.0.0.1:5002:v1.0.0<-127.0.0.1:5001/pp@sha256:m1".to_string()), "{w:?}");
-        assert!(w.contains(&"point 127.0.0.1:5002:sha-1234567<-127.0.0.1:5002/pp@sha256:m1".to_string()), "{w:?}");
+        assert!(
+            w.contains(&"point 127.0.0.1:5002:v1.0.0<-127.0.0.1:5001/pp@sha256:m1".to_string()),
+            "{w:?}"
+        );
+        assert!(
+            w.contains(&"point 127.0.0.1:5002:sha-1234567<-127.0.0.1:5002/pp@sha256:m1".to_string()),
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -345,23 +485,51 @@ mod tests {
         let fake = Fake::default();
         let seen = std::sync::Mutex::new(Vec::new());
         let hook = |t: &Target, d: &str| {
-            seen.lock().unwrap().push(format!("{} {d} after {} writes", t.spec, fake.writes().len()));
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {d} after {} writes", t.spec, fake.writes().len()));
             Ok(())
         };
-        execute(&fake, "pp", &release("v1.0.0", "sha256:img", &[R1]), false, &|_| {}, &hook).unwrap();
+        execute(
+            &fake,
+            "pp",
+            &release("v1.0.0", "sha256:img", &[R1]),
+            false,
+            &|_| {},
+            &hook,
+        )
+        .unwrap();
         // v1.0.0 and sha-… were written, latest not yet.
-        assert_eq!(*seen.lock().unwrap(), ["127.0.0.1:5001 sha256:manifest-of-sha256:img after 2 writes"]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["127.0.0.1:5001 sha256:manifest-of-sha256:img after 2 writes"]
+        );
         let fake = Fake::default();
-        let e = execute(&fake, "pp", &release("v1.0.0", "sha256:img", &[R1]), false, &|_| {}, &|_, _| Err(exit::gate("bad key"))).unwrap_err();
+        let e = execute(
+            &fake,
+            "pp",
+            &release("v1.0.0", "sha256:img", &[R1]),
+            false,
+            &|_| {},
+            &|_, _| Err(exit::gate("bad key")),
+        )
+        .unwrap_err();
         assert_eq!(exit::code_of(&e), 1);
         assert!(fake.get(R1, "latest").is_none(), "latest moved although signing failed");
         // A pre-release has no latest: the hook runs after its last tag.
         let fake = Fake::default();
         let n = std::sync::Mutex::new(0);
-        execute(&fake, "pp", &release("v1.0.0-rc.1", "sha256:img", &[R1]), false, &|_| {}, &|_, _| {
-            *n.lock().unwrap() += 1;
-            Ok(())
-        })
+        execute(
+            &fake,
+            "pp",
+            &release("v1.0.0-rc.1", "sha256:img", &[R1]),
+            false,
+            &|_| {},
+            &|_, _| {
+                *n.lock().unwrap() += 1;
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(*n.lock().unwrap(), 1);
     }
@@ -373,14 +541,31 @@ mod tests {
         fake.put(R1, "latest", "sha256:someone-else", "sha256:x");
         let e = verify(&fake, &pushed).unwrap_err();
         assert_eq!(exit::code_of(&e), 3);
-        assert!(e.to_string().contains("127.0.0.1:5001/pp:latest holds sha256:someone-else"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("127.0.0.1:5001/pp:latest holds sha256:someone-else"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_dry_run_reads_nothing_and_writes_through_the_registry_only() {
         let fake = Fake::default();
         fake.put(R1, "v1.0.0", "sha256:other", "sha256:x");
-        execute(&fake, "pp", &release("v1.0.0", "", &[R1]), true, &|_| {}, &|_, _| Ok(())).unwrap();
-        assert!(fake.log.lock().unwrap().iter().all(|l| !l.starts_with("remote") && !l.starts_with("tags")));
+        execute(
+            &fake,
+            "pp",
+            &release("v1.0.0", "", &[R1]),
+            true,
+            &|_| {},
+            &|_, _| Ok(()),
+        )
+        .unwrap();
+        assert!(fake
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|l| !l.starts_with("remote") && !l.starts_with("tags")));
     }
 }

@@ -8,13 +8,13 @@
 //! clock), and the classic builder keeps its cached layers' ids, `created` included,
 //! when `--cache-from` offers the published image.
 
+use super::attest::{self, Attestor};
 use super::plan::{self, PushPlan, Remote, Source, Target};
 use super::preflight::{self, Problems};
 use super::registry::Session;
-use super::attest::{self, Attestor};
 use super::{base, gates, release, PublishOpts, TOOLS};
-use crate::scan::{self, sbom};
 use crate::image::{self, BuildOpts};
+use crate::scan::{self, sbom};
 use crate::tools::{docker, git};
 use crate::{ctx::Ctx, date, exit, files, tags, version};
 use anyhow::Result;
@@ -39,7 +39,11 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     }
     let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
     if let Some(v) = &version {
-        p.take(gates::preflight(ctx, &opts.scan, &format!("{image}:{}", version::tag(v))));
+        p.take(gates::preflight(
+            ctx,
+            &opts.scan,
+            &format!("{image}:{}", version::tag(v)),
+        ));
     }
     let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
     let signer = release::signer_of(ctx, opts, &mut p);
@@ -65,7 +69,10 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
             }
             if let Some(all) = p.take(s.list_tags(t, &image)) {
                 if let Err(why) = plan::latest_decision(v, &all) {
-                    p.usage(format!("{why} in {}; --rebuild would move latest back: check out the newest release", t.spec));
+                    p.usage(format!(
+                        "{why} in {}; --rebuild would move latest back: check out the newest release",
+                        t.spec
+                    ));
                 }
             }
             if let Some(Some(r)) = p.take(s.remote_of(t, &image, "latest")) {
@@ -81,34 +88,61 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let line = base_line(ctx, opts, &mut p, session.as_ref(), &targets, &image, version.as_ref());
     p.finish("publish --rebuild")?;
     let (Some(version), Some(head), Some(session), Some(rc)) = (version, head, session, release_commit) else {
-        return Err(exit::env("publish --rebuild preflight could not gather its facts (version, commit, release commit, login); rerun"));
+        return Err(exit::env(
+            "publish --rebuild preflight could not gather its facts (version, commit, release commit, login); rerun",
+        ));
     };
     ctx.end_step();
 
     // Build the release commit itself, so that the labels (and the digest) match it.
-    let worktree = if rc == head.commit { None } else { Worktree::add(ctx, &rc)? };
+    let worktree = if rc == head.commit {
+        None
+    } else {
+        Worktree::add(ctx, &rc)?
+    };
     let bctx = worktree.as_ref().map(|w| ctx.at(w.src()));
     let bctx = bctx.as_ref().unwrap_or(ctx);
 
-    let mut opts_b = BuildOpts { pull: true, auth: Some(session.auth().clone()), ..opts.build.clone() };
+    let mut opts_b = BuildOpts {
+        pull: true,
+        auth: Some(session.auth().clone()),
+        ..opts.build.clone()
+    };
     if let Some(l) = &line {
         println!("{}", l.message());
         opts_b.build_args.push(format!("BASE_IMAGE={}", l.base_image));
     }
     // A moved base cannot give the image latest holds: no cache from it, no second build.
     let moved = line.as_ref().is_some_and(base::Line::moved);
-    let like = targets.iter().find_map(|t| latest.get(&t.spec).map(|r| (t, r))).filter(|_| !moved);
+    let like = targets
+        .iter()
+        .find_map(|t| latest.get(&t.spec).map(|r| (t, r)))
+        .filter(|_| !moved);
     let built = build_like(ctx, bctx, &session, &mut opts_b, like, &image)?;
 
-    let changed: Vec<Target> = targets.iter().filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str())).cloned().collect();
+    let changed: Vec<Target> = targets
+        .iter()
+        .filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str()))
+        .cloned()
+        .collect();
     if !ctx.dry_run && changed.is_empty() {
         let r = latest.values().next().map(|r| r.digest.clone()).unwrap_or_default();
         // The weekly job watches what is published: the same image (same id as latest's),
         // scanned with today's vulnerability DB. A new finding stops here, nothing pushed.
         eprintln!("    the rebuilt image is the one latest holds ({r}); scanning it with today's DB");
-        let scan = scan::scan_as(bctx, &built.id, &built.reference, &opts.scan)
-            .map_err(|e| with_context(e, &format!("the published {}@{r} (latest) has a new finding; rebuild on a fixed base or bump the tool", version::tag(&version))))?;
-        println!("unchanged: the rebuilt {} is the image latest already holds ({r}); nothing pushed", version::tag(&version));
+        let scan = scan::scan_as(bctx, &built.id, &built.reference, &opts.scan).map_err(|e| {
+            with_context(
+                e,
+                &format!(
+                    "the published {}@{r} (latest) has a new finding; rebuild on a fixed base or bump the tool",
+                    version::tag(&version)
+                ),
+            )
+        })?;
+        println!(
+            "unchanged: the rebuilt {} is the image latest already holds ({r}); nothing pushed",
+            version::tag(&version)
+        );
         return Ok(json!({
             "status": "unchanged",
             "mode": "rebuild",
@@ -129,7 +163,16 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let (passed, sbom) = (passed?, sbom?);
     let attestor = match &signer {
         Some(s) => {
-            let prov = attest::provenance(bctx, &built.id, &built.args, &built.policy_hash, &head_of(bctx)?, &version::tag(&version), &opts_b.build_args, started)?;
+            let prov = attest::provenance(
+                bctx,
+                &built.id,
+                &built.args,
+                &built.policy_hash,
+                &head_of(bctx)?,
+                &version::tag(&version),
+                &opts_b.build_args,
+                started,
+            )?;
             Some(Attestor::new(ctx, &session, s, prov, sbom.as_ref())?)
         }
         None => None,
@@ -139,7 +182,9 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let hook = |t: &Target, d: &str| attestor.as_ref().map_or(Ok(()), |a| a.sign(t, &image, d));
     let pushed = release::execute(ctx, &session.registry(&image), &image, &plan, &hook)?;
     let mut rec = release::record("rebuild", &version, &rc, &built, &pushed, &passed);
-    rec["signing"] = attestor.as_ref().map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
+    rec["signing"] = attestor
+        .as_ref()
+        .map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
     if let Some(l) = &line {
         rec["base"] = l.json();
     }
@@ -153,7 +198,11 @@ fn head_of(ctx: &Ctx) -> Result<git::Head> {
 
 /// `e` with a first sentence of ours, its exit code kept.
 fn with_context(e: anyhow::Error, what: &str) -> anyhow::Error {
-    exit::Exit { code: exit::code_of(&e), msg: format!("{what}: {}", exit::one_line(&e)) }.into()
+    exit::Exit {
+        code: exit::code_of(&e),
+        msg: format!("{what}: {}", exit::one_line(&e)),
+    }
+    .into()
 }
 
 /// With `base-image-track` configured: where the base line stands (the rebuild then runs
@@ -185,7 +234,14 @@ fn base_line(
 /// builds once more with the published image as the cache. Same inputs, same image id: no
 /// clock goes into it (the label step takes the same `cache_from`, or its layer would get
 /// a new `created`).
-fn build_like(ctx: &Ctx, bctx: &Ctx, session: &Session<'_>, opts: &mut BuildOpts, like: Option<(&Target, &Remote)>, image: &str) -> Result<image::Built> {
+fn build_like(
+    ctx: &Ctx,
+    bctx: &Ctx,
+    session: &Session<'_>,
+    opts: &mut BuildOpts,
+    like: Option<(&Target, &Remote)>,
+    image: &str,
+) -> Result<image::Built> {
     let Some((t, remote)) = like.filter(|_| !opts.no_cache) else {
         return image::build(bctx, opts);
     };

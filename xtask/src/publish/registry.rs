@@ -7,9 +7,9 @@ use super::plan::{Remote, Target};
 use super::push::{Registry, Uploaded};
 use super::transfer::{self, Transfer, Upload};
 use crate::ctx::Ctx;
+use crate::exit;
 use crate::files::TempDir;
 use crate::tools::{docker, retry, skopeo, Auth};
-use crate::exit;
 use anyhow::{Context, Result};
 
 pub const USER_VAR: &str = "REGISTRY_USERNAME";
@@ -63,18 +63,38 @@ impl<'a> Session<'a> {
     /// never picks a credential store or helper: the logins land in this file only).
     pub fn new(ctx: &'a Ctx, targets: &[Target]) -> Result<Session<'a>> {
         let dir = crate::cleanup::temp_dir(ctx, "auth").context("cannot create the credentials folder")?;
-        let auths: serde_json::Map<String, serde_json::Value> = targets.iter().map(|t| (t.host.clone(), serde_json::json!({}))).collect();
-        dir.write_private("config.json", format!("{}\n", serde_json::json!({ "auths": auths })).as_bytes())?;
+        let auths: serde_json::Map<String, serde_json::Value> = targets
+            .iter()
+            .map(|t| (t.host.clone(), serde_json::json!({})))
+            .collect();
+        dir.write_private(
+            "config.json",
+            format!("{}\n", serde_json::json!({ "auths": auths })).as_bytes(),
+        )?;
         let path = dir.path().to_path_buf();
-        eprintln!("    (credentials go to a throwaway DOCKER_CONFIG={}, removed at the end)", path.display());
-        Ok(Session { ctx, auth: Auth::Throwaway(path), _dir: Some(dir) })
+        eprintln!(
+            "    (credentials go to a throwaway DOCKER_CONFIG={}, removed at the end)",
+            path.display()
+        );
+        Ok(Session {
+            ctx,
+            auth: Auth::Throwaway(path),
+            _dir: Some(dir),
+        })
     }
 
     /// The user's own Docker configuration (their `docker login`, credential helpers
     /// included), read and never written.
     pub fn user(ctx: &'a Ctx, dir: std::path::PathBuf) -> Session<'a> {
-        eprintln!("    (no REGISTRY_* credentials: using your own Docker login in {})", dir.display());
-        Session { ctx, auth: Auth::User(dir), _dir: None }
+        eprintln!(
+            "    (no REGISTRY_* credentials: using your own Docker login in {})",
+            dir.display()
+        );
+        Session {
+            ctx,
+            auth: Auth::User(dir),
+            _dir: None,
+        }
     }
 
     /// With the user's own login: whether it can read the registry (the repository may
@@ -96,7 +116,10 @@ impl<'a> Session<'a> {
 
     pub fn access(&self, t: &Target) -> skopeo::Access {
         // Plain HTTP is allowed for this machine's own registries, never elsewhere.
-        skopeo::Access { authfile: Some(self.auth.authfile()), tls_verify: !t.is_loopback() }
+        skopeo::Access {
+            authfile: Some(self.auth.authfile()),
+            tls_verify: !t.is_loopback(),
+        }
     }
 
     /// `docker login -u USER --password-stdin -- HOST`, the secret on stdin only. It really
@@ -128,12 +151,19 @@ impl<'a> Session<'a> {
 
     /// The manifest digest and image config digest behind a tag.
     pub fn remote_of(&self, t: &Target, image: &str, tag: &str) -> Result<Option<Remote>> {
-        let Some(found) = self.inspect(t, image, tag)? else { return Ok(None) };
+        let Some(found) = self.inspect(t, image, tag)? else {
+            return Ok(None);
+        };
         let reference = format!("{}@{}", t.repo(image), found.digest);
-        let raw = skopeo::raw_manifest(self.ctx, &self.access(t), &reference)?.with_context(|| format!("{reference} vanished"))?;
-        let config = skopeo::manifest_config(&raw)
-            .with_context(|| format!("{reference} is not a single image manifest (a manifest list?); publish pushes single images"))?;
-        Ok(Some(Remote { digest: found.digest, config }))
+        let raw = skopeo::raw_manifest(self.ctx, &self.access(t), &reference)?
+            .with_context(|| format!("{reference} vanished"))?;
+        let config = skopeo::manifest_config(&raw).with_context(|| {
+            format!("{reference} is not a single image manifest (a manifest list?); publish pushes single images")
+        })?;
+        Ok(Some(Remote {
+            digest: found.digest,
+            config,
+        }))
     }
 
     pub fn list_tags(&self, t: &Target, image: &str) -> Result<Vec<String>> {
@@ -159,8 +189,10 @@ impl SessionRegistry<'_> {
         let ctx = self.s.ctx;
         let diff_ids = docker::layers(ctx, id)?;
         let reference = format!("{}@{digest}", t.repo(self.image));
-        let raw = skopeo::raw_manifest(ctx, &self.s.access(t), &reference)?.with_context(|| format!("{reference} is not in the registry"))?;
-        let (layers, config) = skopeo::manifest_layers(&raw).with_context(|| format!("{reference} is not an image manifest"))?;
+        let raw = skopeo::raw_manifest(ctx, &self.s.access(t), &reference)?
+            .with_context(|| format!("{reference} is not in the registry"))?;
+        let (layers, config) =
+            skopeo::manifest_layers(&raw).with_context(|| format!("{reference} is not an image manifest"))?;
         transfer::of_push(push_output, &diff_ids, &layers, config, raw.len() as u64).map_err(anyhow::Error::msg)
     }
 }
@@ -180,11 +212,21 @@ impl Registry for SessionRegistry<'_> {
         let ctx = self.s.ctx;
         let reference = t.reference(self.image, tag);
         docker::tag(ctx, if id.is_empty() { "<built image>" } else { id }, &reference)?;
-        let out = retry::change(ctx, &format!("pushing {tag} to {}", t.spec), &docker::push_cmd(&self.s.auth, &reference));
+        let out = retry::change(
+            ctx,
+            &format!("pushing {tag} to {}", t.spec),
+            &docker::push_cmd(&self.s.auth, &reference),
+        );
         docker::untag(ctx, &reference);
-        let Some(out) = out? else { return Ok(Uploaded { digest: "sha256:<digest of that push>".to_string(), upload: Upload::Nothing }) };
+        let Some(out) = out? else {
+            return Ok(Uploaded {
+                digest: "sha256:<digest of that push>".to_string(),
+                upload: Upload::Nothing,
+            });
+        };
         let text = out.text();
-        let digest = docker::push_digest(&text, tag).with_context(|| format!("`docker push {reference}` printed no `{tag}: digest: sha256:…` line"))?;
+        let digest = docker::push_digest(&text, tag)
+            .with_context(|| format!("`docker push {reference}` printed no `{tag}: digest: sha256:…` line"))?;
         // The push worked: a count that cannot be made is said, never an error.
         let upload = match self.transfer(t, id, &digest, &text) {
             Ok(tr) => Upload::Layers(tr),
@@ -200,7 +242,14 @@ impl Registry for SessionRegistry<'_> {
         let what = format!("pointing {tag} at {src} in {}", t.spec);
         let src_host = src.split('/').next().unwrap_or_default();
         let src_tls = !super::target::is_loopback_host(src_host);
-        skopeo::copy(self.s.ctx, &a, src_tls, &what, &format!("docker://{src}"), &format!("docker://{}", t.reference(self.image, tag)))
+        skopeo::copy(
+            self.s.ctx,
+            &a,
+            src_tls,
+            &what,
+            &format!("docker://{src}"),
+            &format!("docker://{}", t.reference(self.image, tag)),
+        )
     }
 }
 

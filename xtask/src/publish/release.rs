@@ -9,7 +9,7 @@
 use super::attest::{self, Attestor};
 use super::plan::{self, PushPlan, Pushed, Source, Target};
 use super::preflight::{self, Problems};
-use super::registry::{Creds, Credentials};
+use super::registry::{Credentials, Creds};
 use super::{gates, push, PublishOpts, TOOLS};
 use crate::image::{self, BuildOpts};
 use crate::scan::sbom::{self, Sbom};
@@ -39,7 +39,9 @@ pub struct Local {
 pub fn signer_of(ctx: &Ctx, opts: &PublishOpts, p: &mut Problems) -> Option<Signer> {
     match p.take(signer::load(ctx, &opts.signing)) {
         Some(None) => {
-            eprintln!("warning: this release will be UNSIGNED: no `signing-public-key` is configured (see README, Signing)");
+            eprintln!(
+                "warning: this release will be UNSIGNED: no `signing-public-key` is configured (see README, Signing)"
+            );
             None
         }
         Some(s) => s,
@@ -52,21 +54,35 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
     ctx.step("publish preflight");
     let (targets, creds, signer) = match local {
         Some(l) => (l.targets, Credentials::Given(l.creds), Some(l.signer)),
-        None => (preflight::targets(ctx, opts, &mut p), opts.creds.clone(), signer_of(ctx, opts, &mut p)),
+        None => (
+            preflight::targets(ctx, opts, &mut p),
+            opts.creds.clone(),
+            signer_of(ctx, opts, &mut p),
+        ),
     };
     let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, creds);
     let head = p.take(git::head(ctx));
     let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
     if let Some(v) = &version {
-        p.take(gates::preflight(ctx, &opts.scan, &format!("{image}:{}", version::tag(v))));
+        p.take(gates::preflight(
+            ctx,
+            &opts.scan,
+            &format!("{image}:{}", version::tag(v)),
+        ));
     }
     let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
     // A release of this version already in a registry: from this commit (resume), or not.
     let mut resume: Option<(Source, BTreeMap<String, String>)> = None;
     if let (Some(s), Some(v), Some(h)) = (&session, &version, &head) {
         for t in &targets {
-            let Some(Some(found)) = p.take(s.inspect(t, &image, &version::tag(v))) else { continue };
-            let rev = found.labels.get(tags::LABEL_REVISION).map(String::as_str).unwrap_or("an unknown commit");
+            let Some(Some(found)) = p.take(s.inspect(t, &image, &version::tag(v))) else {
+                continue;
+            };
+            let rev = found
+                .labels
+                .get(tags::LABEL_REVISION)
+                .map(String::as_str)
+                .unwrap_or("an unknown commit");
             if rev != h.commit {
                 p.usage(format!(
                     "{} is already published in {} ({}, built from {rev}); a version is released once: \
@@ -76,14 +92,27 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
                     found.digest
                 ));
             } else if resume.is_none() {
-                eprintln!("    {} is already in {} from this commit ({}): resuming from it, no rebuild", version::tag(v), t.spec, found.digest);
-                resume = Some((Source::Remote { repo: t.repo(&image), digest: found.digest }, found.labels));
+                eprintln!(
+                    "    {} is already in {} from this commit ({}): resuming from it, no rebuild",
+                    version::tag(v),
+                    t.spec,
+                    found.digest
+                );
+                resume = Some((
+                    Source::Remote {
+                        repo: t.repo(&image),
+                        digest: found.digest,
+                    },
+                    found.labels,
+                ));
             }
         }
     }
     p.finish("publish")?;
     let (Some(version), Some(head), Some(session)) = (version, head, session) else {
-        return Err(exit::env("publish preflight could not gather its facts (version, commit, registry login); rerun"));
+        return Err(exit::env(
+            "publish preflight could not gather its facts (version, commit, registry login); rerun",
+        ));
     };
     ctx.end_step();
     let sha = tags::sha_tag(&head.commit, ctx.config()?.sha_length);
@@ -98,12 +127,23 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
         if let (Some(signer), Source::Remote { repo, digest }) = (&signer, &source) {
             let local = format!("{repo}@{digest}");
             if !docker::pull(ctx, Some(session.auth()), &local)? && !ctx.dry_run {
-                return Err(exit::env(format!("cannot pull {local} to sign it; check the registry and rerun")));
+                return Err(exit::env(format!(
+                    "cannot pull {local} to sign it; check the registry and rerun"
+                )));
             }
             let sbom = sbom::sbom(ctx, &local, &format!("{image}:{vtag}"))?;
             let args = image::resolved_args(ctx, &opts.build)?;
             let policy_hash = labels.get(tags::LABEL_POLICY_HASH).cloned().unwrap_or_default();
-            let prov = attest::provenance(ctx, &local, &args, &policy_hash, &head, &vtag, &opts.build.build_args, started)?;
+            let prov = attest::provenance(
+                ctx,
+                &local,
+                &args,
+                &policy_hash,
+                &head,
+                &vtag,
+                &opts.build.build_args,
+                started,
+            )?;
             signing = Some((Attestor::new(ctx, &session, signer, prov, sbom.as_ref())?, sbom));
         }
         let hook = |t: &Target, d: &str| signing.as_ref().map_or(Ok(()), |(a, _)| a.sign(t, &image, d));
@@ -119,11 +159,20 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             scan: &json!({ "resumed": "its gates passed when it was first pushed" }),
             integration: &json!(null),
         });
-        rec["signing"] = signing.as_ref().map_or(Value::Null, |(a, s)| a.record(s.as_ref(), &ctx.root));
-        return Ok(Released { pushed, version, record: rec });
+        rec["signing"] = signing
+            .as_ref()
+            .map_or(Value::Null, |(a, s)| a.record(s.as_ref(), &ctx.root));
+        return Ok(Released {
+            pushed,
+            version,
+            record: rec,
+        });
     }
 
-    let build = BuildOpts { auth: Some(session.auth().clone()), ..opts.build.clone() };
+    let build = BuildOpts {
+        auth: Some(session.auth().clone()),
+        ..opts.build.clone()
+    };
     let built = image::build(ctx, &build)?;
     let plan = PushPlan::release(&version, &sha, Source::Built { id: built.id.clone() }, &targets);
     // While the gates run: would any fixed tag have to move (then stop before pushing)?
@@ -133,7 +182,15 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             refusals(&reg, &plan)?;
         }
         match &signer {
-            Some(_) => sbom::sbom(ctx, if built.id.is_empty() { &built.reference } else { &built.id }, &built.reference),
+            Some(_) => sbom::sbom(
+                ctx,
+                if built.id.is_empty() {
+                    &built.reference
+                } else {
+                    &built.id
+                },
+                &built.reference,
+            ),
             None => Ok(None),
         }
     };
@@ -142,7 +199,16 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
     let passed = passed?;
     let attestor = match &signer {
         Some(s) => {
-            let prov = attest::provenance(ctx, &built.id, &built.args, &built.policy_hash, &head, &vtag, &opts.build.build_args, started)?;
+            let prov = attest::provenance(
+                ctx,
+                &built.id,
+                &built.args,
+                &built.policy_hash,
+                &head,
+                &vtag,
+                &opts.build.build_args,
+                started,
+            )?;
             Some(Attestor::new(ctx, &session, s, prov, sbom.as_ref())?)
         }
         None => None,
@@ -150,12 +216,25 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
     let hook = |t: &Target, d: &str| attestor.as_ref().map_or(Ok(()), |a| a.sign(t, &image, d));
     let pushed = execute(ctx, &reg, &image, &plan, &hook)?;
     let mut rec = record("release", &version, &head.commit, &built, &pushed, &passed);
-    rec["signing"] = attestor.as_ref().map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
-    Ok(Released { pushed, version, record: rec })
+    rec["signing"] = attestor
+        .as_ref()
+        .map_or(Value::Null, |a| a.record(sbom.as_ref(), &ctx.root));
+    Ok(Released {
+        pushed,
+        version,
+        record: rec,
+    })
 }
 
 /// The record of a build that passed its gates and was pushed.
-pub fn record(mode: &str, version: &semver::Version, commit: &str, built: &image::Built, pushed: &[Pushed], passed: &gates::Passed) -> Value {
+pub fn record(
+    mode: &str,
+    version: &semver::Version,
+    commit: &str,
+    built: &image::Built,
+    pushed: &[Pushed],
+    passed: &gates::Passed,
+) -> Value {
     plan::record(&plan::Record {
         mode,
         version,
@@ -170,7 +249,13 @@ pub fn record(mode: &str, version: &semver::Version, commit: &str, built: &image
 }
 
 /// Carries the plan out, then reads every tag back.
-pub fn execute(ctx: &Ctx, reg: &dyn push::Registry, image: &str, plan: &PushPlan, before_latest: push::BeforeLatest<'_>) -> Result<Vec<Pushed>> {
+pub fn execute(
+    ctx: &Ctx,
+    reg: &dyn push::Registry,
+    image: &str,
+    plan: &PushPlan,
+    before_latest: push::BeforeLatest<'_>,
+) -> Result<Vec<Pushed>> {
     for t in &plan.targets {
         ctx.step(&format!("push to {}", t.target.spec));
     }
@@ -179,7 +264,12 @@ pub fn execute(ctx: &Ctx, reg: &dyn push::Registry, image: &str, plan: &PushPlan
         ctx.step("verify");
         push::verify(reg, &pushed)?;
         for p in &pushed {
-            eprintln!("    {}: {} verified at {}", p.target.spec, p.tags.keys().cloned().collect::<Vec<_>>().join(", "), p.digest);
+            eprintln!(
+                "    {}: {} verified at {}",
+                p.target.spec,
+                p.tags.keys().cloned().collect::<Vec<_>>().join(", "),
+                p.digest
+            );
             eprintln!("    {}: {}", p.target.spec, p.upload.summary());
         }
         ctx.end_step();
@@ -192,7 +282,8 @@ fn refusals(reg: &dyn push::Registry, plan: &PushPlan) -> Result<()> {
     for tp in &plan.targets {
         for tag in tp.tags.iter().filter(|t| t.kind == plan::Kind::Fixed) {
             let now = reg.remote(&tp.target, &tag.tag)?;
-            if let plan::Decision::Refuse { there } = plan::decide(tag, &plan.source, &plan.version, now.as_ref(), &[]) {
+            if let plan::Decision::Refuse { there } = plan::decide(tag, &plan.source, &plan.version, now.as_ref(), &[])
+            {
                 return Err(exit::usage(format!(
                     "{} in {} already holds {there}, another image than this build ({}); a version or commit tag \
                      never moves: bump VERSION (cargo xtask bump-version patch) and publish again",
@@ -209,5 +300,8 @@ fn refusals(reg: &dyn push::Registry, plan: &PushPlan) -> Result<()> {
 /// Tool → version from an image's labels.
 pub fn tools_of(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let prefix = tags::tool_label("");
-    labels.iter().filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.clone()))).collect()
+    labels
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.clone())))
+        .collect()
 }

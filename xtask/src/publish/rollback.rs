@@ -6,8 +6,8 @@
 use super::plan::{self, PushPlan, Source, Target};
 use super::preflight::{self, Problems};
 use super::{release, PublishOpts};
-use crate::tools::skopeo::Inspected;
 use crate::sign::check;
+use crate::tools::skopeo::Inspected;
 use crate::{cleanup, ctx::Ctx, exit, tags, verify, version};
 use anyhow::Result;
 use semver::Version;
@@ -25,14 +25,20 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
         for t in &targets {
             match p.take(s.inspect(t, &image, &version::tag(v))) {
                 Some(Some(i)) => found.push((t, i)),
-                Some(None) => p.usage(format!("{} is not published in {}, so latest cannot go back to it", version::tag(v), t.spec)),
+                Some(None) => p.usage(format!(
+                    "{} is not published in {}, so latest cannot go back to it",
+                    version::tag(v),
+                    t.spec
+                )),
                 None => {}
             }
         }
     }
     p.finish("publish --rollback")?;
     let (Some(session), Some(labels)) = (session, found.first().map(|(_, i)| i.labels.clone())) else {
-        return Err(exit::env("publish --rollback preflight could not gather its facts (registry login, the version's digest); rerun"));
+        return Err(exit::env(
+            "publish --rollback preflight could not gather its facts (registry login, the version's digest); rerun",
+        ));
     };
     ctx.end_step();
 
@@ -47,15 +53,43 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
     if let (Some(key), false) = (&public, ctx.dry_run) {
         for (t, i) in &found {
             let dir = work.path().join(t.spec.replace(['/', ':'], "_"));
-            check::verify(ctx, &session.access(t), &dir, key, &t.repo(&image), &i.digest, &verify::REQUIRED).map_err(|e| {
-                let msg = format!("{} cannot become latest: {}; roll back to a signed release", version::tag(v), exit::one_line(&e));
-                anyhow::Error::from(exit::Exit { code: exit::code_of(&e), msg })
+            check::verify(
+                ctx,
+                &session.access(t),
+                &dir,
+                key,
+                &t.repo(&image),
+                &i.digest,
+                &verify::REQUIRED,
+            )
+            .map_err(|e| {
+                let msg = format!(
+                    "{} cannot become latest: {}; roll back to a signed release",
+                    version::tag(v),
+                    exit::one_line(&e)
+                );
+                anyhow::Error::from(exit::Exit {
+                    code: exit::code_of(&e),
+                    msg,
+                })
             })?;
-            eprintln!("    {} in {} is signed and attested with {}: latest may go back to it", version::tag(v), t.spec, key.display());
+            eprintln!(
+                "    {} in {} is signed and attested with {}: latest may go back to it",
+                version::tag(v),
+                t.spec,
+                key.display()
+            );
         }
     }
     for (t, i) in &found {
-        let plan = PushPlan::rollback(v, Source::Remote { repo: t.repo(&image), digest: i.digest.clone() }, &[(*t).clone()]);
+        let plan = PushPlan::rollback(
+            v,
+            Source::Remote {
+                repo: t.repo(&image),
+                digest: i.digest.clone(),
+            },
+            &[(*t).clone()],
+        );
         pushed.extend(release::execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?);
     }
     Ok(plan::record(&plan::Record {

@@ -2,7 +2,12 @@
 //! grammar, never trusted as text. Pure.
 
 /// Docker Hub's names. A bare `name` or `user/name` (no host) also means Docker Hub.
-const DOCKER_HUB: [&str; 4] = ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"];
+const DOCKER_HUB: [&str; 4] = [
+    "docker.io",
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
 
 /// A registry to publish to: `HOST[:PORT][/PATH]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +26,9 @@ impl Target {
     /// Parses `--registry`/`registries` values. Errors name the value and the expected form.
     pub fn parse(spec: &str) -> Result<Target, String> {
         let s = spec.trim().trim_end_matches('/');
-        let bad = |why: &str| format!("registry `{spec}` {why}; expected HOST[:PORT][/PATH] like ghcr.io/org or 127.0.0.1:5000");
+        let bad = |why: &str| {
+            format!("registry `{spec}` {why}; expected HOST[:PORT][/PATH] like ghcr.io/org or 127.0.0.1:5000")
+        };
         if s.is_empty() {
             return Err(bad("is empty"));
         }
@@ -34,7 +41,11 @@ impl Target {
         let (first, rest) = s.split_once('/').unwrap_or((s, ""));
         // Docker's rule: the first part is a host if it has a `.` or `:` or is `localhost`.
         let has_host = first.contains('.') || first.contains(':') || first == "localhost";
-        let (host, path) = if has_host { (first.to_string(), rest.to_string()) } else { ("docker.io".to_string(), s.to_string()) };
+        let (host, path) = if has_host {
+            (first.to_string(), rest.to_string())
+        } else {
+            ("docker.io".to_string(), s.to_string())
+        };
         if has_host {
             check_host(&host).map_err(|why| bad(&why))?;
         }
@@ -42,11 +53,22 @@ impl Target {
             return Err(bad("has a tag (`:`) in its path; tags come from VERSION"));
         }
         if !path.is_empty() && !path.split('/').all(is_path_component) {
-            return Err(bad("has a path that is not a lowercase repository name (a-z, 0-9, and . _ __ - between them)"));
+            return Err(bad(
+                "has a path that is not a lowercase repository name (a-z, 0-9, and . _ __ - between them)",
+            ));
         }
-        let bare_host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(&host).to_ascii_lowercase();
+        let bare_host = host
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(&host)
+            .to_ascii_lowercase();
         let public = !has_host || DOCKER_HUB.contains(&bare_host.as_str());
-        Ok(Target { spec: s.to_string(), host, path, public })
+        Ok(Target {
+            spec: s.to_string(),
+            host,
+            path,
+            public,
+        })
     }
 
     /// `host/path/image`, the repository the tags go to.
@@ -72,8 +94,15 @@ impl Target {
 fn check_host(host: &str) -> Result<(), String> {
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         let (ip, after) = rest.split_once(']').ok_or("has an unclosed `[` in its host")?;
-        ip.parse::<std::net::Ipv6Addr>().map_err(|_| format!("has `[{ip}]`, which is not an IPv6 address"))?;
-        (None, after.strip_prefix(':').map(Some).unwrap_or(if after.is_empty() { None } else { Some(after) }))
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("has `[{ip}]`, which is not an IPv6 address"))?;
+        (
+            None,
+            after
+                .strip_prefix(':')
+                .map(Some)
+                .unwrap_or(if after.is_empty() { None } else { Some(after) }),
+        )
     } else {
         match host.rsplit_once(':') {
             Some((n, p)) => (Some(n), Some(p)),
@@ -81,7 +110,10 @@ fn check_host(host: &str) -> Result<(), String> {
         }
     };
     if let Some(p) = port {
-        let ok = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
+        let ok = !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
         if !ok {
             return Err(format!("has the port `{p}`, which is not a number from 1 to 65535"));
         }
@@ -131,7 +163,9 @@ pub fn is_loopback_host(host: &str) -> bool {
     let h = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        host.rsplit_once(':').map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }).unwrap_or(host)
+        host.rsplit_once(':')
+            .map(|(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host })
+            .unwrap_or(host)
     };
     if h.eq_ignore_ascii_case("localhost") || h == "::1" {
         return true;
@@ -151,7 +185,10 @@ mod tests {
     fn registry_names() {
         let g = t("ghcr.io/org/");
         assert_eq!((g.host.as_str(), g.path.as_str(), g.public), ("ghcr.io", "org", false));
-        assert_eq!(g.reference("policy-platform", "v1.0.0"), "ghcr.io/org/policy-platform:v1.0.0");
+        assert_eq!(
+            g.reference("policy-platform", "v1.0.0"),
+            "ghcr.io/org/policy-platform:v1.0.0"
+        );
         let l = t("127.0.0.1:5000");
         assert_eq!((l.host.as_str(), l.path.as_str()), ("127.0.0.1:5000", ""));
         assert_eq!(l.repo("pp"), "127.0.0.1:5000/pp");
@@ -162,8 +199,18 @@ mod tests {
         assert!(!t("europe-west6-docker.pkg.dev/project/charts").is_loopback());
         assert!(!t("128.0.0.1:5000").is_loopback());
         assert!(!t("localhost.example.com").is_loopback());
-        assert_eq!(t("europe-west6-docker.pkg.dev/my-project/charts_v2/a__b/c-d").path, "my-project/charts_v2/a__b/c-d");
-        for bad in ["", "https://ghcr.io/org", "ghcr.io/org:v1", "ghcr.io/Org", "ghcr.io/org@sha256:00", "a b"] {
+        assert_eq!(
+            t("europe-west6-docker.pkg.dev/my-project/charts_v2/a__b/c-d").path,
+            "my-project/charts_v2/a__b/c-d"
+        );
+        for bad in [
+            "",
+            "https://ghcr.io/org",
+            "ghcr.io/org:v1",
+            "ghcr.io/Org",
+            "ghcr.io/org@sha256:00",
+            "a b",
+        ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
     }
@@ -196,7 +243,14 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "accepted {bad:?}");
         }
-        for good in ["ghcr.io", "ghcr.io:443/a.b/c_d/e__f/g--h", "10.0.0.1:5000/x", "[2001:db8::1]:5000/x", "registry", "me/team"] {
+        for good in [
+            "ghcr.io",
+            "ghcr.io:443/a.b/c_d/e__f/g--h",
+            "10.0.0.1:5000/x",
+            "[2001:db8::1]:5000/x",
+            "registry",
+            "me/team",
+        ] {
             assert!(Target::parse(good).is_ok(), "refused {good:?}");
         }
     }
@@ -217,7 +271,13 @@ mod tests {
         }
         assert_eq!(t("me/team").host, "docker.io");
         assert_eq!(t("me/team").path, "me/team");
-        for s in ["ghcr.io/me", "localhost:5000", "localhost", "registry.example.com/docker.io", "mydocker.io/x"] {
+        for s in [
+            "ghcr.io/me",
+            "localhost:5000",
+            "localhost",
+            "registry.example.com/docker.io",
+            "mydocker.io/x",
+        ] {
             assert!(!t(s).public, "{s}");
         }
     }

@@ -229,7 +229,8 @@ impl Work {
         // Named like every temp folder of a run (`pp-xtask-<pid>-…`), so a killed run's are
         // found; under a clean absolute path: Trivy reports the ignore file by its cleaned name.
         let tmp = &ctx.env.tmp;
-        let parent = std::fs::canonicalize(tmp).with_context(|| format!("cannot use the temp folder {}", tmp.display()))?;
+        let parent =
+            std::fs::canonicalize(tmp).with_context(|| format!("cannot use the temp folder {}", tmp.display()))?;
         let name = |what: &str| format!("{}{}-{what}-", crate::cleanup::PREFIX, std::process::id());
         let cwd = TempDir::new(&parent, &name("trivy-cwd"))?;
         let inputs = TempDir::new(&parent, &name("trivy-in"))?;

@@ -17,7 +17,18 @@ pub struct Sbom {
 
 /// Trivy's arguments: the image from the local engine, CycloneDX JSON on stdout.
 pub fn args(image: &str) -> Vec<String> {
-    ["image", "--config", trivy::NO_CONFIG, "--format", "cyclonedx", "--image-src", "docker", image].map(String::from).to_vec()
+    [
+        "image",
+        "--config",
+        trivy::NO_CONFIG,
+        "--format",
+        "cyclonedx",
+        "--image-src",
+        "docker",
+        image,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The SBOM of a local image (`None` in a dry run, which only shows the command), saved
@@ -26,7 +37,10 @@ pub fn sbom(ctx: &Ctx, image: &str, shown: &str) -> Result<Option<Sbom>> {
     let cfg = ctx.config()?;
     let refused = trivy::refused_env(&ctx.env.trivy);
     if !refused.is_empty() {
-        return Err(exit::usage(format!("{} set: unset it (the SBOM is written by the pinned Trivy with no other settings)", refused.join(", "))));
+        return Err(exit::usage(format!(
+            "{} set: unset it (the SBOM is written by the pinned Trivy with no other settings)",
+            refused.join(", ")
+        )));
     }
     let env = trivy::passed_env(&ctx.env.trivy);
     let cwd = cleanup::temp_dir(ctx, "trivy-cwd")?;
@@ -52,13 +66,20 @@ pub fn sbom(ctx: &Ctx, image: &str, shown: &str) -> Result<Option<Sbom>> {
         )));
     }
     let components = document["components"].as_array().map_or(0, Vec::len);
-    Ok(Some(Sbom { path, document, components }))
+    Ok(Some(Sbom {
+        path,
+        document,
+        components,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn sbom_args_read_the_local_engine_with_no_config() {
-        assert_eq!(super::args("pp:v1").join(" "), "image --config /dev/null --format cyclonedx --image-src docker pp:v1");
+        assert_eq!(
+            super::args("pp:v1").join(" "),
+            "image --config /dev/null --format cyclonedx --image-src docker pp:v1"
+        );
     }
 }

@@ -37,7 +37,15 @@ pub fn signature_layer(ctx: &Ctx, signer: &Signer, work: &Path, repository: &str
 }
 
 /// One attestation layer: the statement about `repository@digest`, in a signed envelope.
-pub fn attestation_layer(ctx: &Ctx, signer: &Signer, work: &Path, repository: &str, digest: &str, predicate_type: &str, predicate: Value) -> Result<Layer> {
+pub fn attestation_layer(
+    ctx: &Ctx,
+    signer: &Signer,
+    work: &Path,
+    repository: &str,
+    digest: &str,
+    predicate_type: &str,
+    predicate: Value,
+) -> Result<Layer> {
     let body = serde_json::to_vec(&cosign::statement(repository, digest, predicate_type, predicate))?;
     let name = format!("pae-{}", predicate_type.rsplit('/').next().unwrap_or("x"));
     let sig = sign_bytes(ctx, signer, work, &name, &cosign::pae(cosign::IN_TOTO, &body))?;
@@ -46,17 +54,39 @@ pub fn attestation_layer(ctx: &Ctx, signer: &Signer, work: &Path, repository: &s
 
 /// Writes the layers as one manifest under `tag` in `repository`; its digest. In a dry
 /// run the copy is only shown.
-pub fn push(ctx: &Ctx, access: &skopeo::Access, work: &Path, repository: &str, tag: &str, layers: &[Layer]) -> Result<String> {
+pub fn push(
+    ctx: &Ctx,
+    access: &skopeo::Access,
+    work: &Path,
+    repository: &str,
+    tag: &str,
+    layers: &[Layer],
+) -> Result<String> {
     let dir = work.join(tag);
     let digest = layout::write(ctx, &dir, layers)?;
     let what = format!("pushing {tag} to {repository}");
-    skopeo::copy(ctx, access, true, &what, &layout::reference(&dir), &format!("docker://{repository}:{tag}"))?;
+    skopeo::copy(
+        ctx,
+        access,
+        true,
+        &what,
+        &layout::reference(&dir),
+        &format!("docker://{repository}:{tag}"),
+    )?;
     Ok(digest)
 }
 
 /// Signs and attests `repository@digest`: `.sig` with one signature, `.att` with one
 /// layer per `(predicate type, predicate)`.
-pub fn attach(ctx: &Ctx, access: &skopeo::Access, work: &Path, signer: &Signer, repository: &str, digest: &str, predicates: &[(&str, Value)]) -> Result<Attached> {
+pub fn attach(
+    ctx: &Ctx,
+    access: &skopeo::Access,
+    work: &Path,
+    signer: &Signer,
+    repository: &str,
+    digest: &str,
+    predicates: &[(&str, Value)],
+) -> Result<Attached> {
     let sig = signature_layer(ctx, signer, work, repository, digest)?;
     let mut atts = Vec::new();
     for (ty, p) in predicates {
@@ -66,5 +96,11 @@ pub fn attach(ctx: &Ctx, access: &skopeo::Access, work: &Path, signer: &Signer, 
     let attestation_tag = cosign::tag_for(digest, "att");
     let signature_digest = push(ctx, access, work, repository, &signature_tag, &[sig])?;
     let attestation_digest = push(ctx, access, work, repository, &attestation_tag, &atts)?;
-    Ok(Attached { repository: repository.to_string(), signature_tag, signature_digest, attestation_tag, attestation_digest })
+    Ok(Attached {
+        repository: repository.to_string(),
+        signature_tag,
+        signature_digest,
+        attestation_tag,
+        attestation_digest,
+    })
 }

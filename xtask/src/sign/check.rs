@@ -42,11 +42,21 @@ fn verifies(ctx: &Ctx, public: &Path, work: &Path, name: &str, signed: &[u8], si
 /// Checks `.sig` and `.att` of `repository@digest` with the public key file. Exit 1 when
 /// a signature or a required attestation is missing, does not verify, or names another
 /// image; exit 3 when the registry cannot be read.
-pub fn verify(ctx: &Ctx, access: &skopeo::Access, work: &Path, public: &Path, repository: &str, digest: &str, required: &[&str]) -> Result<Verified> {
+pub fn verify(
+    ctx: &Ctx,
+    access: &skopeo::Access,
+    work: &Path,
+    public: &Path,
+    repository: &str,
+    digest: &str,
+    required: &[&str],
+) -> Result<Verified> {
     std::fs::create_dir_all(work)?;
     let sig_tag = cosign::tag_for(digest, "sig");
     let Some(sig) = fetch(ctx, access, &work.join("sig"), repository, &sig_tag)? else {
-        return Err(exit::gate(format!("{repository}@{digest} has no signature ({sig_tag} does not exist): it was not published signed")));
+        return Err(exit::gate(format!(
+            "{repository}@{digest} has no signature ({sig_tag} does not exist): it was not published signed"
+        )));
     };
     let mut problems = Vec::new();
     let mut good = 0;
@@ -54,7 +64,10 @@ pub fn verify(ctx: &Ctx, access: &skopeo::Access, work: &Path, public: &Path, re
         if media != cosign::SIMPLESIGNING {
             continue;
         }
-        let Some(s) = ann[cosign::SIGNATURE_ANNOTATION].as_str().and_then(super::base64::decode) else {
+        let Some(s) = ann[cosign::SIGNATURE_ANNOTATION]
+            .as_str()
+            .and_then(super::base64::decode)
+        else {
             problems.push("a signature layer has no base64 signature annotation".to_string());
             continue;
         };
@@ -69,13 +82,21 @@ pub fn verify(ctx: &Ctx, access: &skopeo::Access, work: &Path, public: &Path, re
         }
     }
     if good == 0 {
-        let why = if problems.is_empty() { "it holds no cosign signature".to_string() } else { problems.join("; ") };
-        return Err(exit::gate(format!("{repository}@{digest}: no valid signature in {sig_tag} ({why})")));
+        let why = if problems.is_empty() {
+            "it holds no cosign signature".to_string()
+        } else {
+            problems.join("; ")
+        };
+        return Err(exit::gate(format!(
+            "{repository}@{digest}: no valid signature in {sig_tag} ({why})"
+        )));
     }
 
     let att_tag = cosign::tag_for(digest, "att");
     let Some(att) = fetch(ctx, access, &work.join("att"), repository, &att_tag)? else {
-        return Err(exit::gate(format!("{repository}@{digest} has no attestations ({att_tag} does not exist)")));
+        return Err(exit::gate(format!(
+            "{repository}@{digest} has no attestations ({att_tag} does not exist)"
+        )));
     };
     let mut predicates = BTreeMap::new();
     let mut problems = Vec::new();
@@ -109,9 +130,18 @@ pub fn verify(ctx: &Ctx, access: &skopeo::Access, work: &Path, public: &Path, re
     if !missing.is_empty() || !problems.is_empty() {
         let mut miss: Vec<String> = missing.iter().map(|t| format!("no valid {t} attestation")).collect();
         if others > 0 && !missing.is_empty() {
-            miss.push(format!("{others} attestation(s) there do not verify with this public key"));
+            miss.push(format!(
+                "{others} attestation(s) there do not verify with this public key"
+            ));
         }
-        return Err(exit::gate(format!("{repository}@{digest}: {}", [miss, problems].concat().join("; "))));
+        return Err(exit::gate(format!(
+            "{repository}@{digest}: {}",
+            [miss, problems].concat().join("; ")
+        )));
     }
-    Ok(Verified { signature_digest: sig.digest, attestation_digest: att.digest, predicates })
+    Ok(Verified {
+        signature_digest: sig.digest,
+        attestation_digest: att.digest,
+        predicates,
+    })
 }

@@ -44,10 +44,15 @@ pub fn read_payload(bytes: &[u8]) -> Result<(String, String), String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("the signed payload is not JSON ({e})"))?;
     let c = &v["critical"];
     if c["type"] != SIGNATURE_TYPE {
-        return Err(format!("the signed payload's critical.type is {}, not `{SIGNATURE_TYPE}`", c["type"]));
+        return Err(format!(
+            "the signed payload's critical.type is {}, not `{SIGNATURE_TYPE}`",
+            c["type"]
+        ));
     }
     // Older cosign wrote `Docker-manifest-digest`; the spec's key is lower case.
-    let digest = c["image"]["docker-manifest-digest"].as_str().or_else(|| c["image"]["Docker-manifest-digest"].as_str());
+    let digest = c["image"]["docker-manifest-digest"]
+        .as_str()
+        .or_else(|| c["image"]["Docker-manifest-digest"].as_str());
     let repo = c["identity"]["docker-reference"].as_str().unwrap_or_default();
     match digest {
         Some(d) => Ok((repo.to_string(), d.to_string())),
@@ -91,31 +96,60 @@ pub struct Opened {
 }
 
 pub fn open_envelope(bytes: &[u8]) -> Result<Opened, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("the attestation is not a JSON DSSE envelope ({e})"))?;
-    let ty = v["payloadType"].as_str().ok_or("the DSSE envelope has no payloadType")?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the attestation is not a JSON DSSE envelope ({e})"))?;
+    let ty = v["payloadType"]
+        .as_str()
+        .ok_or("the DSSE envelope has no payloadType")?;
     if ty != IN_TOTO {
         return Err(format!("the DSSE envelope's payloadType is {ty}, not {IN_TOTO}"));
     }
-    let body = base64::decode(v["payload"].as_str().ok_or("the DSSE envelope has no payload")?).ok_or("the DSSE payload is not base64")?;
-    let signatures: Vec<Vec<u8>> =
-        v["signatures"].as_array().into_iter().flatten().filter_map(|s| base64::decode(s["sig"].as_str()?)).collect();
+    let body = base64::decode(v["payload"].as_str().ok_or("the DSSE envelope has no payload")?)
+        .ok_or("the DSSE payload is not base64")?;
+    let signatures: Vec<Vec<u8>> = v["signatures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| base64::decode(s["sig"].as_str()?))
+        .collect();
     let signed = pae(ty, &body);
-    Ok(Opened { body, signatures, signed })
+    Ok(Opened {
+        body,
+        signatures,
+        signed,
+    })
 }
 
 /// A statement's subject check: it names `repository` and `digest`. Returns its
 /// predicate type and predicate.
 pub fn read_statement(body: &[u8], repository: &str, digest: &str) -> Result<(String, Value), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("the attestation's statement is not JSON ({e})"))?;
-    if !v["_type"].as_str().is_some_and(|t| t.starts_with("https://in-toto.io/Statement/")) {
-        return Err(format!("the attestation is not an in-toto statement (_type {})", v["_type"]));
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the attestation's statement is not JSON ({e})"))?;
+    if !v["_type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("https://in-toto.io/Statement/"))
+    {
+        return Err(format!(
+            "the attestation is not an in-toto statement (_type {})",
+            v["_type"]
+        ));
     }
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    let names_it = v["subject"].as_array().into_iter().flatten().any(|s| s["name"] == repository && s["digest"]["sha256"] == hex);
+    let names_it = v["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| s["name"] == repository && s["digest"]["sha256"] == hex);
     if !names_it {
-        return Err(format!("the attestation's subject is {}, not {repository}@{digest}", v["subject"]));
+        return Err(format!(
+            "the attestation's subject is {}, not {repository}@{digest}",
+            v["subject"]
+        ));
     }
-    let ty = v["predicateType"].as_str().ok_or("the attestation has no predicateType")?.to_string();
+    let ty = v["predicateType"]
+        .as_str()
+        .ok_or("the attestation has no predicateType")?
+        .to_string();
     Ok((ty, v["predicate"].clone()))
 }
 
@@ -128,11 +162,19 @@ pub struct Layer {
 
 impl Layer {
     pub fn signature(payload: Vec<u8>, signature: &[u8]) -> Layer {
-        Layer { bytes: payload, media_type: SIMPLESIGNING, annotations: json!({ SIGNATURE_ANNOTATION: base64::encode(signature) }) }
+        Layer {
+            bytes: payload,
+            media_type: SIMPLESIGNING,
+            annotations: json!({ SIGNATURE_ANNOTATION: base64::encode(signature) }),
+        }
     }
 
     pub fn attestation(envelope: Vec<u8>, predicate_type: &str) -> Layer {
-        Layer { bytes: envelope, media_type: DSSE, annotations: json!({ "predicateType": predicate_type }) }
+        Layer {
+            bytes: envelope,
+            media_type: DSSE,
+            annotations: json!({ "predicateType": predicate_type }),
+        }
     }
 }
 
@@ -174,7 +216,11 @@ pub fn manifest_layers(raw: &[u8]) -> Result<Vec<(String, String, Value)>, Strin
     Ok(layers
         .iter()
         .map(|l| {
-            (l["mediaType"].as_str().unwrap_or_default().to_string(), l["digest"].as_str().unwrap_or_default().to_string(), l["annotations"].clone())
+            (
+                l["mediaType"].as_str().unwrap_or_default().to_string(),
+                l["digest"].as_str().unwrap_or_default().to_string(),
+                l["annotations"].clone(),
+            )
         })
         .collect())
 }
@@ -187,8 +233,14 @@ mod tests {
 
     #[test]
     fn tags_follow_the_digest() {
-        assert_eq!(tag_for(D, "sig"), "sha256-97fc222cee7991b5b061d4d4afdb5f3428fcb0c9054e1690313786befa1e4e36.sig");
-        assert_eq!(tag_for(D, "att"), "sha256-97fc222cee7991b5b061d4d4afdb5f3428fcb0c9054e1690313786befa1e4e36.att");
+        assert_eq!(
+            tag_for(D, "sig"),
+            "sha256-97fc222cee7991b5b061d4d4afdb5f3428fcb0c9054e1690313786befa1e4e36.sig"
+        );
+        assert_eq!(
+            tag_for(D, "att"),
+            "sha256-97fc222cee7991b5b061d4d4afdb5f3428fcb0c9054e1690313786befa1e4e36.att"
+        );
         crate::tags::check_tag(&tag_for(D, "sig")).unwrap();
     }
 
@@ -198,7 +250,10 @@ mod tests {
         let v: Value = serde_json::from_slice(&p).unwrap();
         assert_eq!(v["critical"]["type"], SIGNATURE_TYPE);
         assert_eq!(v["critical"]["image"]["docker-manifest-digest"], D);
-        assert_eq!(read_payload(&p).unwrap(), ("reg.example/team/pp".to_string(), D.to_string()));
+        assert_eq!(
+            read_payload(&p).unwrap(),
+            ("reg.example/team/pp".to_string(), D.to_string())
+        );
         assert!(read_payload(b"{\"critical\":{\"type\":\"atomic container signature\"}}").is_err());
         // cosign 1.x's capitalised key is still read.
         let old = format!("{{\"critical\":{{\"identity\":{{\"docker-reference\":\"\"}},\"image\":{{\"Docker-manifest-digest\":\"{D}\"}},\"type\":\"{SIGNATURE_TYPE}\"}}}}");
@@ -208,7 +263,10 @@ mod tests {
     #[test]
     fn pae_is_dsse_v1() {
         // The example of the DSSE protocol: "DSSEv1 29 http://example.com/HelloWorld 11 hello world".
-        assert_eq!(pae("http://example.com/HelloWorld", b"hello world"), b"DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
     }
 
     #[test]
@@ -222,9 +280,14 @@ mod tests {
         assert_eq!(o.signatures, vec![b"\x30\x45sig".to_vec()]);
         assert_eq!(o.signed, pae(IN_TOTO, &body));
         let (ty, pred) = read_statement(&o.body, "reg.example/pp", D).unwrap();
-        assert_eq!((ty.as_str(), &pred), (SLSA_PROVENANCE_V1, &json!({"buildDefinition": {}})));
+        assert_eq!(
+            (ty.as_str(), &pred),
+            (SLSA_PROVENANCE_V1, &json!({"buildDefinition": {}}))
+        );
         let other = D.replace("97fc", "0000");
-        assert!(read_statement(&o.body, "reg.example/pp", &other).unwrap_err().contains("subject"));
+        assert!(read_statement(&o.body, "reg.example/pp", &other)
+            .unwrap_err()
+            .contains("subject"));
         assert!(read_statement(&o.body, "reg.example/other", D).is_err());
     }
 

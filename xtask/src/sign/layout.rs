@@ -57,8 +57,12 @@ pub struct Read {
 
 /// Reads the one manifest of a layout `skopeo copy` wrote to `dir`.
 pub fn read(dir: &Path) -> Result<Read> {
-    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json"))?).context("index.json is not JSON")?;
-    let digest = index["manifests"][0]["digest"].as_str().context("index.json names no manifest")?.to_string();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json"))?).context("index.json is not JSON")?;
+    let digest = index["manifests"][0]["digest"]
+        .as_str()
+        .context("index.json names no manifest")?
+        .to_string();
     let manifest = std::fs::read(blob_path(dir, &digest)?)?;
     let mut layers = Vec::new();
     for (media_type, layer_digest, annotations) in cosign::manifest_layers(&manifest).map_err(anyhow::Error::msg)? {
@@ -73,7 +77,10 @@ pub fn read(dir: &Path) -> Result<Read> {
 }
 
 fn blob_path(dir: &Path, digest: &str) -> Result<PathBuf> {
-    let hex = digest.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())).context("a blob digest is not sha256:<hex>")?;
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .context("a blob digest is not sha256:<hex>")?;
     Ok(dir.join("blobs/sha256").join(hex))
 }
 

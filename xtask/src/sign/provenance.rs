@@ -69,13 +69,18 @@ pub fn predicate(i: &Input<'_>) -> Value {
 
 /// The dependency `name` of a provenance predicate, if listed.
 pub fn dependency<'a>(predicate: &'a Value, name: &str) -> Option<&'a Value> {
-    predicate["buildDefinition"]["resolvedDependencies"].as_array()?.iter().find(|d| d["name"] == name)
+    predicate["buildDefinition"]["resolvedDependencies"]
+        .as_array()?
+        .iter()
+        .find(|d| d["name"] == name)
 }
 
 /// A build argument may carry a secret when its name says so; those are left out.
 pub fn is_secret_arg(key: &str) -> bool {
     let k = key.to_ascii_uppercase();
-    ["PASSWORD", "TOKEN", "SECRET", "CREDENTIAL", "_KEY", "AUTH"].iter().any(|w| k.contains(w))
+    ["PASSWORD", "TOKEN", "SECRET", "CREDENTIAL", "_KEY", "AUTH"]
+        .iter()
+        .any(|w| k.contains(w))
 }
 
 #[cfg(test)]
@@ -85,17 +90,46 @@ mod tests {
     #[test]
     fn predicate_has_the_slsa_v1_shape() {
         let deps = vec![
-            Dependency { name: "source".into(), uri: "git+https://example.invalid/pp@abc".into(), digest: vec![("gitCommit".into(), "abc".into())] },
-            Dependency { name: "base-image".into(), uri: "pkg:docker/alpine@3.22.2".into(), digest: vec![("sha256".into(), "bb".into())] },
+            Dependency {
+                name: "source".into(),
+                uri: "git+https://example.invalid/pp@abc".into(),
+                digest: vec![("gitCommit".into(), "abc".into())],
+            },
+            Dependency {
+                name: "base-image".into(),
+                uri: "pkg:docker/alpine@3.22.2".into(),
+                digest: vec![("sha256".into(), "bb".into())],
+            },
         ];
-        let b = Builder { id: "https://github.com/o/r/.github/workflows/publish.yml".into(), invocation: Some("https://github.com/o/r/actions/runs/1/attempts/1".into()) };
+        let b = Builder {
+            id: "https://github.com/o/r/.github/workflows/publish.yml".into(),
+            invocation: Some("https://github.com/o/r/actions/runs/1/attempts/1".into()),
+        };
         let args = vec![("BASE_IMAGE".to_string(), "alpine:3.22.2".to_string())];
-        let p = predicate(&Input { version: "v1.0.0", commit: "abc", source: "https://example.invalid/pp", build_args: &args, dependencies: &deps, builder: &b, started_on: "2026-11-29T10:00:00Z", finished_on: "2026-11-29T10:01:00Z" });
+        let p = predicate(&Input {
+            version: "v1.0.0",
+            commit: "abc",
+            source: "https://example.invalid/pp",
+            build_args: &args,
+            dependencies: &deps,
+            builder: &b,
+            started_on: "2026-11-29T10:00:00Z",
+            finished_on: "2026-11-29T10:01:00Z",
+        });
         assert_eq!(p["buildDefinition"]["buildType"], BUILD_TYPE);
-        assert_eq!(p["buildDefinition"]["externalParameters"]["buildArgs"]["BASE_IMAGE"], "alpine:3.22.2");
-        assert_eq!(p["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"], "abc");
+        assert_eq!(
+            p["buildDefinition"]["externalParameters"]["buildArgs"]["BASE_IMAGE"],
+            "alpine:3.22.2"
+        );
+        assert_eq!(
+            p["buildDefinition"]["resolvedDependencies"][0]["digest"]["gitCommit"],
+            "abc"
+        );
         assert_eq!(dependency(&p, "base-image").unwrap()["digest"]["sha256"], "bb");
-        assert_eq!(p["runDetails"]["metadata"]["invocationId"], "https://github.com/o/r/actions/runs/1/attempts/1");
+        assert_eq!(
+            p["runDetails"]["metadata"]["invocationId"],
+            "https://github.com/o/r/actions/runs/1/attempts/1"
+        );
         assert!(is_secret_arg("NPM_TOKEN") && is_secret_arg("registry_password") && !is_secret_arg("KYVERNO_SHA256"));
     }
 }

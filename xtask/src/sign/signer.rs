@@ -29,7 +29,10 @@ impl std::fmt::Debug for SigningInput {
 
 impl Default for SigningInput {
     fn default() -> SigningInput {
-        SigningInput { key_file: None, password: Ok(None) }
+        SigningInput {
+            key_file: None,
+            password: Ok(None),
+        }
     }
 }
 
@@ -45,7 +48,10 @@ pub struct Signer {
 
 impl Signer {
     pub fn key(&self) -> Key<'_> {
-        Key { file: &self.key_file, password: self.password.as_deref() }
+        Key {
+            file: &self.key_file,
+            password: self.password.as_deref(),
+        }
     }
 
     /// A throwaway key pair of `publish --local` (`key.pem`, `cosign.pub` in `dir`).
@@ -54,7 +60,13 @@ impl Signer {
         let public_file = dir.join("cosign.pub");
         let public_pem = std::fs::read_to_string(&public_file)?;
         let fingerprint = openssl::fingerprint(ctx, &public_pem)?;
-        Ok(Signer { key_file: dir.join("key.pem"), password: None, public_pem, public_file, fingerprint })
+        Ok(Signer {
+            key_file: dir.join("key.pem"),
+            password: None,
+            public_pem,
+            public_file,
+            fingerprint,
+        })
     }
 }
 
@@ -74,7 +86,10 @@ pub fn load(ctx: &Ctx, input: &SigningInput) -> Result<Option<Signer>> {
     let public_file = ctx.path(&public_rel);
     let public_pem = read_public(&public_file, &public_rel)?;
     let committed = openssl::fingerprint(ctx, &public_pem).map_err(|e| {
-        exit::usage(format!("`signing-public-key` {public_rel} is not a PEM public key ({}); commit the release's public key", exit::one_line(&e)))
+        exit::usage(format!(
+            "`signing-public-key` {public_rel} is not a PEM public key ({}); commit the release's public key",
+            exit::one_line(&e)
+        ))
     })?;
     if openssl::curve_of(ctx, &public_pem)?.as_deref() != Some("prime256v1") {
         return Err(exit::usage(format!("`signing-public-key` {public_rel} is not an EC P-256 key (cosign's keys are); commit the release's P-256 public key")));
@@ -85,14 +100,24 @@ pub fn load(ctx: &Ctx, input: &SigningInput) -> Result<Option<Signer>> {
         )));
     };
     let password = input.password.clone().map_err(exit::usage)?;
-    let meta = std::fs::metadata(&key_file).map_err(|e| exit::usage(format!("SIGNING_KEY_FILE {} cannot be read ({e})", key_file.display())))?;
+    let meta = std::fs::metadata(&key_file)
+        .map_err(|e| exit::usage(format!("SIGNING_KEY_FILE {} cannot be read ({e})", key_file.display())))?;
     if !meta.is_file() || meta.len() > 64 * 1024 {
-        return Err(exit::usage(format!("SIGNING_KEY_FILE {} is not a PEM key file (a regular file under 64 KiB)", key_file.display())));
+        return Err(exit::usage(format!(
+            "SIGNING_KEY_FILE {} is not a PEM key file (a regular file under 64 KiB)",
+            key_file.display()
+        )));
     }
-    let key = Key { file: &key_file, password: password.as_deref() };
+    let key = Key {
+        file: &key_file,
+        password: password.as_deref(),
+    };
     let public = openssl::public_of(ctx, &key)?;
     if openssl::curve_of(ctx, &public)?.as_deref() != Some("prime256v1") {
-        return Err(exit::usage(format!("SIGNING_KEY_FILE {} is not an EC P-256 key", key_file.display())));
+        return Err(exit::usage(format!(
+            "SIGNING_KEY_FILE {} is not an EC P-256 key",
+            key_file.display()
+        )));
     }
     let ours = openssl::fingerprint(ctx, &public)?;
     if ours != committed {
@@ -100,13 +125,25 @@ pub fn load(ctx: &Ctx, input: &SigningInput) -> Result<Option<Signer>> {
             "SIGNING_KEY_FILE's public key is {ours}, but the committed `signing-public-key` {public_rel} is {committed}: sign with the release key, or commit its public key"
         )));
     }
-    Ok(Some(Signer { key_file, password, public_pem, public_file, fingerprint: committed }))
+    Ok(Some(Signer {
+        key_file,
+        password,
+        public_pem,
+        public_file,
+        fingerprint: committed,
+    }))
 }
 
 fn read_public(path: &Path, shown: &str) -> Result<String> {
-    let meta = std::fs::metadata(path).map_err(|e| exit::usage(format!("`signing-public-key` {shown} cannot be read ({e}); commit the public key there")))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        exit::usage(format!(
+            "`signing-public-key` {shown} cannot be read ({e}); commit the public key there"
+        ))
+    })?;
     if !meta.is_file() || meta.len() > 16 * 1024 {
-        return Err(exit::usage(format!("`signing-public-key` {shown} is not a PEM public key file")));
+        return Err(exit::usage(format!(
+            "`signing-public-key` {shown} is not a PEM public key file"
+        )));
     }
     Ok(std::fs::read_to_string(path).map_err(|e| exit::usage(format!("`signing-public-key` {shown}: {e}")))?)
 }

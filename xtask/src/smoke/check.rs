@@ -52,7 +52,10 @@ pub fn parse_output(out: &str) -> Option<Seen> {
         }
         if let Some(rc) = line.strip_prefix("@@rc ") {
             if section == "tool" {
-                seen.tools.insert(tool.clone(), (rc.trim().parse().unwrap_or(-1), buf.trim_end().to_string()));
+                seen.tools.insert(
+                    tool.clone(),
+                    (rc.trim().parse().unwrap_or(-1), buf.trim_end().to_string()),
+                );
             }
             section = "";
             continue;
@@ -112,8 +115,17 @@ pub fn reported_version(tool: &str, out: &str) -> Option<String> {
                 first.split('+').next()?.to_string()
             }
         }
-        "pluto" => out.lines().find_map(|l| l.trim().strip_prefix("Version:"))?.split_whitespace().next()?.to_string(),
-        _ => out.lines().find_map(|l| l.trim().strip_prefix("Version:"))?.trim().to_string(),
+        "pluto" => out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Version:"))?
+            .split_whitespace()
+            .next()?
+            .to_string(),
+        _ => out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Version:"))?
+            .trim()
+            .to_string(),
     };
     let v = v.trim().trim_start_matches('v').to_string();
     (!v.is_empty() && v.chars().next()?.is_ascii_digit()).then_some(v)
@@ -128,7 +140,11 @@ pub struct Outcome {
 }
 
 fn outcome(name: &str, ok: bool, detail: String) -> Outcome {
-    Outcome { name: name.to_string(), ok, detail }
+    Outcome {
+        name: name.to_string(),
+        ok,
+        detail,
+    }
 }
 
 /// Every check: one per tool, then the policy files. `pins` are the image's tool labels;
@@ -143,20 +159,34 @@ pub fn evaluate(
     for tool in tools {
         let label = crate::tags::tool_label(tool);
         let Some(pin) = pins.get(*tool) else {
-            out.push(outcome(tool, false, format!("the image has no label {label}; build it with `cargo xtask image`")));
+            out.push(outcome(
+                tool,
+                false,
+                format!("the image has no label {label}; build it with `cargo xtask image`"),
+            ));
             continue;
         };
         let pin = pin.trim_start_matches('v');
         let result = match seen.tools.get(*tool) {
             None => outcome(tool, false, "was not run".into()),
             Some((127, _)) => outcome(tool, false, format!("`{tool}` is missing from the image (not on PATH)")),
-            Some((code, text)) if *code != 0 => {
-                outcome(tool, false, format!("`{tool} version` failed with exit {code}: {}", first_line(text)))
-            }
+            Some((code, text)) if *code != 0 => outcome(
+                tool,
+                false,
+                format!("`{tool} version` failed with exit {code}: {}", first_line(text)),
+            ),
             Some((_, text)) => match reported_version(tool, text) {
                 Some(v) if v == pin => outcome(tool, true, v),
-                Some(v) => outcome(tool, false, format!("reports version {v}, but the image pins {pin} ({label})")),
-                None => outcome(tool, false, format!("`{tool} version` printed no version: {}", first_line(text))),
+                Some(v) => outcome(
+                    tool,
+                    false,
+                    format!("reports version {v}, but the image pins {pin} ({label})"),
+                ),
+                None => outcome(
+                    tool,
+                    false,
+                    format!("`{tool} version` printed no version: {}", first_line(text)),
+                ),
             },
         };
         out.push(result);
@@ -166,7 +196,11 @@ pub fn evaluate(
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().find(|l| !l.trim().is_empty()).unwrap_or("(no output)").trim().to_string()
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(no output)")
+        .trim()
+        .to_string()
 }
 
 fn compare_repos(seen: &Seen, host: &BTreeMap<String, String>) -> Vec<Outcome> {
@@ -175,7 +209,11 @@ fn compare_repos(seen: &Seen, host: &BTreeMap<String, String>) -> Vec<Outcome> {
         return vec![outcome(name, false, "/repos/ does not exist in the image".into())];
     };
     if host.is_empty() {
-        return vec![outcome(name, false, "policies/ in the checkout holds no file: the image would carry no policy".into())];
+        return vec![outcome(
+            name,
+            false,
+            "policies/ in the checkout holds no file: the image would carry no policy".into(),
+        )];
     }
     let mut problems = Vec::new();
     for (path, sum) in host {
@@ -188,7 +226,11 @@ fn compare_repos(seen: &Seen, host: &BTreeMap<String, String>) -> Vec<Outcome> {
     for path in files.keys().filter(|p| !host.contains_key(*p)) {
         problems.push(format!("/repos/{path} is not in policies/"));
     }
-    for dir in seen.dirs.iter().filter(|d| !host.keys().any(|p| p.starts_with(&format!("{d}/")))) {
+    for dir in seen
+        .dirs
+        .iter()
+        .filter(|d| !host.keys().any(|p| p.starts_with(&format!("{d}/"))))
+    {
         problems.push(format!("/repos/{dir}/ is not in policies/"));
     }
     for path in &seen.other {
@@ -197,7 +239,11 @@ fn compare_repos(seen: &Seen, host: &BTreeMap<String, String>) -> Vec<Outcome> {
     if problems.is_empty() {
         let repos: std::collections::BTreeSet<&str> = host.keys().map(|p| p.split('/').next().unwrap_or("")).collect();
         let list: Vec<&str> = repos.into_iter().collect();
-        return vec![outcome(name, true, format!("{} files in {} match /repos/", host.len(), list.join(", ")))];
+        return vec![outcome(
+            name,
+            true,
+            format!("{} files in {} match /repos/", host.len(), list.join(", ")),
+        )];
     }
     problems.into_iter().map(|p| outcome(name, false, p)).collect()
 }
@@ -224,13 +270,26 @@ mod tests {
 
     #[test]
     fn versions_in_every_real_format() {
-        assert_eq!(reported_version("kyverno", "Version: 1.19.0\nTime: ---\nGit commit ID: ---\n").unwrap(), "1.19.0");
-        assert_eq!(reported_version("pluto", "Version:5.24.0 Commit:dd5ec8cc").unwrap(), "5.24.0");
+        assert_eq!(
+            reported_version("kyverno", "Version: 1.19.0\nTime: ---\nGit commit ID: ---\n").unwrap(),
+            "1.19.0"
+        );
+        assert_eq!(
+            reported_version("pluto", "Version:5.24.0 Commit:dd5ec8cc").unwrap(),
+            "5.24.0"
+        );
         assert_eq!(
             reported_version("helm", "version.BuildInfo{Version:\"v3.21.4\", GitCommit:\"x\", GitTreeState:\"clean\", GoVersion:\"go1.25.1\"}").unwrap(),
             "3.21.4"
         );
-        assert_eq!(reported_version("helm", "version.BuildInfo{Version:\"v4.2.4\", GitCommit:\"x\", KubeClientVersion:\"v1.35\"}").unwrap(), "4.2.4");
+        assert_eq!(
+            reported_version(
+                "helm",
+                "version.BuildInfo{Version:\"v4.2.4\", GitCommit:\"x\", KubeClientVersion:\"v1.35\"}"
+            )
+            .unwrap(),
+            "4.2.4"
+        );
         assert_eq!(reported_version("helm", "v3.21.4+g813176c\n").unwrap(), "3.21.4");
         assert_eq!(reported_version("pluto", "Version:development Commit:n/a"), None);
         assert_eq!(reported_version("kyverno", "Version: ---"), None);
@@ -264,7 +323,11 @@ mod tests {
         let mut h = host();
         h.insert("sec/gone.yaml".into(), "ddd".into());
         let r = evaluate(&TOOLS, &pins(), &seen, &h);
-        let bad: Vec<String> = r.iter().filter(|o| !o.ok).map(|o| format!("{}: {}", o.name, o.detail)).collect();
+        let bad: Vec<String> = r
+            .iter()
+            .filter(|o| !o.ok)
+            .map(|o| format!("{}: {}", o.name, o.detail))
+            .collect();
         let want = [
             "helm: `helm` is missing from the image (not on PATH)",
             "pluto: reports version 5.23.0, but the image pins 5.24.0 (io.policy-platform.tool.pluto)",
@@ -294,6 +357,9 @@ mod tests {
         // An empty directory that is not in the checkout is something else in /repos/.
         let seen = parse_output(&GOOD.replace("@@dirs\n", "@@dirs\n./stray\n")).unwrap();
         let r = evaluate(&TOOLS, &pins(), &seen, &host());
-        assert!(r.iter().any(|o| o.detail == "/repos/stray/ is not in policies/"), "{r:?}");
+        assert!(
+            r.iter().any(|o| o.detail == "/repos/stray/ is not in policies/"),
+            "{r:?}"
+        );
     }
 }

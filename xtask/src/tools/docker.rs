@@ -32,12 +32,20 @@ fn with_auth(c: Cmd, auth: Option<&Auth>) -> Cmd {
 
 /// The engine's version, or exit 3 saying how to get a daemon that answers.
 pub fn daemon_version(ctx: &Ctx) -> Result<String> {
-    let out = ctx.run.read(&docker().args(["version", "--format", "{{.Server.Version}}"]))?;
+    let out = ctx
+        .run
+        .read(&docker().args(["version", "--format", "{{.Server.Version}}"]))?;
     let ver = out.text().trim().to_string();
     if out.ok() && !ver.is_empty() {
         return Ok(ver);
     }
-    let why = out.stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no answer").trim().to_string();
+    let why = out
+        .stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no answer")
+        .trim()
+        .to_string();
     Err(exit::env(format!(
         "the Docker daemon does not answer ({why}); start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST"
     )))
@@ -51,14 +59,19 @@ pub fn require(ctx: &Ctx) -> Result<()> {
 
 /// The local image id behind a reference, `None` when the engine does not have it.
 pub fn image_id(ctx: &Ctx, reference: &str) -> Result<Option<String>> {
-    let out = ctx.run.read(&docker().args(["image", "inspect", "--format", "{{.Id}}", "--", reference]))?;
+    let out = ctx
+        .run
+        .read(&docker().args(["image", "inspect", "--format", "{{.Id}}", "--", reference]))?;
     if out.ok() {
         return Ok(Some(out.text().trim().to_string()));
     }
     if is_no_such_image(&out.stderr) {
         return Ok(None);
     }
-    Err(exit::env(format!("docker image inspect {reference} failed: {}", out.error_line())))
+    Err(exit::env(format!(
+        "docker image inspect {reference} failed: {}",
+        out.error_line()
+    )))
 }
 
 fn is_no_such_image(stderr: &str) -> bool {
@@ -79,41 +92,69 @@ pub fn not_found(reference: &str) -> anyhow::Error {
 
 /// The image's labels (exit 3 when the image is not there).
 pub fn labels(ctx: &Ctx, reference: &str) -> Result<BTreeMap<String, String>> {
-    let out = ctx.run.read(&docker().args(["image", "inspect", "--format", "{{json .Config.Labels}}", "--", reference]))?;
+    let out = ctx.run.read(&docker().args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        "--",
+        reference,
+    ]))?;
     if !out.ok() {
         if is_no_such_image(&out.stderr) {
             return Err(not_found(reference));
         }
-        return Err(exit::env(format!("docker image inspect {reference} failed: {}", out.error_line())));
+        return Err(exit::env(format!(
+            "docker image inspect {reference} failed: {}",
+            out.error_line()
+        )));
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("docker image inspect printed no JSON")?;
-    Ok(v.as_object().map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect()).unwrap_or_default())
+    Ok(v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// The `name@sha256:…` digests a local image was pulled or pushed by (empty when it was
 /// built or imported here).
 pub fn repo_digests(ctx: &Ctx, reference: &str) -> Result<Vec<String>> {
-    let out = ctx.run.read(&docker().args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]))?;
+    let out =
+        ctx.run
+            .read(&docker().args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]))?;
     if !out.ok() {
         if is_no_such_image(&out.stderr) {
             return Err(not_found(reference));
         }
-        return Err(exit::env(format!("docker image inspect {reference} failed: {}", out.error_line())));
+        return Err(exit::env(format!(
+            "docker image inspect {reference} failed: {}",
+            out.error_line()
+        )));
     }
-    let v: Option<Vec<String>> = serde_json::from_slice(&out.stdout).with_context(|| format!("docker image inspect {reference} printed no JSON"))?;
+    let v: Option<Vec<String>> = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("docker image inspect {reference} printed no JSON"))?;
     Ok(v.unwrap_or_default())
 }
 
 /// Size in bytes of a local image.
 pub fn size(ctx: &Ctx, id: &str) -> Result<u64> {
-    let out = ctx.run.read(&docker().args(["image", "inspect", "--format", "{{.Size}}", "--", id]))?;
+    let out = ctx
+        .run
+        .read(&docker().args(["image", "inspect", "--format", "{{.Size}}", "--", id]))?;
     let s = out.text();
-    s.trim().parse().with_context(|| format!("unexpected image size `{}` ({})", s.trim(), out.error_line()))
+    s.trim()
+        .parse()
+        .with_context(|| format!("unexpected image size `{}` ({})", s.trim(), out.error_line()))
 }
 
 /// The diff ids of an image's layers, oldest first.
 pub fn layers(ctx: &Ctx, id: &str) -> Result<Vec<String>> {
-    let out = ctx.run.read(&docker().args(["image", "inspect", "--format", "{{json .RootFS.Layers}}", "--", id]))?;
+    let out = ctx
+        .run
+        .read(&docker().args(["image", "inspect", "--format", "{{json .RootFS.Layers}}", "--", id]))?;
     serde_json::from_slice(&out.stdout).with_context(|| format!("docker image inspect {id}: {}", out.error_line()))
 }
 
@@ -136,7 +177,13 @@ pub fn history(ctx: &Ctx, id: &str) -> Result<String> {
 
 /// `docker build ARGV…` in `dir`, its output streamed; `stdin` is the Dockerfile when the
 /// build reads it from `-`. `auth` lets it pull a private base. `None` in a dry run.
-pub fn build(ctx: &Ctx, dir: &Path, argv: &[String], stdin: Option<String>, auth: Option<&Auth>) -> Result<Option<Streamed>> {
+pub fn build(
+    ctx: &Ctx,
+    dir: &Path,
+    argv: &[String],
+    stdin: Option<String>,
+    auth: Option<&Auth>,
+) -> Result<Option<Streamed>> {
     let mut c = with_auth(docker().args(argv).dir(dir), auth);
     if let Some(s) = stdin {
         c = c.stdin(s);
@@ -152,7 +199,10 @@ pub fn build_cmd(argv: &[String]) -> Cmd {
 pub fn tag(ctx: &Ctx, src: &str, dst: &str) -> Result<()> {
     if let Some(out) = ctx.run.change(&docker().args(["tag", "--", src, dst]))? {
         if !out.ok() {
-            return Err(exit::env(format!("docker tag {src} {dst} failed: {}", out.error_line())));
+            return Err(exit::env(format!(
+                "docker tag {src} {dst} failed: {}",
+                out.error_line()
+            )));
         }
     }
     Ok(())
@@ -186,18 +236,29 @@ pub fn pull(ctx: &Ctx, auth: Option<&Auth>, reference: &str) -> Result<bool> {
 
 /// The `docker login` command: the secret on stdin only, the host after `--`.
 pub fn login_cmd(auth: &Auth, host: &str, user: &str, secret: &str) -> Cmd {
-    with_auth(docker().args(["login", "-u", user, "--password-stdin", "--", host]), Some(auth))
-        .secret_stdin(secret)
-        .note("(password on stdin)")
+    with_auth(
+        docker().args(["login", "-u", user, "--password-stdin", "--", host]),
+        Some(auth),
+    )
+    .secret_stdin(secret)
+    .note("(password on stdin)")
 }
 
 /// `docker run -d --rm --name NAME ARGS… -- IMAGE`, labelled as ours (a server the xtask
 /// stops itself with [`stop`]).
 pub fn run_detached(ctx: &Ctx, name: &str, args: &[&str], image: &str) -> Result<()> {
-    let c = docker().args(["run", "-d", "--rm", "--name", name]).arg("--label").arg(format!("{OWNER_LABEL}={}", std::process::id())).args(args).args(["--", image]);
+    let c = docker()
+        .args(["run", "-d", "--rm", "--name", name])
+        .arg("--label")
+        .arg(format!("{OWNER_LABEL}={}", std::process::id()))
+        .args(args)
+        .args(["--", image]);
     let out = ctx.run.read(&c)?;
     if !out.ok() {
-        return Err(exit::env(format!("cannot start the container {name}: {}", out.error_line())));
+        return Err(exit::env(format!(
+            "cannot start the container {name}: {}",
+            out.error_line()
+        )));
     }
     Ok(())
 }
@@ -231,7 +292,8 @@ impl Run<'_> {
         if let Some(w) = self.workdir {
             c = c.args(["-w", w]);
         }
-        c.args(["--entrypoint", "sh", "--", self.image, "-c", self.script, "sh"]).args(&self.args)
+        c.args(["--entrypoint", "sh", "--", self.image, "-c", self.script, "sh"])
+            .args(&self.args)
     }
 
     pub fn output(&self, ctx: &Ctx) -> Result<Out> {
@@ -262,10 +324,24 @@ mod tests {
     fn hosts_and_references_never_read_as_flags() {
         let a = Auth::Throwaway("/tmp/x".into());
         let l = login_cmd(&a, "-u.x", "me", "pw");
-        assert_eq!(l.display(), "docker login -u me --password-stdin -- -u.x   (password on stdin)");
+        assert_eq!(
+            l.display(),
+            "docker login -u me --password-stdin -- -u.x   (password on stdin)"
+        );
         assert_eq!(l.env_value("DOCKER_CONFIG"), Some(std::ffi::OsStr::new("/tmp/x")));
         assert!(push_cmd(&a, "--x").display().ends_with("push -- --x"));
-        let r = Run { image: "-i", script: "true", args: vec![], mount_ro: None, workdir: None }.cmd().display();
-        assert!(r.contains("--label io.policy-platform.xtask=") && r.contains("--entrypoint sh -- -i -c true sh"), "{r}");
+        let r = Run {
+            image: "-i",
+            script: "true",
+            args: vec![],
+            mount_ro: None,
+            workdir: None,
+        }
+        .cmd()
+        .display();
+        assert!(
+            r.contains("--label io.policy-platform.xtask=") && r.contains("--entrypoint sh -- -i -c true sh"),
+            "{r}"
+        );
     }
 }

@@ -27,15 +27,24 @@ pub struct Head {
 }
 
 pub fn head(ctx: &Ctx) -> Result<Head> {
-    let out = read(ctx, &["log", "-1", "--format=%H %cI"])
-        .map_err(|e| exit::usage(format!("cannot read the git commit ({e}); run inside a git checkout with at least one commit")))?;
+    let out = read(ctx, &["log", "-1", "--format=%H %cI"]).map_err(|e| {
+        exit::usage(format!(
+            "cannot read the git commit ({e}); run inside a git checkout with at least one commit"
+        ))
+    })?;
     let (commit, time) = out.trim().split_once(' ').context("unexpected `git log` output")?;
-    Ok(Head { commit: commit.to_string(), time: time.to_string() })
+    Ok(Head {
+        commit: commit.to_string(),
+        time: time.to_string(),
+    })
 }
 
 /// Files with uncommitted changes or untracked, as `git status --porcelain` names them.
 pub fn dirty_files(ctx: &Ctx) -> Result<Vec<String>> {
-    Ok(parse_porcelain(&read(ctx, &["status", "--porcelain", "--untracked-files=all"])?))
+    Ok(parse_porcelain(&read(
+        ctx,
+        &["status", "--porcelain", "--untracked-files=all"],
+    )?))
 }
 
 pub fn parse_porcelain(out: &str) -> Vec<String> {
@@ -43,7 +52,11 @@ pub fn parse_porcelain(out: &str) -> Vec<String> {
         .filter(|l| l.len() > 3)
         .map(|l| {
             let path = &l[3..];
-            path.rsplit_once(" -> ").map(|(_, new)| new).unwrap_or(path).trim_matches('"').to_string()
+            path.rsplit_once(" -> ")
+                .map(|(_, new)| new)
+                .unwrap_or(path)
+                .trim_matches('"')
+                .to_string()
         })
         .collect()
 }
@@ -70,7 +83,10 @@ pub fn changes_since(ctx: &Ctx, base: &str) -> Result<Vec<(String, String, Optio
 
 /// Untracked files that are not ignored.
 pub fn untracked(ctx: &Ctx) -> Result<Vec<String>> {
-    Ok(read(ctx, &["ls-files", "--others", "--exclude-standard"])?.lines().map(String::from).collect())
+    Ok(read(ctx, &["ls-files", "--others", "--exclude-standard"])?
+        .lines()
+        .map(String::from)
+        .collect())
 }
 
 /// A file's content at a revision (`None` when it did not exist there).
@@ -89,7 +105,9 @@ pub fn dirs_at(ctx: &Ctx, rev: &str, dir: &str) -> Vec<String> {
 
 /// Whether this clone has the commit.
 pub fn has_commit(ctx: &Ctx, rev: &str) -> bool {
-    ctx.run.read(&git(ctx).args(["cat-file", "-e", &format!("{rev}^{{commit}}")])).is_ok_and(|o| o.ok())
+    ctx.run
+        .read(&git(ctx).args(["cat-file", "-e", &format!("{rev}^{{commit}}")]))
+        .is_ok_and(|o| o.ok())
 }
 
 /// The paths among `paths` that differ between two revisions.
@@ -104,7 +122,10 @@ pub fn worktree_add(ctx: &Ctx, dir: &Path, commit: &str) -> Result<()> {
     let c = git(ctx).args(["worktree", "add", "--detach"]).arg(dir).arg(commit);
     if let Some(out) = ctx.run.change(&c)? {
         if !out.ok() {
-            return Err(exit::env(format!("cannot check out the release commit {commit}: {}", out.error_line())));
+            return Err(exit::env(format!(
+                "cannot check out the release commit {commit}: {}",
+                out.error_line()
+            )));
         }
     }
     Ok(())
@@ -122,6 +143,9 @@ mod tests {
     #[test]
     fn porcelain_names() {
         let out = " M VERSION\n?? policies/new/a.yaml\nR  old.txt -> new.txt\n";
-        assert_eq!(super::parse_porcelain(out), vec!["VERSION", "policies/new/a.yaml", "new.txt"]);
+        assert_eq!(
+            super::parse_porcelain(out),
+            vec!["VERSION", "policies/new/a.yaml", "new.txt"]
+        );
     }
 }

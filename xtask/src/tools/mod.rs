@@ -39,8 +39,11 @@ pub fn find(tool: &str) -> Option<PathBuf> {
 
 /// Fails with exit 3 naming every missing tool and how to get it.
 pub fn require(tools: &[&str]) -> Result<()> {
-    let missing: Vec<String> =
-        tools.iter().filter(|t| find(t).is_none()).map(|t| format!("`{t}` ({})", how_to_get(t))).collect();
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|t| find(t).is_none())
+        .map(|t| format!("`{t}` ({})", how_to_get(t)))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }

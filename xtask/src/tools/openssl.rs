@@ -34,7 +34,10 @@ fn openssl() -> Cmd {
 fn key_error(out: &Out, key: &Key<'_>) -> anyhow::Error {
     let e = out.stderr.to_ascii_lowercase();
     let shown = key.file.display();
-    if e.contains("bad decrypt") || e.contains("maybe wrong password") || (e.contains("unable to load key") && key.password.is_some()) {
+    if e.contains("bad decrypt")
+        || e.contains("maybe wrong password")
+        || (e.contains("unable to load key") && key.password.is_some())
+    {
         return exit::usage(format!(
             "SIGNING_KEY_PASSWORD (or SIGNING_KEY_PASSWORD_FILE) does not open {shown}; set the key's password"
         ));
@@ -45,12 +48,17 @@ fn key_error(out: &Out, key: &Key<'_>) -> anyhow::Error {
             out.error_line()
         ));
     }
-    exit::usage(format!("{shown} is not a usable PEM EC P-256 private key: {}", out.error_line()))
+    exit::usage(format!(
+        "{shown} is not a usable PEM EC P-256 private key: {}",
+        out.error_line()
+    ))
 }
 
 /// The PEM public key of a private key.
 pub fn public_of(ctx: &Ctx, key: &Key<'_>) -> Result<String> {
-    let out = ctx.run.read(&key.apply(openssl().args(["pkey", "-pubout", "-in"]).arg(key.file)))?;
+    let out = ctx
+        .run
+        .read(&key.apply(openssl().args(["pkey", "-pubout", "-in"]).arg(key.file)))?;
     if !out.ok() {
         return Err(key_error(&out, key));
     }
@@ -59,16 +67,23 @@ pub fn public_of(ctx: &Ctx, key: &Key<'_>) -> Result<String> {
 
 /// `prime256v1` for a P-256 public key (PEM): the curve cosign's keys use.
 pub fn curve_of(ctx: &Ctx, public_pem: &str) -> Result<Option<String>> {
-    let out = ctx.run.read(&openssl().args(["pkey", "-pubin", "-noout", "-text"]).stdin(public_pem))?;
+    let out = ctx
+        .run
+        .read(&openssl().args(["pkey", "-pubin", "-noout", "-text"]).stdin(public_pem))?;
     if !out.ok() {
         return Ok(None);
     }
-    Ok(out.text().lines().find_map(|l| l.trim().strip_prefix("ASN1 OID:").map(|c| c.trim().to_string())))
+    Ok(out
+        .text()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ASN1 OID:").map(|c| c.trim().to_string())))
 }
 
 /// `SHA256:<hex>` of the DER SubjectPublicKeyInfo: how a key is named to people.
 pub fn fingerprint(ctx: &Ctx, public_pem: &str) -> Result<String> {
-    let out = ctx.run.read(&openssl().args(["pkey", "-pubin", "-outform", "DER"]).stdin(public_pem))?;
+    let out = ctx
+        .run
+        .read(&openssl().args(["pkey", "-pubin", "-outform", "DER"]).stdin(public_pem))?;
     if !out.ok() || out.stdout.is_empty() {
         return Err(exit::usage(format!("not a PEM public key: {}", out.error_line())));
     }
@@ -77,8 +92,12 @@ pub fn fingerprint(ctx: &Ctx, public_pem: &str) -> Result<String> {
 
 /// The DER ECDSA-SHA256 signature of a file's bytes. Skipped in a dry run (empty).
 pub fn sign(ctx: &Ctx, key: &Key<'_>, data: &Path) -> Result<Vec<u8>> {
-    let c = key.apply(openssl().args(["dgst", "-sha256", "-sign"]).arg(key.file)).arg(data);
-    let Some(out) = ctx.run.change(&c)? else { return Ok(Vec::new()) };
+    let c = key
+        .apply(openssl().args(["dgst", "-sha256", "-sign"]).arg(key.file))
+        .arg(data);
+    let Some(out) = ctx.run.change(&c)? else {
+        return Ok(Vec::new());
+    };
     if !out.ok() || out.stdout.is_empty() {
         return Err(key_error(&out, key));
     }
@@ -87,12 +106,20 @@ pub fn sign(ctx: &Ctx, key: &Key<'_>, data: &Path) -> Result<Vec<u8>> {
 
 /// Whether `signature` (a DER file) over `data` verifies with the PEM public key file.
 pub fn verify(ctx: &Ctx, public: &Path, signature: &Path, data: &Path) -> Result<bool> {
-    let c = openssl().args(["dgst", "-sha256", "-verify"]).arg(public).arg("-signature").arg(signature).arg(data);
+    let c = openssl()
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public)
+        .arg("-signature")
+        .arg(signature)
+        .arg(data);
     let out = ctx.run.read(&c)?;
     match out.code {
         Some(0) => Ok(out.text().contains("Verified OK")),
         Some(1) => Ok(false),
-        _ => Err(exit::env(format!("openssl could not verify a signature: {}", out.error_line()))),
+        _ => Err(exit::env(format!(
+            "openssl could not verify a signature: {}",
+            out.error_line()
+        ))),
     }
 }
 
@@ -106,15 +133,36 @@ pub fn generate(ctx: &Ctx, dir: &Path) -> Result<()> {
             _ => {}
         }
     }
-    let c = openssl().args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"]).arg(&key);
+    let c = openssl()
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&key);
     let out = ctx.run.read(&c)?;
     if !out.ok() {
-        return Err(exit::env(format!("openssl could not make a key pair: {}", out.error_line())));
+        return Err(exit::env(format!(
+            "openssl could not make a key pair: {}",
+            out.error_line()
+        )));
     }
     crate::files::restrict(&key)?;
-    let out = ctx.run.read(&openssl().args(["pkey", "-pubout", "-in"]).arg(&key).arg("-out").arg(dir.join("cosign.pub")))?;
+    let out = ctx.run.read(
+        &openssl()
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(dir.join("cosign.pub")),
+    )?;
     if !out.ok() {
-        return Err(exit::env(format!("openssl could not write the public key: {}", out.error_line())));
+        return Err(exit::env(format!(
+            "openssl could not write the public key: {}",
+            out.error_line()
+        )));
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! Registry clients fail for passing reasons (a dropped connection, 429, a 5xx): such
 //! errors are retried with backoff; the rest end at once with the client's own words.
 
+use crate::ctx::Ctx;
 use crate::exit;
 use crate::runner::{Cmd, Out};
-use crate::ctx::Ctx;
 use anyhow::Result;
 use std::time::Duration;
 
@@ -43,15 +43,24 @@ pub fn is_transient(stderr: &str) -> bool {
         return true;
     }
     // "status 503", "status code 429", "response status code 502", "HTTP 500"...
-    s.split(|c: char| !c.is_ascii_alphanumeric()).collect::<Vec<_>>().windows(2).any(|w| {
-        matches!(w[0], "status" | "code" | "http") && w[1].parse::<u16>().is_ok_and(|n| n == 408 || n == 429 || (500..600).contains(&n))
-    })
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| {
+            matches!(w[0], "status" | "code" | "http")
+                && w[1]
+                    .parse::<u16>()
+                    .is_ok_and(|n| n == 408 || n == 429 || (500..600).contains(&n))
+        })
 }
 
 /// The registry says the thing is not there (a tag, a manifest or the repository).
 pub fn is_missing(err: &str) -> bool {
     let e = err.to_ascii_lowercase();
-    e.contains("manifest unknown") || e.contains("name unknown") || e.contains("404 (not found)") || e.contains("not found: manifest")
+    e.contains("manifest unknown")
+        || e.contains("name unknown")
+        || e.contains("404 (not found)")
+        || e.contains("not found: manifest")
 }
 
 /// A registry read (it runs in a dry run too), retried on transient errors. `None` when
@@ -79,7 +88,9 @@ pub fn query(ctx: &Ctx, what: &str, cmd: &Cmd) -> Result<Option<Out>> {
 pub fn change(ctx: &Ctx, what: &str, cmd: &Cmd) -> Result<Option<Out>> {
     let mut last = String::new();
     for retry in 0..=RETRIES {
-        let Some(out) = ctx.run.change(cmd)? else { return Ok(None) };
+        let Some(out) = ctx.run.change(cmd)? else {
+            return Ok(None);
+        };
         if out.ok() {
             return Ok(Some(out));
         }
@@ -100,7 +111,9 @@ pub fn registry_error(what: &str, last: &str) -> anyhow::Error {
         "the registry refused the credentials; check REGISTRY_USERNAME and the password's push rights".to_string()
     } else if low.contains("immutable") || low.contains("cannot be overwritten") || low.contains("tag invalid") {
         // GAR, ECR and Harbor refuse to move an immutable tag.
-        return exit::usage(format!("{what}: {last}; the registry keeps this tag immutable: publish a new version instead"));
+        return exit::usage(format!(
+            "{what}: {last}; the registry keeps this tag immutable: publish a new version instead"
+        ));
     } else {
         "check the registry and rerun".to_string()
     };
@@ -109,7 +122,11 @@ pub fn registry_error(what: &str, last: &str) -> anyhow::Error {
 
 fn wait(retry: u32, why: &str) {
     let d = backoff(retry);
-    eprintln!("    transient registry error ({why}); retry {} of {RETRIES} in {}s", retry + 1, d.as_secs());
+    eprintln!(
+        "    transient registry error ({why}); retry {} of {RETRIES} in {}s",
+        retry + 1,
+        d.as_secs()
+    );
     std::thread::sleep(d);
 }
 
@@ -148,8 +165,12 @@ mod tests {
 
     #[test]
     fn missing_things() {
-        assert!(is_missing("Error parsing image name \"docker://x\": reading manifest nope in x: manifest unknown: manifest unknown"));
-        assert!(is_missing("Error listing repository tags: fetching tags list: invalid status code from registry 404 (Not Found)"));
+        assert!(is_missing(
+            "Error parsing image name \"docker://x\": reading manifest nope in x: manifest unknown: manifest unknown"
+        ));
+        assert!(is_missing(
+            "Error listing repository tags: fetching tags list: invalid status code from registry 404 (Not Found)"
+        ));
         assert!(!is_missing("unauthorized: authentication required"));
     }
 

@@ -23,7 +23,10 @@ pub struct Access {
 
 impl Access {
     pub fn anonymous(tls_verify: bool) -> Access {
-        Access { authfile: None, tls_verify }
+        Access {
+            authfile: None,
+            tls_verify,
+        }
     }
 }
 
@@ -52,44 +55,80 @@ pub struct Inspected {
 
 /// `skopeo inspect docker://REF`; `None` when the tag (or repository) does not exist.
 pub fn inspect(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Inspected>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--no-tags", "--"]).arg(format!("docker://{reference}"));
-    let Some(out) = retry::query(ctx, &format!("reading {reference}"), &c)? else { return Ok(None) };
-    let v: Value = serde_json::from_slice(&out.stdout).with_context(|| format!("skopeo printed no JSON for {reference}"))?;
-    let digest = v["Digest"].as_str().filter(|d| is_digest(d)).context("skopeo printed no digest")?;
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
+        .args(["--no-tags", "--"])
+        .arg(format!("docker://{reference}"));
+    let Some(out) = retry::query(ctx, &format!("reading {reference}"), &c)? else {
+        return Ok(None);
+    };
+    let v: Value =
+        serde_json::from_slice(&out.stdout).with_context(|| format!("skopeo printed no JSON for {reference}"))?;
+    let digest = v["Digest"]
+        .as_str()
+        .filter(|d| is_digest(d))
+        .context("skopeo printed no digest")?;
     let labels = v["Labels"]
         .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default();
-    Ok(Some(Inspected { digest: digest.to_string(), labels }))
+    Ok(Some(Inspected {
+        digest: digest.to_string(),
+        labels,
+    }))
 }
 
 /// The raw manifest behind a reference, `None` when it does not exist.
 pub fn raw_manifest(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--raw", "--"]).arg(format!("docker://{reference}"));
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
+        .args(["--raw", "--"])
+        .arg(format!("docker://{reference}"));
     Ok(retry::query(ctx, &format!("reading {reference}"), &c)?.map(|o| o.text()))
 }
 
 /// The digest of the manifest a reference points at now (a tag's manifest list, for a
 /// multi-platform image): the sha256 of its exact bytes. `None` when it does not exist.
 pub fn digest_of(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--raw", "--"]).arg(format!("docker://{reference}"));
-    let Some(out) = retry::query(ctx, &format!("reading {reference}"), &c)? else { return Ok(None) };
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
+        .args(["--raw", "--"])
+        .arg(format!("docker://{reference}"));
+    let Some(out) = retry::query(ctx, &format!("reading {reference}"), &c)? else {
+        return Ok(None);
+    };
     Ok(Some(format!("sha256:{}", super::system::sha256_of(ctx, &out.stdout)?)))
 }
 
 /// The config blob of an image (labels, history, rootfs diff ids), `None` when absent.
 pub fn raw_config(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Value>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"]).args(["--config", "--raw", "--"]).arg(format!("docker://{reference}"));
-    let Some(out) = retry::query(ctx, &format!("reading the config of {reference}"), &c)? else { return Ok(None) };
-    Ok(Some(serde_json::from_slice(&out.stdout).with_context(|| format!("the config of {reference} is not JSON"))?))
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
+        .args(["--config", "--raw", "--"])
+        .arg(format!("docker://{reference}"));
+    let Some(out) = retry::query(ctx, &format!("reading the config of {reference}"), &c)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        serde_json::from_slice(&out.stdout).with_context(|| format!("the config of {reference} is not JSON"))?,
+    ))
 }
 
 /// Every tag of a repository (empty when it does not exist yet).
 pub fn list_tags(ctx: &Ctx, a: &Access, repo: &str) -> Result<Vec<String>> {
-    let c = tls(cmd(a, "list-tags"), a, &["--tls-verify"]).arg("--").arg(format!("docker://{repo}"));
-    let Some(out) = retry::query(ctx, &format!("listing the tags of {repo}"), &c)? else { return Ok(Vec::new()) };
+    let c = tls(cmd(a, "list-tags"), a, &["--tls-verify"])
+        .arg("--")
+        .arg(format!("docker://{repo}"));
+    let Some(out) = retry::query(ctx, &format!("listing the tags of {repo}"), &c)? else {
+        return Ok(Vec::new());
+    };
     let v: Value = serde_json::from_slice(&out.stdout).context("skopeo list-tags printed no JSON")?;
-    Ok(v["Tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect())
+    Ok(v["Tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect())
 }
 
 /// `skopeo copy --preserve-digests SRC DST` (`docker://…` or `oci:…` references): the
@@ -112,24 +151,35 @@ pub fn download(ctx: &Ctx, a: &Access, reference: &str, layout: &str) -> Result<
     if !a.tls_verify {
         c = c.arg("--src-tls-verify=false");
     }
-    let c = c.args(["--preserve-digests", "--"]).arg(format!("docker://{reference}")).arg(layout);
+    let c = c
+        .args(["--preserve-digests", "--"])
+        .arg(format!("docker://{reference}"))
+        .arg(layout);
     Ok(retry::query(ctx, &format!("reading {reference}"), &c)?.map(|_| ()))
 }
 
 pub fn is_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
 }
 
 /// The `config.digest` of a raw image manifest (what `skopeo inspect --raw` prints).
 pub fn manifest_config(raw: &str) -> Option<String> {
     let v: Value = serde_json::from_str(raw).ok()?;
-    v["config"]["digest"].as_str().filter(|d| is_digest(d)).map(String::from)
+    v["config"]["digest"]
+        .as_str()
+        .filter(|d| is_digest(d))
+        .map(String::from)
 }
 
 /// The layers (`digest`, compressed size) and the config size of a raw image manifest.
 pub fn manifest_layers(raw: &str) -> Option<(Vec<(String, u64)>, u64)> {
     let v: Value = serde_json::from_str(raw).ok()?;
-    let layers = v["layers"].as_array()?.iter().map(|l| Some((l["digest"].as_str()?.to_string(), l["size"].as_u64()?))).collect::<Option<Vec<_>>>()?;
+    let layers = v["layers"]
+        .as_array()?
+        .iter()
+        .map(|l| Some((l["digest"].as_str()?.to_string(), l["size"].as_u64()?)))
+        .collect::<Option<Vec<_>>>()?;
     Some((layers, v["config"]["size"].as_u64()?))
 }
 
@@ -140,30 +190,49 @@ mod tests {
     #[test]
     fn layers_of_a_manifest() {
         let raw = r#"{"schemaVersion":2,"config":{"size":1469,"digest":"sha256:c"},"layers":[{"size":7000,"digest":"sha256:a"},{"size":120,"digest":"sha256:b"}]}"#;
-        assert_eq!(manifest_layers(raw), Some((vec![("sha256:a".into(), 7000), ("sha256:b".into(), 120)], 1469)));
+        assert_eq!(
+            manifest_layers(raw),
+            Some((vec![("sha256:a".into(), 7000), ("sha256:b".into(), 120)], 1469))
+        );
         assert_eq!(manifest_layers(r#"{"manifests":[]}"#), None);
     }
 
     #[test]
     fn anonymous_reads_use_no_credentials_at_all() {
         let a = Access::anonymous(true);
-        assert_eq!(cmd(&a, "inspect").display(), "skopeo --command-timeout 2m inspect --no-creds");
-        assert_eq!(cmd(&a, "copy").display(), "skopeo --command-timeout 2m copy --src-no-creds --dest-no-creds");
+        assert_eq!(
+            cmd(&a, "inspect").display(),
+            "skopeo --command-timeout 2m inspect --no-creds"
+        );
+        assert_eq!(
+            cmd(&a, "copy").display(),
+            "skopeo --command-timeout 2m copy --src-no-creds --dest-no-creds"
+        );
     }
 
     #[test]
     fn manifest_config_digest() {
         let raw = r#"{"schemaVersion":2,"config":{"mediaType":"x","size":1,"digest":"sha256:30442b65e68794d03c80a587a847e5315f9bd1e39cf74cdd72b166294b406a4c"},"layers":[]}"#;
-        assert_eq!(manifest_config(raw).unwrap(), "sha256:30442b65e68794d03c80a587a847e5315f9bd1e39cf74cdd72b166294b406a4c");
+        assert_eq!(
+            manifest_config(raw).unwrap(),
+            "sha256:30442b65e68794d03c80a587a847e5315f9bd1e39cf74cdd72b166294b406a4c"
+        );
         assert_eq!(manifest_config(r#"{"manifests":[]}"#), None);
         assert_eq!(manifest_config("not json"), None);
-        assert!(!is_digest("sha256:30442B65E68794D03C80A587A847E5315F9BD1E39CF74CDD72B166294B406A4C"));
+        assert!(!is_digest(
+            "sha256:30442B65E68794D03C80A587A847E5315F9BD1E39CF74CDD72B166294B406A4C"
+        ));
     }
 
     #[test]
     fn references_come_after_the_end_of_flags() {
-        let a = Access { authfile: Some(PathBuf::from("/x/config.json")), tls_verify: false };
-        let c = tls(cmd(&a, "inspect"), &a, &["--tls-verify"]).args(["--no-tags", "--"]).arg("docker://h/r:t");
+        let a = Access {
+            authfile: Some(PathBuf::from("/x/config.json")),
+            tls_verify: false,
+        };
+        let c = tls(cmd(&a, "inspect"), &a, &["--tls-verify"])
+            .args(["--no-tags", "--"])
+            .arg("docker://h/r:t");
         assert_eq!(c.display(), "skopeo --command-timeout 2m inspect --authfile /x/config.json --tls-verify=false --no-tags -- docker://h/r:t");
     }
 }

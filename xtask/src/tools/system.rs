@@ -26,28 +26,53 @@ pub fn sha256_files(ctx: &Ctx, dir: &Path, files: &[String]) -> Result<Vec<(Stri
 /// sha256 of bytes given on stdin.
 pub fn sha256_of(ctx: &Ctx, bytes: &[u8]) -> Result<String> {
     let out = ctx.run.read(&Cmd::new("sha256sum").stdin(bytes.to_vec()))?;
-    out.text().split_whitespace().next().map(String::from).filter(|_| out.ok()).context("sha256sum printed nothing")
+    out.text()
+        .split_whitespace()
+        .next()
+        .map(String::from)
+        .filter(|_| out.ok())
+        .context("sha256sum printed nothing")
 }
 
 /// sha256 of one file.
 pub fn sha256_file(ctx: &Ctx, file: &Path) -> Result<String> {
     let out = ctx.run.read(&Cmd::new("sha256sum").arg("--").arg(file))?;
-    out.text().split_whitespace().next().map(String::from).filter(|_| out.ok()).with_context(|| format!("cannot hash {}: {}", file.display(), out.error_line()))
+    out.text()
+        .split_whitespace()
+        .next()
+        .map(String::from)
+        .filter(|_| out.ok())
+        .with_context(|| format!("cannot hash {}: {}", file.display(), out.error_line()))
 }
 
 /// `cargo metadata` of a manifest, offline (the config lives in its workspace metadata).
 pub fn cargo_metadata(ctx: &Ctx, manifest: &Path) -> Result<serde_json::Value> {
-    let c = Cmd::new("cargo").args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path"]).arg(manifest);
+    let c = Cmd::new("cargo")
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(manifest);
     let out = ctx.run.read(&c)?;
     if !out.ok() {
-        return Err(exit::usage(format!("cannot read {}: {}; fix the manifest", manifest.display(), out.stderr.trim())));
+        return Err(exit::usage(format!(
+            "cannot read {}: {}; fix the manifest",
+            manifest.display(),
+            out.stderr.trim()
+        )));
     }
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 /// One bcrypt htpasswd line (the only hash the registry takes), the password on stdin.
 pub fn htpasswd_line(ctx: &Ctx, user: &str, password: &str) -> Result<String> {
-    let out = ctx.run.read(&Cmd::new("htpasswd").args(["-Bin", user]).secret_stdin(password))?;
+    let out = ctx
+        .run
+        .read(&Cmd::new("htpasswd").args(["-Bin", user]).secret_stdin(password))?;
     if !out.ok() {
         anyhow::bail!("htpasswd failed: {}", out.error_line());
     }

@@ -58,7 +58,17 @@ pub fn find(ctx: &Ctx, cfg: &Config, cwd: &Path) -> Result<Trivy> {
         )));
     }
     let label = format!("{}={}", super::docker::OWNER_LABEL, std::process::id());
-    let out = ctx.run.read(&Cmd::new("docker").args(["run", "--rm", "--network", "none", "--label", &label, "--", &image, "--version"]))?;
+    let out = ctx.run.read(&Cmd::new("docker").args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--label",
+        &label,
+        "--",
+        &image,
+        "--version",
+    ]))?;
     let found = version_of(&out.text());
     if found.as_deref() != Some(want.as_str()) {
         return Err(exit::env(format!(
@@ -124,7 +134,9 @@ pub fn command(t: &Trivy, args: &[String], vars: &[(String, String)], cwd: &Path
         }
         Trivy::Container { image, socket, cache } => {
             let mut c = Cmd::new("docker").args(["run", "--rm"]).dir(cwd);
-            c = c.arg("--label").arg(format!("{}={}", super::docker::OWNER_LABEL, std::process::id()));
+            c = c
+                .arg("--label")
+                .arg(format!("{}={}", super::docker::OWNER_LABEL, std::process::id()));
             c = c.arg("-v").arg(format!("{}:/var/run/docker.sock", socket.display()));
             c = c.arg("-v").arg(format!("{}:/trivy-cache", cache.display()));
             c = c

@@ -72,7 +72,14 @@ impl Bed {
             "test base: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Bed { repo, tools: ToolServer::start(), trivy, cache: Cache::with(&[]), image, base }
+        Bed {
+            repo,
+            tools: ToolServer::start(),
+            trivy,
+            cache: Cache::with(&[]),
+            image,
+            base,
+        }
     }
 
     /// Another checkout publishing the same image (another clone of the repo, another
@@ -229,7 +236,11 @@ fn checkout_of(image: &str) -> TempRepo {
         .replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
     assert!(toml.contains(image), "Cargo.toml has no image key to rename");
     // These tests give the rebuild its base themselves (tests/weekly.rs follows a track).
-    let toml: String = toml.lines().filter(|l| !l.starts_with("base-image-track")).map(|l| format!("{l}\n")).collect();
+    let toml: String = toml
+        .lines()
+        .filter(|l| !l.starts_with("base-image-track"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     repo.write("Cargo.toml", &toml);
     repo.commit("test image name");
     repo

@@ -49,7 +49,11 @@ pub fn member(tool: &str) -> &'static str {
 pub fn standin(tool: &str, version: &str) -> String {
     let path = repo_root().join("xtask/tests/standins").join(tool);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read stand-in {}: {e}", path.display()));
-    assert!(text.contains("@VERSION@"), "{} has no @VERSION@ placeholder", path.display());
+    assert!(
+        text.contains("@VERSION@"),
+        "{} has no @VERSION@ placeholder",
+        path.display()
+    );
     text.replace("@VERSION@", version)
 }
 
@@ -69,7 +73,11 @@ pub fn pack(tool: &str, script: &str) -> Vec<u8> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = tmp.path().join("t.tar.gz");
-    let top = if tool == "helm" { vec!["linux-amd64".to_string()] } else { list(&tree) };
+    let top = if tool == "helm" {
+        vec!["linux-amd64".to_string()]
+    } else {
+        list(&tree)
+    };
     let ok = Command::new("tar")
         .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
         .arg(&out)
@@ -83,8 +91,10 @@ pub fn pack(tool: &str, script: &str) -> Vec<u8> {
 }
 
 fn list(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -98,7 +108,11 @@ pub fn sha256(bytes: &[u8]) -> String {
         .expect("sha256sum runs");
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// One tool as served: the version the build declares, its file name and the sha256 the
@@ -136,11 +150,23 @@ impl ToolServer {
         let files: Files = Arc::new(Mutex::new(BTreeMap::new()));
         let mut tools = Vec::new();
         for tool in TOOLS {
-            let version = pins.get(tool).unwrap_or_else(|| panic!("Dockerfile pins no {tool} version")).clone();
-            let says = reported.iter().find(|(t, _)| *t == tool).map(|(_, v)| v.to_string()).unwrap_or(version.clone());
+            let version = pins
+                .get(tool)
+                .unwrap_or_else(|| panic!("Dockerfile pins no {tool} version"))
+                .clone();
+            let says = reported
+                .iter()
+                .find(|(t, _)| *t == tool)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or(version.clone());
             let bytes = pack(tool, &standin(tool, &says));
             let file = upstream_file(tool, &version);
-            tools.push(Tool { name: tool.to_string(), version, file: file.clone(), sha256: sha256(&bytes) });
+            tools.push(Tool {
+                name: tool.to_string(),
+                version,
+                file: file.clone(),
+                sha256: sha256(&bytes),
+            });
             files.lock().unwrap().insert(format!("/{file}"), bytes);
         }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -151,7 +177,14 @@ impl ToolServer {
             let (files, stop, requests) = (files.clone(), stop.clone(), requests.clone());
             std::thread::spawn(move || serve(listener, files, stop, requests))
         };
-        ToolServer { port, tools, files, requests, stop, thread: Some(thread) }
+        ToolServer {
+            port,
+            tools,
+            files,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// `http://127.0.0.1:PORT`: every tool's upstream file name is served under it.
@@ -160,7 +193,10 @@ impl ToolServer {
     }
 
     pub fn tool(&self, name: &str) -> &Tool {
-        self.tools.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no tool {name}"))
+        self.tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("no tool {name}"))
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -180,7 +216,12 @@ impl ToolServer {
     pub fn add_release(&self, name: &str, version: &str) -> Tool {
         let bytes = pack(name, &standin(name, version));
         let file = upstream_file(name, version);
-        let tool = Tool { name: name.to_string(), version: version.to_string(), file: file.clone(), sha256: sha256(&bytes) };
+        let tool = Tool {
+            name: name.to_string(),
+            version: version.to_string(),
+            file: file.clone(),
+            sha256: sha256(&bytes),
+        };
         self.files.lock().unwrap().insert(format!("/{file}"), bytes);
         tool
     }
@@ -189,10 +230,14 @@ impl ToolServer {
     pub fn release_args(&self, tool: &Tool) -> Vec<String> {
         let up = tool.name.to_ascii_uppercase();
         let url = format!("{}/{}", self.base_url(), tool.file);
-        [format!("{up}_VERSION={}", tool.version), format!("{up}_URL={url}"), format!("{up}_SHA256={}", tool.sha256)]
-            .into_iter()
-            .flat_map(|kv| ["--build-arg".to_string(), kv])
-            .collect()
+        [
+            format!("{up}_VERSION={}", tool.version),
+            format!("{up}_URL={url}"),
+            format!("{up}_SHA256={}", tool.sha256),
+        ]
+        .into_iter()
+        .flat_map(|kv| ["--build-arg".to_string(), kv])
+        .collect()
     }
 
     /// Also serve `bytes` as `/<name>` (e.g. a checksum file next to a release).
@@ -240,7 +285,11 @@ fn serve(listener: TcpListener, files: Files, stop: Arc<AtomicBool>, requests: A
         let mut first = head.lines().next().unwrap_or("").split_whitespace();
         let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or("").to_string());
         requests.lock().unwrap().push(path.clone());
-        let body = if method == "GET" { files.lock().unwrap().get(&path).cloned() } else { None };
+        let body = if method == "GET" {
+            files.lock().unwrap().get(&path).cloned()
+        } else {
+            None
+        };
         let _ = match body {
             Some(b) => conn
                 .write_all(

@@ -71,7 +71,10 @@ impl Registry {
             dir.path().join("data").display(),
         );
         if !open {
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", dir.path().join("htpasswd").display()));
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
         }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let netrc = dir.path().join("netrc");
@@ -83,7 +86,14 @@ impl Registry {
             manifest_puts: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
         });
-        let reg = Registry { port, password: password.to_string(), open, dir, shared: shared.clone(), netrc };
+        let reg = Registry {
+            port,
+            password: password.to_string(),
+            open,
+            dir,
+            shared: shared.clone(),
+            netrc,
+        };
         reg.restart();
         std::thread::spawn(move || relay(listener, shared));
         reg
@@ -116,7 +126,10 @@ impl Registry {
         *self.shared.child.lock().unwrap() = Some(child);
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.shared.backend_port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "docker-registry did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "docker-registry did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         self.shared.stop_after.store(0, Ordering::SeqCst);
@@ -150,32 +163,53 @@ impl Registry {
     pub fn catalog(&self) -> Vec<String> {
         let body = self.curl(&[&format!("http://{}/v2/_catalog", self.addr())]);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("catalog: {body}"));
-        v["repositories"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect()
+        v["repositories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect()
     }
 
     /// The tags of a repository, sorted (empty when it does not exist).
     pub fn tags(&self, repo: &str) -> Vec<String> {
         let body = self.curl(&[&format!("http://{}/v2/{repo}/tags/list", self.addr())]);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let mut t: Vec<String> =
-            v["tags"].as_array().into_iter().flatten().map(|r| r.as_str().unwrap().to_string()).collect();
+        let mut t: Vec<String> = v["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect();
         t.sort();
         t
     }
 
     /// `Docker-Content-Digest` of `HEAD /v2/<repo>/manifests/<tag>`, `None` on 404.
     pub fn digest(&self, repo: &str, tag: &str) -> Option<String> {
-        let head = self.curl(&["-I", "-H", ACCEPT, &format!("http://{}/v2/{repo}/manifests/{tag}", self.addr())]);
+        let head = self.curl(&[
+            "-I",
+            "-H",
+            ACCEPT,
+            &format!("http://{}/v2/{repo}/manifests/{tag}", self.addr()),
+        ]);
         if !head.starts_with("HTTP/1.1 200") {
             return None;
         }
-        head.lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string()))
+        head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("docker-content-digest:")
+                .map(|d| d.trim().to_string())
+        })
     }
 
     /// The config digest (= the Docker image id) behind a tag.
     pub fn config_digest(&self, repo: &str, tag: &str) -> Option<String> {
-        let body = self.curl(&["-H", ACCEPT, &format!("http://{}/v2/{repo}/manifests/{tag}", self.addr())]);
+        let body = self.curl(&[
+            "-H",
+            ACCEPT,
+            &format!("http://{}/v2/{repo}/manifests/{tag}", self.addr()),
+        ]);
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         v["config"]["digest"].as_str().map(String::from)
     }
@@ -199,10 +233,13 @@ impl Registry {
 
     /// Every tag → digest of a repository.
     pub fn state(&self, repo: &str) -> Vec<(String, String)> {
-        self.tags(repo).into_iter().map(|t| {
-            let d = self.digest(repo, &t).unwrap_or_default();
-            (t, d)
-        }).collect()
+        self.tags(repo)
+            .into_iter()
+            .map(|t| {
+                let d = self.digest(repo, &t).unwrap_or_default();
+                (t, d)
+            })
+            .collect()
     }
 }
 
@@ -242,25 +279,29 @@ fn relay(listener: TcpListener, shared: Arc<Shared>) {
         let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
         {
             let put = put.clone();
-            std::thread::spawn(move || pump(client, server, |chunk| {
-                if find(chunk, b"PUT /v2/") && find(chunk, b"/manifests/") {
-                    put.store(true, Ordering::SeqCst);
-                }
-            }));
+            std::thread::spawn(move || {
+                pump(client, server, |chunk| {
+                    if find(chunk, b"PUT /v2/") && find(chunk, b"/manifests/") {
+                        put.store(true, Ordering::SeqCst);
+                    }
+                })
+            });
         }
         let shared = shared.clone();
-        std::thread::spawn(move || pump(s2, c2, move |chunk| {
-            if put.load(Ordering::SeqCst) && chunk.starts_with(b"HTTP/1.1 201") {
-                put.store(false, Ordering::SeqCst);
-                let n = shared.manifest_puts.fetch_add(1, Ordering::SeqCst) + 1;
-                let limit = shared.stop_after.load(Ordering::SeqCst);
-                if limit != 0 && n >= limit {
-                    // The response has been read by the server side; let it reach the
-                    // client first, then the registry goes away.
-                    kill_later(shared.clone());
+        std::thread::spawn(move || {
+            pump(s2, c2, move |chunk| {
+                if put.load(Ordering::SeqCst) && chunk.starts_with(b"HTTP/1.1 201") {
+                    put.store(false, Ordering::SeqCst);
+                    let n = shared.manifest_puts.fetch_add(1, Ordering::SeqCst) + 1;
+                    let limit = shared.stop_after.load(Ordering::SeqCst);
+                    if limit != 0 && n >= limit {
+                        // The response has been read by the server side; let it reach the
+                        // client first, then the registry goes away.
+                        kill_later(shared.clone());
+                    }
                 }
-            }
-        }));
+            })
+        });
     }
 }
 
@@ -319,7 +360,12 @@ impl ArgvWatch {
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        ArgvWatch { stop, hits, scans, thread: Some(thread) }
+        ArgvWatch {
+            stop,
+            hits,
+            scans,
+            thread: Some(thread),
+        }
     }
 
     /// Stops watching; returns (argv lines that held the secret, how many scans ran).
@@ -342,9 +388,21 @@ pub fn push_image(reg: &Registry, local: &str, repo: &str, tag: &str) -> String 
         login(reg, &cfg);
     }
     let reference = format!("{}/{repo}:{tag}", reg.addr());
-    assert!(Command::new("docker").args(["tag", local, &reference]).status().unwrap().success());
-    let out = Command::new("docker").args(["push", &reference]).env("DOCKER_CONFIG", cfg.path()).output().unwrap();
-    assert!(out.status.success(), "push {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(Command::new("docker")
+        .args(["tag", local, &reference])
+        .status()
+        .unwrap()
+        .success());
+    let out = Command::new("docker")
+        .args(["push", &reference])
+        .env("DOCKER_CONFIG", cfg.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "push {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = Command::new("docker").args(["rmi", &reference]).output();
     reference
 }

@@ -234,7 +234,10 @@ fn script() -> PathBuf {
 /// Python's `cryptography` must be there (`.ci/setup` installs it): the independent check
 /// is never skipped.
 pub fn need_python() {
-    let ok = Command::new("python3").args(["-c", "import cryptography"]).status().is_ok_and(|s| s.success());
+    let ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .status()
+        .is_ok_and(|s| s.success());
     assert!(ok, "this test needs python3 with `cryptography` (bash .ci/setup)");
 }
 
