@@ -4,7 +4,6 @@
 //! then `TRIVY_CACHE_DIR=DIR TRIVY_SKIP_DB_UPDATE=true`.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 fn main() {

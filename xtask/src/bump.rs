@@ -146,7 +146,7 @@ pub fn classify(i: &AutoInput<'_>) -> Option<(Level, Vec<String>)> {
         }
     }
     let level = reasons.iter().map(|(l, _)| *l).max()?;
-    reasons.sort_by(|a, b| b.0.cmp(&a.0));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
     Some((level, reasons.into_iter().map(|(_, r)| r).collect()))
 }
 

@@ -345,7 +345,7 @@ fn build_opts(
     tools_mirror: Option<String>,
 ) -> Result<BuildOpts> {
     for kv in &build_args {
-        if !kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+        if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
             return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
         }
     }

@@ -329,7 +329,7 @@ pub fn size_gate(size: u64, budget_mb: u64, layers: &[Layer]) -> Result<()> {
         return Ok(());
     }
     let mut big: Vec<&Layer> = layers.iter().filter(|l| l.size > 0).collect();
-    big.sort_by(|a, b| b.size.cmp(&a.size));
+    big.sort_by_key(|l| std::cmp::Reverse(l.size));
     let largest: Vec<String> = big
         .iter()
         .take(3)

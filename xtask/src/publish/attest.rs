@@ -119,19 +119,32 @@ impl<'a> Attestor<'a> {
     }
 }
 
+/// What a provenance is made of: the build's own facts.
+pub struct Facts<'a> {
+    /// The local image (its labels hold the base digest).
+    pub image: &'a str,
+    /// The Dockerfile's arguments as the build used them.
+    pub args: &'a BTreeMap<String, String>,
+    pub policy_hash: &'a str,
+    pub head: &'a Head,
+    pub version: &'a str,
+    /// The `--build-arg`s given (secrets are left out).
+    pub user_args: &'a [String],
+    /// When the publish started (Unix seconds).
+    pub started: u64,
+}
+
 /// The SLSA provenance of a build, from its own facts (nothing secret goes in).
-/// `image` is the local image (its labels hold the base digest), `args` the Dockerfile's
-/// arguments as the build used them.
-pub fn provenance(
-    ctx: &Ctx,
-    image: &str,
-    args: &BTreeMap<String, String>,
-    policy_hash: &str,
-    head: &Head,
-    version: &str,
-    user_args: &[String],
-    started: u64,
-) -> Result<Value> {
+pub fn provenance(ctx: &Ctx, f: &Facts<'_>) -> Result<Value> {
+    let Facts {
+        image,
+        args,
+        policy_hash,
+        head,
+        version,
+        user_args,
+        started,
+    } = *f;
     let cfg = ctx.config()?;
     let source = if cfg.source.is_empty() {
         "urn:policy-platform:source".to_string()

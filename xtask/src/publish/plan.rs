@@ -448,12 +448,17 @@ mod tests {
     fn plans_per_mode() {
         let t = Target::parse("127.0.0.1:5000").unwrap();
         let src = Source::Built { id: "sha256:a".into() };
-        let p = PushPlan::release(&v("v1.0.0"), "sha-1234567", src.clone(), &[t.clone()]);
+        let p = PushPlan::release(&v("v1.0.0"), "sha-1234567", src.clone(), std::slice::from_ref(&t));
         let names: Vec<&str> = p.targets[0].tags.iter().map(|t| t.tag.as_str()).collect();
         assert_eq!(names, ["v1.0.0", "sha-1234567", "latest"]);
-        let p = PushPlan::release(&v("v1.0.0-rc.1"), "sha-1234567", src.clone(), &[t.clone()]);
+        let p = PushPlan::release(&v("v1.0.0-rc.1"), "sha-1234567", src.clone(), std::slice::from_ref(&t));
         assert_eq!(p.targets[0].tags.len(), 2, "no latest for a pre-release");
-        let p = PushPlan::rebuild(&v("v1.0.0"), "rebuild-20261129-120000", src.clone(), &[t.clone()]);
+        let p = PushPlan::rebuild(
+            &v("v1.0.0"),
+            "rebuild-20261129-120000",
+            src.clone(),
+            std::slice::from_ref(&t),
+        );
         assert_eq!(
             p.targets[0].tags,
             vec![TagPlan::fixed("rebuild-20261129-120000"), TagPlan::latest()]

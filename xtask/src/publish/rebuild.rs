@@ -165,13 +165,15 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         Some(s) => {
             let prov = attest::provenance(
                 bctx,
-                &built.id,
-                &built.args,
-                &built.policy_hash,
-                &head_of(bctx)?,
-                &version::tag(&version),
-                &opts_b.build_args,
-                started,
+                &attest::Facts {
+                    image: &built.id,
+                    args: &built.args,
+                    policy_hash: &built.policy_hash,
+                    head: &head_of(bctx)?,
+                    version: &version::tag(&version),
+                    user_args: &opts_b.build_args,
+                    started,
+                },
             )?;
             Some(Attestor::new(ctx, &session, s, prov, sbom.as_ref())?)
         }

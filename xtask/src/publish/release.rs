@@ -136,13 +136,15 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             let policy_hash = labels.get(tags::LABEL_POLICY_HASH).cloned().unwrap_or_default();
             let prov = attest::provenance(
                 ctx,
-                &local,
-                &args,
-                &policy_hash,
-                &head,
-                &vtag,
-                &opts.build.build_args,
-                started,
+                &attest::Facts {
+                    image: &local,
+                    args: &args,
+                    policy_hash: &policy_hash,
+                    head: &head,
+                    version: &vtag,
+                    user_args: &opts.build.build_args,
+                    started,
+                },
             )?;
             signing = Some((Attestor::new(ctx, &session, signer, prov, sbom.as_ref())?, sbom));
         }
@@ -201,13 +203,15 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
         Some(s) => {
             let prov = attest::provenance(
                 ctx,
-                &built.id,
-                &built.args,
-                &built.policy_hash,
-                &head,
-                &vtag,
-                &opts.build.build_args,
-                started,
+                &attest::Facts {
+                    image: &built.id,
+                    args: &built.args,
+                    policy_hash: &built.policy_hash,
+                    head: &head,
+                    version: &vtag,
+                    user_args: &opts.build.build_args,
+                    started,
+                },
             )?;
             Some(Attestor::new(ctx, &session, s, prov, sbom.as_ref())?)
         }

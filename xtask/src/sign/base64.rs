@@ -21,7 +21,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// `None` for anything that is not canonical padded base64.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     let t = text.as_bytes();
-    if t.len() % 4 != 0 {
+    if !t.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| ALPHABET.iter().position(|a| *a == c).map(|p| p as u32);

@@ -145,5 +145,5 @@ fn read_public(path: &Path, shown: &str) -> Result<String> {
             "`signing-public-key` {shown} is not a PEM public key file"
         )));
     }
-    Ok(std::fs::read_to_string(path).map_err(|e| exit::usage(format!("`signing-public-key` {shown}: {e}")))?)
+    std::fs::read_to_string(path).map_err(|e| exit::usage(format!("`signing-public-key` {shown}: {e}")))
 }
