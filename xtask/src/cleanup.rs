@@ -19,6 +19,16 @@ pub fn temp_dir(ctx: &Ctx, what: &str) -> Result<TempDir> {
     TempDir::new(&ctx.env.tmp, &format!("{PREFIX}{}-{what}-", std::process::id()))
 }
 
+/// A background process of this run (a throwaway registry) that the watchdog stops when
+/// the run is gone without having stopped it (a kill, or an abort).
+pub fn own_process(ctx: &Ctx, pid: u32) {
+    use std::io::Write;
+    let file = ctx.env.tmp.join(format!("{PREFIX}{}-procs", std::process::id()));
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+        let _ = writeln!(f, "{pid}");
+    }
+}
+
 /// Stops the watchdog when the run ends normally (its folders and containers are gone by then).
 pub struct Guard {
     watchdog: Option<Background>,
@@ -34,6 +44,7 @@ impl Drop for Guard {
 
 const WATCHDOG: &str = r#"trap '' INT TERM HUP
 while kill -0 "$1" 2>/dev/null; do sleep 1; done
+for p in $(cat "$2"/pp-xtask-"$1"-procs 2>/dev/null); do kill "$p" 2>/dev/null; done
 ids=$(docker ps -aq --filter "label=$3=$1" 2>/dev/null)
 if [ -n "$ids" ]; then docker rm -f $ids >/dev/null 2>&1; fi
 rm -rf "$2"/pp-xtask-"$1"-*"#;

@@ -364,6 +364,11 @@ impl Background {
         let _ = self.handle.kill();
     }
 
+    /// The process id (of the first process, for a pipeline).
+    pub fn pid(&self) -> Option<u32> {
+        self.handle.pids().first().copied()
+    }
+
     pub fn wait(self) -> Result<Out> {
         let o = self.handle.wait()?;
         let mut stderr = String::from_utf8_lossy(&o.stderr).into_owned();

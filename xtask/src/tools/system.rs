@@ -88,5 +88,9 @@ pub fn serve_registry(ctx: &Ctx, config: &Path, log: &Path) -> Result<Background
         .env_remove("REGISTRY_USERNAME")
         .env_remove("REGISTRY_PASSWORD")
         .env_remove("REGISTRY_PASSWORD_FILE");
-    ctx.run.spawn(&c, Some(log))
+    let server = ctx.run.spawn(&c, Some(log))?;
+    if let Some(pid) = server.pid() {
+        crate::cleanup::own_process(ctx, pid);
+    }
+    Ok(server)
 }
