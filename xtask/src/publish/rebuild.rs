@@ -63,6 +63,12 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
                         "{vtag} was built from {known} in one registry and from {r} in {}; fix the registries before a rebuild",
                         t.spec
                     )),
+                    // A label is the registry's word: it reaches git only as a commit id.
+                    (Some(r), _) if !is_commit_id(r) => p.usage(format!(
+                        "{vtag} in {} names the commit `{r}` in its {} label, which is not a git commit id; publish it with this xtask first",
+                        t.spec,
+                        tags::LABEL_REVISION
+                    )),
                     (Some(r), _) => release_commit = Some(r.clone()),
                 },
                 None => {}
@@ -191,6 +197,11 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         rec["base"] = l.json();
     }
     Ok(rec)
+}
+
+/// 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+fn is_commit_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The release commit as the worktree has it (the provenance names it).
@@ -323,5 +334,22 @@ impl<'a> Worktree<'a> {
 impl Drop for Worktree<'_> {
     fn drop(&mut self) {
         git::worktree_remove(self.ctx, &self.src());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_commit_ids_reach_git() {
+        assert!(super::is_commit_id("0123456789abcdef0123456789abcdef01234567"));
+        for bad in [
+            "--output=/tmp/x",
+            "HEAD",
+            "0123456789ABCDEF0123456789ABCDEF01234567",
+            "0123",
+            "",
+        ] {
+            assert!(!super::is_commit_id(bad), "{bad}");
+        }
     }
 }
