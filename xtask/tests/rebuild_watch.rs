@@ -134,7 +134,16 @@ fn a_changed_rebuild_is_signed_and_attested_like_a_release() {
     signing::need_python();
     {
         let v = signing::check(&reg, img, &latest, &pair.public).unwrap_or_else(|(c, e)| panic!("exit {c}: {e}"));
-        assert!(v.to_string().contains("https://slsa.dev/provenance/v1"), "{v}");
+        assert_eq!(
+            v["signature"]["payloads"][0]["critical"]["image"]["docker-manifest-digest"],
+            latest.as_str(),
+            "{v}"
+        );
+        assert_eq!(
+            v["provenance"]["buildDefinition"]["externalParameters"]["version"], "v1.0.0",
+            "{v}"
+        );
+        assert_eq!(v["sbom"]["bomFormat"], "CycloneDX", "{v}");
     }
     let verify = bed
         .repo
