@@ -3,6 +3,7 @@
 use super::plan::Target;
 use super::registry::{Credentials, Session};
 use super::PublishOpts;
+use crate::scan::ScanOpts;
 use crate::tools::{self, docker, git};
 use crate::{ctx::Ctx, exit, release};
 use anyhow::Result;
@@ -185,4 +186,40 @@ pub fn login<'a>(
         Credentials::Broken(_) => return None,
     };
     (p.0.len() == before).then_some(session)
+}
+
+/// What a build mode (a release, the weekly rebuild) gathers before anything is built.
+pub struct Gathered<'a> {
+    pub version: Option<Version>,
+    pub head: Option<git::Head>,
+    pub image: String,
+    pub session: Option<Session<'a>>,
+}
+
+/// VERSION, the commit, the tools, a clean tree, the scan's own checks (as a dry run) and
+/// the logins; every problem goes to `p`.
+pub fn gather<'a>(
+    ctx: &'a Ctx,
+    p: &mut Problems,
+    scan: &ScanOpts,
+    targets: &[Target],
+    creds: Credentials,
+) -> Gathered<'a> {
+    let (version, creds) = common(ctx, p, &super::TOOLS, true, creds);
+    let head = p.take(git::head(ctx));
+    let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
+    if let Some(v) = &version {
+        p.take(super::gates::preflight(
+            ctx,
+            scan,
+            &format!("{image}:{}", crate::version::tag(v)),
+        ));
+    }
+    let session = login(ctx, p, targets, creds.as_ref(), &image);
+    Gathered {
+        version,
+        head,
+        image,
+        session,
+    }
 }

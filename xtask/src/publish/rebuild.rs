@@ -12,7 +12,7 @@ use super::attest::{self, Attestor};
 use super::plan::{self, PushPlan, Remote, Source, Target};
 use super::preflight::{self, Problems};
 use super::registry::Session;
-use super::{base, gates, release, PublishOpts, TOOLS};
+use super::{base, gates, release, PublishOpts};
 use crate::image::{self, BuildOpts};
 use crate::scan::{self, sbom};
 use crate::tools::{docker, git};
@@ -29,23 +29,18 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     ctx.step("rebuild preflight");
     let mut p = Problems::default();
     let targets = preflight::targets(ctx, opts, &mut p);
-    let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, opts.creds.clone());
-    let head = p.take(git::head(ctx));
+    let preflight::Gathered {
+        version,
+        head,
+        image,
+        session,
+    } = preflight::gather(ctx, &mut p, &opts.scan, &targets, opts.creds.clone());
     if let Some(v) = version.as_ref().filter(|v| !v.pre.is_empty()) {
         p.usage(format!(
             "VERSION is {}, a pre-release; --rebuild moves latest, which never points at a pre-release: run it on a released version",
             version::tag(v)
         ));
     }
-    let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
-    if let Some(v) = &version {
-        p.take(gates::preflight(
-            ctx,
-            &opts.scan,
-            &format!("{image}:{}", version::tag(v)),
-        ));
-    }
-    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
     let signer = release::signer_of(ctx, opts, &mut p);
     let mut release_commit: Option<String> = None;
     let mut latest: BTreeMap<String, Remote> = BTreeMap::new();

@@ -10,11 +10,11 @@ use super::attest::{self, Attestor};
 use super::plan::{self, PushPlan, Pushed, Source, Target};
 use super::preflight::{self, Problems};
 use super::registry::{Credentials, Creds};
-use super::{gates, push, PublishOpts, TOOLS};
+use super::{gates, push, PublishOpts};
 use crate::image::{self, BuildOpts};
 use crate::scan::sbom::{self, Sbom};
 use crate::sign::signer::{self, Signer};
-use crate::tools::{docker, git};
+use crate::tools::docker;
 use crate::{ctx::Ctx, date, exit, tags, version};
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -60,17 +60,12 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             signer_of(ctx, opts, &mut p),
         ),
     };
-    let (version, creds) = preflight::common(ctx, &mut p, &TOOLS, true, creds);
-    let head = p.take(git::head(ctx));
-    let image = ctx.config().map(|c| c.image.clone()).unwrap_or_default();
-    if let Some(v) = &version {
-        p.take(gates::preflight(
-            ctx,
-            &opts.scan,
-            &format!("{image}:{}", version::tag(v)),
-        ));
-    }
-    let session = preflight::login(ctx, &mut p, &targets, creds.as_ref(), &image);
+    let preflight::Gathered {
+        version,
+        head,
+        image,
+        session,
+    } = preflight::gather(ctx, &mut p, &opts.scan, &targets, creds);
     // A release of this version already in a registry: from this commit (resume), or not.
     let mut resume: Option<(Source, BTreeMap<String, String>)> = None;
     if let (Some(s), Some(v), Some(h)) = (&session, &version, &head) {
