@@ -23,8 +23,11 @@ pub fn temp_dir(ctx: &Ctx, what: &str) -> Result<TempDir> {
 /// the run is gone without having stopped it (a kill, or an abort).
 pub fn own_process(ctx: &Ctx, pid: u32) {
     use std::io::Write;
-    let file = ctx.env.tmp.join(format!("{PREFIX}{}-procs", std::process::id()));
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(procs_file(ctx))
+    {
         let _ = writeln!(f, "{pid}");
     }
 }
@@ -32,6 +35,8 @@ pub fn own_process(ctx: &Ctx, pid: u32) {
 /// Stops the watchdog when the run ends normally (its folders and containers are gone by then).
 pub struct Guard {
     watchdog: Option<Background>,
+    /// The list of this run's background processes (see [`own_process`]).
+    procs: std::path::PathBuf,
 }
 
 impl Drop for Guard {
@@ -39,7 +44,12 @@ impl Drop for Guard {
         if let Some(w) = self.watchdog.take() {
             w.kill();
         }
+        let _ = std::fs::remove_file(&self.procs);
     }
+}
+
+fn procs_file(ctx: &Ctx) -> std::path::PathBuf {
+    ctx.env.tmp.join(format!("{PREFIX}{}-procs", std::process::id()))
 }
 
 const WATCHDOG: &str = r#"trap '' INT TERM HUP
@@ -57,6 +67,7 @@ pub fn guard(ctx: &Ctx) -> Guard {
     let c = Cmd::new("sh").args(["-c", WATCHDOG, "sh", &pid, &tmp, OWNER_LABEL]);
     Guard {
         watchdog: ctx.run.spawn(&c, None).ok(),
+        procs: procs_file(ctx),
     }
 }
 
@@ -74,12 +85,17 @@ pub fn sweep(ctx: &Ctx) {
     if let Ok(entries) = std::fs::read_dir(&ctx.env.tmp) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            // Only real folders of ours (never through a symlink someone planted).
-            let ours = e.file_type().is_ok_and(|t| t.is_dir()) && owner(&name).is_some_and(|p| !alive(p));
-            if ours {
-                eprintln!("    removing {} (left by a run that was killed)", e.path().display());
-                let _ = std::fs::remove_dir_all(e.path());
+            // Only real folders and files of ours (never through a symlink someone planted).
+            let Ok(t) = e.file_type() else { continue };
+            if owner(&name).is_none_or(alive) || t.is_symlink() {
+                continue;
             }
+            eprintln!("    removing {} (left by a run that was killed)", e.path().display());
+            let _ = if t.is_dir() {
+                std::fs::remove_dir_all(e.path())
+            } else {
+                std::fs::remove_file(e.path())
+            };
         }
     }
     if crate::tools::find("docker").is_none() {
