@@ -4,9 +4,8 @@
 //! `bump-version auto` then says major; every refusal leaves the Dockerfile byte for byte.
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use support::image::{as_strs, pinned_versions, ImageGuard, Tool, ToolServer};
-use support::{busybox_base, docker, need_docker, Run, TempRepo, PREFIX};
+use support::{busybox_base, docker, need_docker, unique, Run, TempRepo};
 
 fn dockerfile(repo: &TempRepo) -> Vec<u8> {
     std::fs::read(repo.path().join("Dockerfile")).unwrap()
@@ -76,18 +75,8 @@ fn assert_refused(run: &Run, code: i32, repo: &TempRepo, before: &[u8], says: &s
 #[test]
 fn helm_upgrade_builds_passes_smoke_and_makes_a_major_release() {
     need_docker();
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "{PREFIX}-bumptool-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    let repo = TempRepo::new();
-    let manifest = repo
-        .read("Cargo.toml")
-        .replace("image = \"policy-platform\"", &format!("image = \"{name}\""));
-    repo.write("Cargo.toml", &manifest);
-    repo.commit("test image name");
+    let name = unique("bumptool");
+    let repo = TempRepo::named(&name);
     let server = ToolServer::start();
     let new = server.add_release("helm", "3.23.0");
     server.put(&format!("{}.sha256sum", new.file), sha256sum_line(&new));

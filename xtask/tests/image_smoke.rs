@@ -4,18 +4,8 @@
 //! missing or altered policy file and an image over budget each fail, naming what broke.
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use support::image::{as_strs, build_args, xtask_args, ImageGuard, ToolServer};
-use support::{docker, need_docker, Run, TempDir, TempRepo, PREFIX};
-
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{PREFIX}-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use support::{docker, need_docker, unique, Run, TempDir, TempRepo};
 
 /// A temp copy of the repo whose image name is unique to this test, with a small policy
 /// repo of the test's own (so the checks do not depend on what policies/ holds today).

@@ -5,16 +5,10 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use support::http::FileServer;
 use support::image::sha256;
 use support::{repo_root, Run, TempDir};
 
@@ -67,12 +61,12 @@ impl Fixture {
         p
     }
     /// Runs the script with PATH = `first` folders, then the system's.
-    fn run(&self, server: &Server, first: &[&Path]) -> Run {
+    fn run(&self, server: &FileServer, first: &[&Path]) -> Run {
         let mut path: Vec<String> = first.iter().map(|p| p.display().to_string()).collect();
         path.push(std::env::var("PATH").unwrap());
         let out = Command::new(self.path("repo/ci/install-trivy.sh"))
             .current_dir(self.path("repo"))
-            .env("INSTALL_TRIVY_FROM", server.url())
+            .env("INSTALL_TRIVY_FROM", server.base_url())
             .env("INSTALL_TRIVY_TO", self.path("dest"))
             .env("PATH", path.join(":"))
             .output()
@@ -106,99 +100,12 @@ fn tarball(script: &str) -> Vec<u8> {
 
 const GOOD: &str = "#!/bin/sh\necho 'Version: 0.59.1'\n# the genuine build\n";
 
-type Files = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
-
-/// A loopback HTTP server for a few files; records every path asked for.
-struct Server {
-    port: u16,
-    files: Files,
-    requests: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(files: &[(&str, Vec<u8>)]) -> Server {
-        let files: Files = Arc::new(Mutex::new(
-            files.iter().map(|(n, b)| (format!("/{n}"), b.clone())).collect(),
-        ));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (files, stop, requests) = (files.clone(), stop.clone(), requests.clone());
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(mut conn) = conn else { continue };
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let path = String::from_utf8_lossy(&head)
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("")
-                        .to_string();
-                    requests.lock().unwrap().push(path.clone());
-                    let _ = match files.lock().unwrap().get(&path) {
-                        Some(b) => conn
-                            .write_all(
-                                format!(
-                                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                                    b.len()
-                                )
-                                .as_bytes(),
-                            )
-                            .and_then(|_| conn.write_all(b)),
-                        None => {
-                            conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                        }
-                    };
-                }
-            })
-        };
-        Server {
-            port,
-            files,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        self.files.lock().unwrap().clear();
-    }
-}
-
 #[test]
 fn installs_the_pinned_tarball_even_when_a_trivy_on_path_prints_the_right_version() {
     let f = Fixture::new();
     let good = tarball(GOOD);
     f.pin(&format!("{}  {TARBALL}\n", sha256(&good)));
-    let server = Server::start(&[(TARBALL, good)]);
+    let server = FileServer::start(&[(TARBALL, good)]);
     // Already "installed": dest/trivy is a symlink to another file that prints the right
     // version, and another such trivy is on PATH. Neither may stop the install, and the
     // symlink must be replaced, not written through.
@@ -239,7 +146,7 @@ fn a_trivy_earlier_on_path_is_an_error_after_the_install() {
     let f = Fixture::new();
     let good = tarball(GOOD);
     f.pin(&format!("{}  {TARBALL}\n", sha256(&good)));
-    let server = Server::start(&[(TARBALL, good)]);
+    let server = FileServer::start(&[(TARBALL, good)]);
     let other = f.other_trivy();
 
     let run = f.run(&server, &[&f.path("other"), &f.path("dest")]);
@@ -258,7 +165,7 @@ fn a_tampered_tarball_is_refused_even_when_the_release_checksum_file_matches_it(
     f.pin(&format!("{good_sum}  {TARBALL}\n"));
     // What an attacker who controls the release page would serve: both files agree.
     let sums = format!("{bad_sum}  {TARBALL}\n").into_bytes();
-    let server = Server::start(&[(TARBALL, bad), ("trivy_0.59.1_checksums.txt", sums)]);
+    let server = FileServer::start(&[(TARBALL, bad), ("trivy_0.59.1_checksums.txt", sums)]);
 
     let run = f.run(&server, &[&f.path("dest")]);
     assert_eq!(run.code, 3, "{run:?}");
@@ -274,7 +181,7 @@ fn a_tampered_tarball_is_refused_even_when_the_release_checksum_file_matches_it(
 fn a_version_bump_without_its_pinned_sum_is_refused_before_any_download() {
     let f = Fixture::new();
     f.set_version("0.60.0");
-    let server = Server::start(&[]);
+    let server = FileServer::start(&[]);
 
     let run = f.run(&server, &[&f.path("dest")]);
     assert_eq!(run.code, 2, "{run:?}");
@@ -293,7 +200,7 @@ fn the_compromised_release_is_refused_even_with_a_pinned_sum() {
     f.set_version("0.69.4");
     let t = tarball("#!/bin/sh\necho 'Version: 0.69.4'\n");
     f.pin(&format!("{}  trivy_0.69.4_Linux-64bit.tar.gz\n", sha256(&t)));
-    let server = Server::start(&[("trivy_0.69.4_Linux-64bit.tar.gz", t)]);
+    let server = FileServer::start(&[("trivy_0.69.4_Linux-64bit.tar.gz", t)]);
 
     let run = f.run(&server, &[&f.path("dest")]);
     assert_eq!(run.code, 2, "{run:?}");
@@ -306,7 +213,7 @@ fn the_repo_pins_the_published_sum_for_its_trivy_version() {
     // The repo's own Cargo.toml and pin file; the mirror serves other bytes under the
     // release's file name, so the error shows which sum the repo pins for that file.
     let f = Fixture::new();
-    let server = Server::start(&[(TARBALL, tarball(GOOD))]);
+    let server = FileServer::start(&[(TARBALL, tarball(GOOD))]);
 
     let run = f.run(&server, &[&f.path("dest")]);
     assert_eq!(run.code, 3, "{run:?}");

@@ -10,22 +10,6 @@ mod support;
 use support::image::{as_strs, xtask_args, ImageGuard, ToolServer};
 use support::{docker, need_docker, Run, TempDir, TempRepo, PREFIX};
 
-/// A copy of the repo whose image name is unique to this test process.
-fn repo_named(image: &str) -> TempRepo {
-    let repo = TempRepo::new();
-    let toml = repo.read("Cargo.toml");
-    assert!(
-        toml.contains("image = \"policy-platform\""),
-        "Cargo.toml names the image policy-platform"
-    );
-    repo.write(
-        "Cargo.toml",
-        &toml.replace("image = \"policy-platform\"", &format!("image = \"{image}\"")),
-    );
-    repo.commit("test image name");
-    repo
-}
-
 /// Writes a chart `policies/pp-test-apps/charts/<name>/` with one template.
 fn write_chart(repo: &TempRepo, name: &str, values: &str, template: &str) -> String {
     let dir = format!("policies/pp-test-apps/charts/{name}");
@@ -106,7 +90,7 @@ fn row(run: &Run, chart: &str, values: &str) -> Vec<String> {
 fn integration_checks_every_chart_inside_the_real_image() {
     need_docker();
     let name = format!("{PREFIX}-integration-{}", std::process::id());
-    let repo = repo_named(&name);
+    let repo = TempRepo::named(&name);
     let version = repo.read("VERSION").trim().to_string();
     let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
     let reference = format!("{name}:{version}");

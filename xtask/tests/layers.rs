@@ -6,11 +6,10 @@
 //! registry holds after both images were pushed (read with skopeo).
 mod support;
 
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use support::image::{as_strs, build_args, sha256, standin, ImageGuard, ToolServer};
-use support::registry::{push_image, Registry, USER};
-use support::{busybox_base, docker, need_docker, TempDir, TempRepo, PREFIX};
+use support::registry::{push_image, Registry, Skopeo};
+use support::{busybox_base, derive, docker, need_docker, unique, TempDir, TempRepo};
 
 /// What the image adds to its base, one layer each, in this order (the rarest change first).
 const PARTS: [&str; 5] = ["user", "pluto", "helm", "kyverno", "policies"];
@@ -18,27 +17,6 @@ const PARTS: [&str; 5] = ["user", "pluto", "helm", "kyverno", "policies"];
 /// The index of a part's layer in an image whose base has `base_layers` layers.
 fn layer_of(part: &str, base_layers: usize) -> usize {
     base_layers + PARTS.iter().position(|p| *p == part).unwrap()
-}
-
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{PREFIX}-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// A copy of the repo (its own checkout: fresh file times) building the image `image`.
-fn repo_named(image: &str) -> TempRepo {
-    let repo = TempRepo::new();
-    let toml = repo
-        .read("Cargo.toml")
-        .replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
-    assert!(toml.contains(image), "Cargo.toml has no image key to rename");
-    repo.write("Cargo.toml", &toml);
-    repo.commit("test image name");
-    repo
 }
 
 /// `cargo xtask image` with the stand-ins and `extra` flags. The result is kept as
@@ -66,28 +44,6 @@ fn build(repo: &TempRepo, server: &ToolServer, extra: &[&str], which: &str, guar
     rmi.extend(tags.lines());
     assert_eq!(docker(&rmi).code, 0, "untag the xtask's tags {tags}");
     keep
-}
-
-/// An image FROM `base` with some steps, tagged `name`.
-fn derive(name: &str, base: &str, steps: &str) {
-    let mut b = Command::new("docker")
-        .args(["build", "-q", "-t", name, "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        &mut b.stdin.take().unwrap(),
-        format!("FROM {base}\n{steps}\n").as_bytes(),
-    )
-    .unwrap();
-    let out = b.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "derive {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The image's layer diff IDs, base first.
@@ -224,51 +180,6 @@ fn assert_parts(image: &str, base: &str, versions: &[(&str, &str)]) {
     );
 }
 
-/// skopeo, logged in to `reg` through an auth file of its own (password on stdin).
-struct Skopeo {
-    dir: TempDir,
-    addr: String,
-}
-
-impl Skopeo {
-    fn login(reg: &Registry) -> Skopeo {
-        let dir = TempDir::new("skopeo");
-        let mut login = Command::new("skopeo")
-            .args(["login", "--tls-verify=false", "--authfile"])
-            .arg(dir.path().join("auth.json"))
-            .args(["-u", USER, "--password-stdin", &reg.addr()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("skopeo runs (apt-get install skopeo)");
-        std::io::Write::write_all(&mut login.stdin.take().unwrap(), reg.password.as_bytes()).unwrap();
-        assert!(login.wait().unwrap().success(), "skopeo login");
-        Skopeo { dir, addr: reg.addr() }
-    }
-
-    /// The layer digests of `repo:tag`'s manifest, base first.
-    fn layers(&self, repo: &str, tag: &str) -> Vec<String> {
-        let out = Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false", "--authfile"])
-            .arg(self.dir.path().join("auth.json"))
-            .arg(format!("docker://{}/{repo}:{tag}", self.addr))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo inspect: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        m["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["digest"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
-
 /// Indices where two equally long lists differ.
 fn differing(a: &[String], b: &[String]) -> Vec<usize> {
     assert_eq!(a.len(), b.len(), "{a:?}\n{b:?}");
@@ -309,7 +220,7 @@ fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and
     );
 
     let a = build(
-        &repo_named(&name),
+        &TempRepo::named(&name),
         &server,
         &["--build-arg", &format!("BASE_IMAGE={one}")],
         "a",
@@ -319,7 +230,7 @@ fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and
     // again, seconds later.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let b_args = ["--no-cache", "--build-arg", &format!("BASE_IMAGE={other}")];
-    let b = build(&repo_named(&name), &server, &b_args, "b", &mut guard);
+    let b = build(&TempRepo::named(&name), &server, &b_args, "b", &mut guard);
 
     assert_parts(&a, &one, &pinned(&server));
     assert_parts(&b, &other, &pinned(&server));
@@ -337,7 +248,7 @@ fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and
     push_image(&reg, &a, "layers", "a");
     push_image(&reg, &b, "layers", "b");
     let sk = Skopeo::login(&reg);
-    let (ma, mb) = (sk.layers("layers", "a"), sk.layers("layers", "b"));
+    let (ma, mb) = (sk.layer_digests("layers", "a"), sk.layer_digests("layers", "b"));
     assert_eq!((ma.len(), mb.len()), (la.len(), lb.len()));
     assert_eq!(
         ma[na..],
@@ -357,7 +268,7 @@ fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
     let mut guard = ImageGuard::default();
     let base = own_base(&format!("{name}-base:one"), "LABEL base=one", &mut bases);
     let base_arg = format!("BASE_IMAGE={base}");
-    let repo = repo_named(&name);
+    let repo = TempRepo::named(&name);
     let before = build(&repo, &server, &["--build-arg", &base_arg], "before", &mut guard);
     // helm sits between pluto and kyverno: the parts after it are copied again, and must
     // come out as the same layers.
@@ -388,6 +299,9 @@ fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
     push_image(&reg, &before, "upgrade", "before");
     push_image(&reg, &after, "upgrade", "after");
     let sk = Skopeo::login(&reg);
-    let (mb, ma) = (sk.layers("upgrade", "before"), sk.layers("upgrade", "after"));
+    let (mb, ma) = (
+        sk.layer_digests("upgrade", "before"),
+        sk.layer_digests("upgrade", "after"),
+    );
     assert_eq!(differing(&mb, &ma), vec![helm_layer], "{mb:?}\n{ma:?}");
 }

@@ -8,10 +8,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::bed::{built, canary, head, ok, set_version, unique, with_password, Bed};
+use support::bed::{built, canary, head, ok, set_version, with_password, Bed};
 use support::fakebin::FakeBin;
 use support::registry::{ArgvWatch, Registry, USER};
-use support::{busybox_base, docker, need_docker, TempDir, TempRepo};
+use support::{busybox_base, docker, need_docker, unique, TempDir, TempRepo};
 
 const LONG: Duration = Duration::from_secs(600);
 const OWNER_LABEL: &str = "io.policy-platform.xtask";

@@ -6,24 +6,14 @@
 //! (bytes), never through the xtask.
 mod support;
 
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use support::bed::ok;
 use support::image::{build_args, ToolServer};
-use support::registry::{push_image, Registry, USER};
+use support::registry::{push_image, Registry, Skopeo, USER};
 use support::trivy::{BinDir, Cache};
-use support::{busybox_base, docker, need_docker, Run, TempDir, TempRepo, PREFIX};
+use support::{busybox_base, derive, docker, need_docker, remove_images_named, unique, Run, TempRepo};
 
 /// What the image adds to its base, one layer each (see tests/layers.rs).
 const PARTS: [&str; 5] = ["user", "pluto", "helm", "kyverno", "policies"];
-
-fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{PREFIX}-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 fn password() -> String {
     format!("weekly{}pw", std::process::id())
@@ -48,14 +38,11 @@ impl Bed {
     fn new(what: &str, track_reg: &Registry, publish: &Registry, registries_key: bool) -> Bed {
         need_docker();
         let trivy = BinDir::real();
-        let repo = TempRepo::new();
         let image = unique(what);
+        let repo = TempRepo::named(&image);
         let base_repo = format!("{}/{image}-base", track_reg.addr());
         let track = format!("{base_repo}:track");
-        let mut toml = repo
-            .read("Cargo.toml")
-            .replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
-        assert!(toml.contains(&image), "Cargo.toml has no image key to rename");
+        let mut toml = repo.read("Cargo.toml");
         let line = toml
             .lines()
             .find(|l| l.starts_with("base-image-track"))
@@ -66,7 +53,7 @@ impl Bed {
             toml = toml.replace("registries = []", &format!("registries = [\"{}\"]", publish.addr()));
         }
         repo.write("Cargo.toml", &toml);
-        repo.commit("test image name and base track");
+        repo.commit("test base track");
         // The first base: the busybox base with an id of this test's own.
         derive(
             &format!("{image}-base:1"),
@@ -133,129 +120,12 @@ impl Bed {
 
 impl Drop for Bed {
     fn drop(&mut self) {
-        // Every local name of this test's images: tags, and `repo@digest` of untagged pulls.
-        let out = docker(&[
-            "image",
-            "ls",
-            "--digests",
-            "--format",
-            "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}",
-        ]);
-        let names: Vec<String> = out
-            .stdout
-            .lines()
-            .filter(|l| l.contains(&self.image))
-            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
-                [_, "<none>", "<none>", id] => Some(id.to_string()),
-                [repo, "<none>", digest, _] => Some(format!("{repo}@{digest}")),
-                [repo, tag, _, _] => Some(format!("{repo}:{tag}")),
-                _ => None,
-            })
-            .collect();
-        if !names.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(names.iter().map(String::as_str));
-            docker(&args);
-        }
-    }
-}
-
-/// An image FROM `base` with `steps`, tagged `name`.
-fn derive(name: &str, base: &str, steps: &str) {
-    let mut b = Command::new("docker")
-        .args(["build", "-q", "-t", name, "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        &mut b.stdin.take().unwrap(),
-        format!("FROM {base}\n{steps}\n").as_bytes(),
-    )
-    .unwrap();
-    let out = b.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "derive {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// skopeo with an auth file of its own (the password on stdin): what a registry holds.
-struct Skopeo {
-    dir: TempDir,
-    reg: String,
-}
-
-impl Skopeo {
-    fn login(reg: &Registry) -> Skopeo {
-        let dir = TempDir::new("skopeo");
-        let mut login = Command::new("skopeo")
-            .args(["login", "--tls-verify=false", "--authfile"])
-            .arg(dir.path().join("auth.json"))
-            .args(["-u", USER, "--password-stdin", &reg.addr()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("skopeo runs (apt-get install skopeo)");
-        std::io::Write::write_all(&mut login.stdin.take().unwrap(), reg.password.as_bytes()).unwrap();
-        assert!(login.wait().unwrap().success(), "skopeo login");
-        Skopeo { dir, reg: reg.addr() }
-    }
-
-    fn inspect(&self, what: &[&str], repo: &str, tag: &str) -> serde_json::Value {
-        serde_json::from_slice(&self.raw(what, repo, tag)).unwrap()
-    }
-
-    fn raw(&self, what: &[&str], repo: &str, tag: &str) -> Vec<u8> {
-        let out = Command::new("skopeo")
-            .arg("inspect")
-            .args(what)
-            .args(["--tls-verify=false", "--authfile"])
-            .arg(self.dir.path().join("auth.json"))
-            .arg(format!("docker://{}/{repo}:{tag}", self.reg))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo inspect {repo}:{tag}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    /// `(digest, compressed size)` of each layer, base first.
-    fn layers(&self, repo: &str, tag: &str) -> Vec<(String, u64)> {
-        let m = self.inspect(&["--raw"], repo, tag);
-        m["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| (l["digest"].as_str().unwrap().to_string(), l["size"].as_u64().unwrap()))
-            .collect()
-    }
-
-    fn label(&self, repo: &str, tag: &str, key: &str) -> Option<String> {
-        self.inspect(&["--config", "--raw"], repo, tag)["config"]["Labels"][key]
-            .as_str()
-            .map(String::from)
-    }
-
-    /// The image config and manifest sizes: the bytes a push sends besides its layers.
-    fn config_and_manifest(&self, repo: &str, tag: &str) -> u64 {
-        let raw = self.raw(&["--raw"], repo, tag);
-        let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-        m["config"]["size"].as_u64().unwrap() + raw.len() as u64
+        remove_images_named(&self.image);
     }
 }
 
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 const BASE_NAME: &str = "org.opencontainers.image.base.name";
-
-fn ok(r: &Run) {
-    assert_eq!(r.code, 0, "{r:?}");
-}
 
 /// The bytes the summary of `rec` gives for its first registry, and its summary line.
 fn upload(rec: &serde_json::Value) -> (u64, u64, u64, String) {

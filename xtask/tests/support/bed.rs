@@ -6,9 +6,8 @@
 use super::image::{build_args, ToolServer};
 use super::registry::{Registry, USER};
 use super::trivy::{BinDir, Cache};
-use super::{busybox_base, docker, need_docker, xtask_bin, Run, TempDir, TempRepo, PREFIX};
+use super::{busybox_base, derive, need_docker, remove_images_named, unique, xtask_bin, Run, TempDir, TempRepo};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The registry password in every test: it must never show up in output, argv or files.
@@ -16,16 +15,6 @@ use std::time::{Duration, Instant};
 pub fn canary() -> &'static str {
     static C: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     C.get_or_init(|| format!("canary{}x{}", std::process::id(), "Pw-never-shown"))
-}
-
-/// A name of this test process: `pp-test-<what>-<pid>-<n>`.
-pub fn unique(what: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{PREFIX}-{what}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
 }
 
 pub fn ok(r: &Run) {
@@ -57,20 +46,10 @@ impl Bed {
         // busybox tag, and tests that build the same Dockerfile on one base id make several
         // equal cache chains, of which the classic builder may pick another on a rebuild.
         let base = format!("{image}-base:1");
-        let mut b = Command::new("docker")
-            .args(["build", "-q", "-t", &base, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let dockerfile = format!("FROM {}\nLABEL io.policy-platform.test-bed={image}\n", busybox_base());
-        std::io::Write::write_all(&mut b.stdin.take().unwrap(), dockerfile.as_bytes()).unwrap();
-        let out = b.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "test base: {}",
-            String::from_utf8_lossy(&out.stderr)
+        derive(
+            &base,
+            &busybox_base(),
+            &format!("LABEL io.policy-platform.test-bed={image}"),
         );
         Bed {
             repo,
@@ -191,32 +170,7 @@ impl Bed {
 
 impl Drop for Bed {
     fn drop(&mut self) {
-        // Every local name of this test's images (its tags, registry-prefixed ones, untagged
-        // pulls by id). By name, not id: the base's id is shared with other tests' images.
-        // Untagged pulls (a base whose tag moved) go by `repo@digest`: they may have children.
-        let out = docker(&[
-            "image",
-            "ls",
-            "--digests",
-            "--format",
-            "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}",
-        ]);
-        let names: Vec<String> = out
-            .stdout
-            .lines()
-            .filter(|l| l.contains(&self.image))
-            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
-                [_, "<none>", "<none>", id] => Some(id.to_string()),
-                [repo, "<none>", digest, _] => Some(format!("{repo}@{digest}")),
-                [repo, tag, _, _] => Some(format!("{repo}:{tag}")),
-                _ => None,
-            })
-            .collect();
-        if !names.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(names.iter().map(String::as_str));
-            docker(&args);
-        }
+        remove_images_named(&self.image);
     }
 }
 
@@ -230,19 +184,16 @@ pub fn with_password(c: &mut Command, password: Option<&str>) {
 
 /// A copy of the repo whose Cargo.toml names `image`, committed.
 fn checkout_of(image: &str) -> TempRepo {
-    let repo = TempRepo::new();
-    let toml = repo
-        .read("Cargo.toml")
-        .replace("image = \"policy-platform\"", &format!("image = \"{image}\""));
-    assert!(toml.contains(image), "Cargo.toml has no image key to rename");
+    let repo = TempRepo::named(image);
     // These tests give the rebuild its base themselves (tests/weekly.rs follows a track).
-    let toml: String = toml
+    let toml: String = repo
+        .read("Cargo.toml")
         .lines()
         .filter(|l| !l.starts_with("base-image-track"))
         .map(|l| format!("{l}\n"))
         .collect();
     repo.write("Cargo.toml", &toml);
-    repo.commit("test image name");
+    repo.commit("no base track");
     repo
 }
 

@@ -10,16 +10,12 @@
 //! sha256 the build arguments declare; `ToolServer::start_with(&[("pluto", "5.0.0")])`
 //! packs a stand-in that reports another version than the pinned one.
 
+use super::http::FileServer;
 use super::{busybox_base, repo_root, TempDir};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 pub const TOOLS: [&str; 3] = ["kyverno", "helm", "pluto"];
 
@@ -125,16 +121,10 @@ pub struct Tool {
     pub sha256: String,
 }
 
-type Files = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
-
 /// A loopback HTTP server with the stand-in tarballs, stopped on drop.
 pub struct ToolServer {
-    pub port: u16,
     pub tools: Vec<Tool>,
-    files: Files,
-    requests: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    http: FileServer,
 }
 
 impl ToolServer {
@@ -147,7 +137,7 @@ impl ToolServer {
     /// the build declares (the label still carries the pinned version).
     pub fn start_with(reported: &[(&str, &str)]) -> ToolServer {
         let pins = pinned_versions();
-        let files: Files = Arc::new(Mutex::new(BTreeMap::new()));
+        let http = FileServer::start(&[]);
         let mut tools = Vec::new();
         for tool in TOOLS {
             let version = pins
@@ -167,29 +157,14 @@ impl ToolServer {
                 file: file.clone(),
                 sha256: sha256(&bytes),
             });
-            files.lock().unwrap().insert(format!("/{file}"), bytes);
+            http.put(&file, bytes);
         }
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (files, stop, requests) = (files.clone(), stop.clone(), requests.clone());
-            std::thread::spawn(move || serve(listener, files, stop, requests))
-        };
-        ToolServer {
-            port,
-            tools,
-            files,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
+        ToolServer { tools, http }
     }
 
     /// `http://127.0.0.1:PORT`: every tool's upstream file name is served under it.
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.http.base_url()
     }
 
     pub fn tool(&self, name: &str) -> &Tool {
@@ -208,7 +183,7 @@ impl ToolServer {
         let t = self.tool(name);
         let bytes = pack(name, &format!("{}\n# tampered\n", standin(name, &t.version)));
         assert_ne!(sha256(&bytes), t.sha256);
-        self.files.lock().unwrap().insert(format!("/{}", t.file), bytes);
+        self.http.put(&t.file, bytes);
     }
 
     /// Also serve another release of `name`: its stand-in reporting `version`, under that
@@ -222,7 +197,7 @@ impl ToolServer {
             file: file.clone(),
             sha256: sha256(&bytes),
         };
-        self.files.lock().unwrap().insert(format!("/{file}"), bytes);
+        self.http.put(&file, bytes);
         tool
     }
 
@@ -242,63 +217,17 @@ impl ToolServer {
 
     /// Also serve `bytes` as `/<name>` (e.g. a checksum file next to a release).
     pub fn put(&self, name: &str, bytes: impl Into<Vec<u8>>) {
-        self.files.lock().unwrap().insert(format!("/{name}"), bytes.into());
+        self.http.put(name, bytes);
     }
 
     /// Stop serving `/<name>` (it answers 404 from now on).
     pub fn remove(&self, name: &str) {
-        self.files.lock().unwrap().remove(&format!("/{name}"));
+        self.http.remove(name);
     }
 
     /// Paths requested so far (e.g. `/helm-v3.21.4-linux-amd64.tar.gz`).
     pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for ToolServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(listener: TcpListener, files: Files, stop: Arc<AtomicBool>, requests: Arc<Mutex<Vec<String>>>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(mut conn) = conn else { continue };
-        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16384 {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
-        let head = String::from_utf8_lossy(&head);
-        let mut first = head.lines().next().unwrap_or("").split_whitespace();
-        let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or("").to_string());
-        requests.lock().unwrap().push(path.clone());
-        let body = if method == "GET" {
-            files.lock().unwrap().get(&path).cloned()
-        } else {
-            None
-        };
-        let _ = match body {
-            Some(b) => conn
-                .write_all(
-                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len())
-                        .as_bytes(),
-                )
-                .and_then(|_| conn.write_all(&b)),
-            None => conn.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n"),
-        };
+        self.http.requests()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod image;
 pub mod bed;
 pub mod boltdb;
 pub mod fakebin;
+pub mod http;
 pub mod registry;
 pub mod signing;
 pub mod trivy;
@@ -127,6 +128,23 @@ impl TempRepo {
         repo
     }
 
+    /// A copy whose Cargo.toml names the image `image` (so its builds and pushes are this
+    /// test's own), committed.
+    pub fn named(image: &str) -> TempRepo {
+        let repo = TempRepo::new();
+        let toml = repo.read("Cargo.toml");
+        assert!(
+            toml.contains("image = \"policy-platform\""),
+            "Cargo.toml names the image policy-platform"
+        );
+        repo.write(
+            "Cargo.toml",
+            &toml.replace("image = \"policy-platform\"", &format!("image = \"{image}\"")),
+        );
+        repo.commit("test image name");
+        repo
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -204,6 +222,68 @@ pub fn docker_answers() -> bool {
 
 pub fn docker(args: &[&str]) -> Run {
     Run::from(Command::new("docker").args(args).output().expect("docker runs"))
+}
+
+/// A name of this test process: `pp-test-<what>-<pid>-<n>`.
+pub fn unique(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{PREFIX}-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// An image FROM `base` with the Dockerfile lines `steps` (no build context), tagged `name`.
+pub fn derive(name: &str, base: &str, steps: &str) {
+    let mut b = Command::new("docker")
+        .args(["build", "-q", "-t", name, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut b.stdin.take().unwrap(),
+        format!("FROM {base}\n{steps}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = b.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "derive {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Removes every local name of the images whose name contains `image`: tags,
+/// registry-prefixed ones, untagged pulls by id. By name, not id: a base's id is shared
+/// with other tests' images. Untagged pulls (a base whose tag moved) go by `repo@digest`:
+/// they may have children.
+pub fn remove_images_named(image: &str) {
+    let out = docker(&[
+        "image",
+        "ls",
+        "--digests",
+        "--format",
+        "{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}",
+    ]);
+    let names: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(image))
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [_, "<none>", "<none>", id] => Some(id.to_string()),
+            [repo, "<none>", digest, _] => Some(format!("{repo}@{digest}")),
+            [repo, tag, _, _] => Some(format!("{repo}:{tag}")),
+            _ => None,
+        })
+        .collect();
+    if !names.is_empty() {
+        let mut args = vec!["rmi", "-f"];
+        args.extend(names.iter().map(String::as_str));
+        docker(&args);
+    }
 }
 
 /// A base image made from Debian's busybox-static, imported once per test process:

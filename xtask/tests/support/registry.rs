@@ -419,3 +419,76 @@ fn login(reg: &Registry, cfg: &TempDir) {
     login.stdin.take().unwrap().write_all(reg.password.as_bytes()).unwrap();
     assert!(login.wait().unwrap().success(), "test login");
 }
+
+/// skopeo with an auth file of its own (the password on stdin): what a registry holds.
+pub struct Skopeo {
+    dir: TempDir,
+    reg: String,
+}
+
+impl Skopeo {
+    pub fn login(reg: &Registry) -> Skopeo {
+        let dir = TempDir::new("skopeo");
+        let mut login = Command::new("skopeo")
+            .args(["login", "--tls-verify=false", "--authfile"])
+            .arg(dir.path().join("auth.json"))
+            .args(["-u", USER, "--password-stdin", &reg.addr()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("skopeo runs (apt-get install skopeo)");
+        std::io::Write::write_all(&mut login.stdin.take().unwrap(), reg.password.as_bytes()).unwrap();
+        assert!(login.wait().unwrap().success(), "skopeo login");
+        Skopeo { dir, reg: reg.addr() }
+    }
+
+    pub fn inspect(&self, what: &[&str], repo: &str, tag: &str) -> serde_json::Value {
+        serde_json::from_slice(&self.raw(what, repo, tag)).unwrap()
+    }
+
+    pub fn raw(&self, what: &[&str], repo: &str, tag: &str) -> Vec<u8> {
+        let out = Command::new("skopeo")
+            .arg("inspect")
+            .args(what)
+            .args(["--tls-verify=false", "--authfile"])
+            .arg(self.dir.path().join("auth.json"))
+            .arg(format!("docker://{}/{repo}:{tag}", self.reg))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo inspect {repo}:{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// The layer digests of `repo:tag`'s manifest, base first.
+    pub fn layer_digests(&self, repo: &str, tag: &str) -> Vec<String> {
+        self.layers(repo, tag).into_iter().map(|(d, _)| d).collect()
+    }
+
+    /// `(digest, compressed size)` of each layer, base first.
+    pub fn layers(&self, repo: &str, tag: &str) -> Vec<(String, u64)> {
+        let m = self.inspect(&["--raw"], repo, tag);
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["digest"].as_str().unwrap().to_string(), l["size"].as_u64().unwrap()))
+            .collect()
+    }
+
+    pub fn label(&self, repo: &str, tag: &str, key: &str) -> Option<String> {
+        self.inspect(&["--config", "--raw"], repo, tag)["config"]["Labels"][key]
+            .as_str()
+            .map(String::from)
+    }
+
+    /// The image config and manifest sizes: the bytes a push sends besides its layers.
+    pub fn config_and_manifest(&self, repo: &str, tag: &str) -> u64 {
+        let raw = self.raw(&["--raw"], repo, tag);
+        let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        m["config"]["size"].as_u64().unwrap() + raw.len() as u64
+    }
+}

@@ -92,14 +92,20 @@ impl Keys {
 
     /// A plain PKCS#8 P-256 key (`openssl genpkey`).
     pub fn pkcs8(&self, name: &str) -> KeyPair {
+        self.genpkey(name, "P-256")
+    }
+
+    /// A plain PKCS#8 key on `curve`, no password.
+    fn genpkey(&self, name: &str, curve: &str) -> KeyPair {
         let (key, public) = self.paths(name);
+        let param = format!("ec_paramgen_curve:{curve}");
         openssl(
             &[
                 "genpkey",
                 "-algorithm",
                 "EC",
                 "-pkeyopt",
-                "ec_paramgen_curve:P-256",
+                &param,
                 "-out",
                 key.to_str().unwrap(),
             ],
@@ -141,25 +147,7 @@ impl Keys {
 
     /// A P-384 key: not cosign's curve.
     pub fn p384(&self, name: &str) -> KeyPair {
-        let (key, public) = self.paths(name);
-        openssl(
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-384",
-                "-out",
-                key.to_str().unwrap(),
-            ],
-            None,
-        );
-        self.public_of(&key, &public, None);
-        KeyPair {
-            key,
-            public,
-            password: None,
-        }
+        self.genpkey(name, "P-384")
     }
 
     /// An encrypted PKCS#8 P-256 key (AES-256), its password given on stdin.
