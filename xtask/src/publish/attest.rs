@@ -82,8 +82,7 @@ impl<'a> Attestor<'a> {
                 return Ok(());
             }
         }
-        let preds: Vec<(&str, Value)> = self.predicates.iter().map(|(t, p)| (*t, p.clone())).collect();
-        let a = attach::attach(self.ctx, &access, &work, self.signer, &repo, digest, &preds)?;
+        let a = attach::attach(self.ctx, &access, &work, self.signer, &repo, digest, &self.predicates)?;
         eprintln!(
             "    signed ({}) and attested ({}) with {}",
             a.signature_tag, a.attestation_tag, self.signer.fingerprint
@@ -121,8 +120,8 @@ impl<'a> Attestor<'a> {
 
 /// What a provenance is made of: the build's own facts.
 pub struct Facts<'a> {
-    /// The local image (its labels hold the base digest).
-    pub image: &'a str,
+    /// The base's digest as the build recorded it (its `base.digest` label).
+    pub base_digest: Option<&'a str>,
     /// The Dockerfile's arguments as the build used them.
     pub args: &'a BTreeMap<String, String>,
     pub policy_hash: &'a str,
@@ -137,7 +136,7 @@ pub struct Facts<'a> {
 /// The SLSA provenance of a build, from its own facts (nothing secret goes in).
 pub fn provenance(ctx: &Ctx, f: &Facts<'_>) -> Result<Value> {
     let Facts {
-        image,
+        base_digest,
         args,
         policy_hash,
         head,
@@ -156,16 +155,15 @@ pub fn provenance(ctx: &Ctx, f: &Facts<'_>) -> Result<Value> {
         uri: format!("git+{source}@{}", head.commit),
         digest: vec![("gitCommit".into(), head.commit.clone())],
     }];
-    let labels = crate::tools::docker::labels(ctx, image).unwrap_or_default();
-    for (name, arg, label) in [
-        ("base-image", "BASE_IMAGE", Some(tags::LABEL_BASE_DIGEST)),
+    for (name, arg, recorded) in [
+        ("base-image", "BASE_IMAGE", base_digest),
         ("download-image", "DOWNLOAD_IMAGE", None),
     ] {
         let Some(reference) = args.get(arg) else { continue };
-        // The digest the engine recorded (a label), else the one the reference pins, else
+        // The digest the build recorded (a label), else the one the reference pins, else
         // the manifest digest the engine pulled it at (a base given by tag).
-        let digest = label
-            .and_then(|l| labels.get(l).cloned())
+        let digest = recorded
+            .map(String::from)
             .or_else(|| reference.split_once('@').map(|(_, d)| d.to_string()))
             .or_else(|| repo_digest(ctx, reference));
         let digest = digest
@@ -216,17 +214,7 @@ pub fn provenance(ctx: &Ctx, f: &Facts<'_>) -> Result<Value> {
 /// `RepoDigests` entry of the same repository; `None` for an image that was never pulled
 /// (built or imported locally): it has no registry digest to record.
 fn repo_digest(ctx: &Ctx, reference: &str) -> Option<String> {
-    let c = crate::runner::Cmd::new("docker").args([
-        "image",
-        "inspect",
-        "--format",
-        "{{json .RepoDigests}}",
-        "--",
-        reference,
-    ]);
-    let out = ctx.run.read(&c).ok().filter(|o| o.ok())?;
-    let digests: Vec<String> = serde_json::from_slice(&out.stdout).ok()?;
-    digest_of_repo(reference, &digests)
+    digest_of_repo(reference, &crate::tools::docker::repo_digests(ctx, reference).ok()?)
 }
 
 /// The digest of the `REPO@DIGEST` entry naming `reference`'s repository (Docker Hub

@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         creds: creds.clone(),
         signer,
     };
-    let released = release::run(ctx, opts, super::preflight::Problems::default(), Some(local));
+    let released = release::run(ctx, opts, Some(local));
     // Checked as a consumer would, while the registry still runs.
     let verified = match (&released, ctx.dry_run) {
         (Ok(r), false) => Some(crate::verify::check_published(

@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx, opts: PublishOpts) -> Result<()> {
         Mode::Local => local::run(ctx, &opts),
         Mode::Rollback(v) => rollback::run(ctx, &opts, v),
         Mode::Rebuild => rebuild::run(ctx, &opts),
-        Mode::Release => release::run(ctx, &opts, preflight::Problems::default(), None).map(|r| r.record),
+        Mode::Release => release::run(ctx, &opts, None).map(|r| r.record),
     };
     if ctx.dry_run {
         return outcome.map(|_| ());

@@ -17,7 +17,7 @@ use crate::image::{self, BuildOpts};
 use crate::scan::{self, sbom};
 use crate::tools::{docker, git};
 use crate::{ctx::Ctx, date, exit, files, tags, version};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -131,13 +131,10 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         // The weekly job watches what is published: the same image (same id as latest's),
         // scanned with today's vulnerability DB. A new finding stops here, nothing pushed.
         eprintln!("    the rebuilt image is the one latest holds ({r}); scanning it with today's DB");
-        let scan = scan::scan_as(bctx, &built.id, &built.reference, &opts.scan).map_err(|e| {
-            with_context(
-                e,
-                &format!(
-                    "the published {}@{r} (latest) has a new finding; rebuild on a fixed base or bump the tool",
-                    version::tag(&version)
-                ),
+        let scan = scan::scan_as(bctx, &built.id, &built.reference, &opts.scan).with_context(|| {
+            format!(
+                "the published {}@{r} (latest) has a new finding; rebuild on a fixed base or bump the tool",
+                version::tag(&version)
             )
         })?;
         println!(
@@ -167,7 +164,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
             let prov = attest::provenance(
                 bctx,
                 &attest::Facts {
-                    image: &built.id,
+                    base_digest: built.base_digest.as_deref(),
                     args: &built.args,
                     policy_hash: &built.policy_hash,
                     head: &head_of(bctx)?,
@@ -202,15 +199,6 @@ fn is_commit_id(s: &str) -> bool {
 /// The release commit as the worktree has it (the provenance names it).
 fn head_of(ctx: &Ctx) -> Result<git::Head> {
     git::head(ctx)
-}
-
-/// `e` with a first sentence of ours, its exit code kept.
-fn with_context(e: anyhow::Error, what: &str) -> anyhow::Error {
-    exit::Exit {
-        code: exit::code_of(&e),
-        msg: format!("{what}: {}", exit::one_line(&e)),
-    }
-    .into()
 }
 
 /// With `base-image-track` configured: where the base line stands (the rebuild then runs

@@ -49,8 +49,9 @@ pub fn signer_of(ctx: &Ctx, opts: &PublishOpts, p: &mut Problems) -> Option<Sign
     }
 }
 
-pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>) -> Result<Released> {
+pub fn run(ctx: &Ctx, opts: &PublishOpts, local: Option<Local>) -> Result<Released> {
     let started = date::now();
+    let mut p = Problems::default();
     ctx.step("publish preflight");
     let (targets, creds, signer) = match local {
         Some(l) => (l.targets, Credentials::Given(l.creds), Some(l.signer)),
@@ -132,7 +133,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             let prov = attest::provenance(
                 ctx,
                 &attest::Facts {
-                    image: &local,
+                    base_digest: labels.get(tags::LABEL_BASE_DIGEST).map(String::as_str),
                     args: &args,
                     policy_hash: &policy_hash,
                     head: &head,
@@ -199,7 +200,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, mut p: Problems, local: Option<Local>)
             let prov = attest::provenance(
                 ctx,
                 &attest::Facts {
-                    image: &built.id,
+                    base_digest: built.base_digest.as_deref(),
                     args: &built.args,
                     policy_hash: &built.policy_hash,
                     head: &head,

@@ -40,8 +40,7 @@ impl Default for SigningInput {
 pub struct Signer {
     key_file: PathBuf,
     password: Option<String>,
-    /// The committed public key (PEM) and where it is.
-    pub public_pem: String,
+    /// Where the committed public key (PEM) is.
     pub public_file: PathBuf,
     pub fingerprint: String,
 }
@@ -63,7 +62,6 @@ impl Signer {
         Ok(Signer {
             key_file: dir.join("key.pem"),
             password: None,
-            public_pem,
             public_file,
             fingerprint,
         })
@@ -128,7 +126,6 @@ pub fn load(ctx: &Ctx, input: &SigningInput) -> Result<Option<Signer>> {
     Ok(Some(Signer {
         key_file,
         password,
-        public_pem,
         public_file,
         fingerprint: committed,
     }))
