@@ -127,6 +127,22 @@ fn a_changed_rebuild_is_signed_and_attested_like_a_release() {
     alpine_base(&bed, &reg, "2", "RUN echo patched > /etc/base-patch\n");
     let mut rebuild = vec!["--rebuild"];
     rebuild.extend_from_slice(&build);
+    // Its dry run shows the SBOM step on the image it would build (a name: no id yet).
+    let mut dry = rebuild.clone();
+    dry.push("--dry-run");
+    let plan = bed.publish_with(&[&reg], &dry, key);
+    ok(&plan);
+    let sbom_step = plan
+        .stderr
+        .lines()
+        .find(|l| l.contains("--format cyclonedx"))
+        .unwrap_or_else(|| panic!("no SBOM step in the plan: {plan:?}"));
+    assert!(sbom_step.contains(&format!("--image-src docker {img}:")), "{sbom_step}");
+    assert_eq!(
+        reg.digest(img, "latest").as_deref(),
+        Some(released.as_str()),
+        "a dry run pushed"
+    );
     let moved = bed.publish_with(&[&reg], &rebuild, key);
     ok(&moved);
     let latest = reg.digest(img, "latest").unwrap();

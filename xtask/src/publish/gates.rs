@@ -19,7 +19,13 @@ pub struct Passed {
 /// push plan); returns both outcomes.
 /// The gates run on the image's id (`built`: id, name): a tag could be moved by another build
 /// on the same engine while they run; the name is only for messages and report names.
-pub fn run<T>(ctx: &Ctx, opts: &ScanOpts, built: (&str, &str), meanwhile: impl FnOnce() -> T) -> (Result<Passed>, T) {
+/// `meanwhile` gets the same id.
+pub fn run<T>(
+    ctx: &Ctx,
+    opts: &ScanOpts,
+    built: (&str, &str),
+    meanwhile: impl FnOnce(&str) -> T,
+) -> (Result<Passed>, T) {
     let (id, name) = built;
     // In a dry run there is no id yet: the plan shows the name.
     let id = if id.is_empty() { name } else { id };
@@ -28,7 +34,7 @@ pub fn run<T>(ctx: &Ctx, opts: &ScanOpts, built: (&str, &str), meanwhile: impl F
         let a = s.spawn(|| crate::smoke::check_as(ctx, id, name).context("smoke gate"));
         let b = s.spawn(|| crate::integration::check_as(ctx, id, name).context("integration gate"));
         let c = s.spawn(|| scan::scan_as(ctx, id, name, opts).context("scan gate"));
-        let other = meanwhile();
+        let other = meanwhile(id);
         (join(a), join(b), join(c), other)
     });
     let errors: Vec<&anyhow::Error> = [smoke.as_ref().err(), integration.as_ref().err(), scanned.as_ref().err()]

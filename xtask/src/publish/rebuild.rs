@@ -153,8 +153,8 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         }));
     }
 
-    let meanwhile = || match &signer {
-        Some(_) => sbom::sbom(bctx, &built.id, &built.reference),
+    let meanwhile = |id: &str| match &signer {
+        Some(_) => sbom::sbom(bctx, id, &built.reference),
         None => Ok(None),
     };
     let (passed, sbom) = gates::run(bctx, &opts.scan, (&built.id, &built.reference), meanwhile);

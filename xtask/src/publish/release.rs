@@ -175,20 +175,12 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, local: Option<Local>) -> Result<Releas
     let plan = PushPlan::release(&version, &sha, Source::Built { id: built.id.clone() }, &targets);
     // While the gates run: would any fixed tag have to move (then stop before pushing)?
     // And the SBOM, when the release is signed.
-    let meanwhile = || -> Result<Option<Sbom>> {
+    let meanwhile = |id: &str| -> Result<Option<Sbom>> {
         if !ctx.dry_run {
             refusals(&reg, &plan)?;
         }
         match &signer {
-            Some(_) => sbom::sbom(
-                ctx,
-                if built.id.is_empty() {
-                    &built.reference
-                } else {
-                    &built.id
-                },
-                &built.reference,
-            ),
+            Some(_) => sbom::sbom(ctx, id, &built.reference),
             None => Ok(None),
         }
     };
