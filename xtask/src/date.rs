@@ -65,12 +65,17 @@ impl fmt::Display for Date {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) of a Unix time: the provenance's start and finish times.
 pub fn rfc3339(unix_secs: u64) -> String {
-    let day = Date::from_days((unix_secs / 86_400) as i64);
+    let day = day_of(unix_secs);
     let s = unix_secs % 86_400;
     format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s % 3600 / 60, s % 60)
 }
 
-/// Now, as Unix seconds (the only clock reader besides the waiver expiry's "today").
+/// The UTC calendar day of a Unix time.
+pub fn day_of(unix_secs: u64) -> Date {
+    Date::from_days((unix_secs / 86_400) as i64)
+}
+
+/// Now, as Unix seconds (the only clock reader).
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -162,12 +162,7 @@ fn decide(o: &verdict::Outcome) -> Result<()> {
 }
 
 fn container_error(image: &str, code: Option<i32>, stderr: &str, stdout: &str) -> anyhow::Error {
-    let why = stderr
-        .lines()
-        .chain(stdout.lines())
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("no output");
+    let why = crate::runner::first_line(stderr, stdout);
     match code {
         Some(125) if stderr.contains("No such image") || stderr.contains("Unable to find image") => {
             docker::not_found(image)

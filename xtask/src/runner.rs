@@ -190,6 +190,17 @@ impl Out {
     }
 }
 
+/// The first non-empty line of stderr, else of stdout (trimmed), else `no output`: what a
+/// user needs to see of a crash.
+pub fn first_line<'a>(stderr: &'a str, stdout: &'a str) -> &'a str {
+    stderr
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output")
+}
+
 /// The most telling line of a tool's stderr: the first that says error/fatal/failed,
 /// else the first non-empty one; logrus' `msg="..."` unwrapped.
 pub fn error_line(stderr: &str) -> String {

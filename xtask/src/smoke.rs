@@ -40,14 +40,7 @@ pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<()> {
     let (labels, host) = (labels?, host?);
     let stdout = out.text();
     let Some(seen) = check::parse_output(&stdout) else {
-        let why = out
-            .stderr
-            .lines()
-            .chain(stdout.lines())
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no output")
-            .trim()
-            .to_string();
+        let why = crate::runner::first_line(&out.stderr, &stdout);
         return Err(exit::env(format!(
             "cannot run the checks inside {shown} ({why}); the image needs /bin/sh, find, xargs and sha256sum"
         )));

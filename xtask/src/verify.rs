@@ -26,14 +26,6 @@ pub struct VerifyOpts {
 /// The attestations every release carries.
 pub const REQUIRED: [&str; 2] = [cosign::SLSA_PROVENANCE_V1, cosign::CYCLONEDX];
 
-/// How the registries are read.
-pub enum Access {
-    /// `REGISTRY_*` credentials: a throwaway Docker config with a login per registry.
-    Creds(Creds),
-    /// The user's own Docker login.
-    User,
-}
-
 /// One image to check: its registry, repository and the tag or digest asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wanted {
@@ -107,13 +99,13 @@ pub fn run(ctx: &Ctx, opts: &VerifyOpts) -> Result<()> {
     };
     let fingerprint = key_fingerprint(ctx, &key)?;
     let wanted = wanted(opts.reference.as_deref(), &cfg.image, &cfg.registries)?;
-    let access = match &opts.creds {
-        Credentials::Given(c) => Access::Creds(c.clone()),
-        Credentials::User => Access::User,
+    let creds = match &opts.creds {
+        Credentials::Given(c) => Some(c),
+        Credentials::User => None,
         Credentials::Broken(p) => return Err(exit::usage(p.join("; "))),
     };
     let targets: Vec<Target> = wanted.iter().map(|w| w.target.clone()).collect();
-    let session = session(ctx, &access, &targets)?;
+    let session = session(ctx, creds, &targets)?;
     let work = cleanup::temp_dir(ctx, "verify")?;
     for (i, w) in wanted.iter().enumerate() {
         let a = session.access(&w.target);
@@ -135,10 +127,10 @@ pub fn run(ctx: &Ctx, opts: &VerifyOpts) -> Result<()> {
 }
 
 /// `publish --local`: each pushed digest checked as a consumer would.
-pub fn check_published(ctx: &Ctx, access: &Access, key: &Path, pushed: &[Pushed]) -> Result<()> {
+pub fn check_published(ctx: &Ctx, creds: &Creds, key: &Path, pushed: &[Pushed]) -> Result<()> {
     let fingerprint = key_fingerprint(ctx, key)?;
     let targets: Vec<Target> = pushed.iter().map(|p| p.target.clone()).collect();
-    let session = session(ctx, access, &targets)?;
+    let session = session(ctx, Some(creds), &targets)?;
     let work = cleanup::temp_dir(ctx, "verify")?;
     for (i, p) in pushed.iter().enumerate() {
         let v = check::verify(
@@ -155,16 +147,18 @@ pub fn check_published(ctx: &Ctx, access: &Access, key: &Path, pushed: &[Pushed]
     Ok(())
 }
 
-fn session<'a>(ctx: &'a Ctx, access: &Access, targets: &[Target]) -> Result<crate::publish::Session<'a>> {
-    Ok(match access {
-        Access::Creds(c) => {
+/// With `REGISTRY_*` credentials, a throwaway Docker config with a login per registry;
+/// without (`None`), the user's own Docker login.
+fn session<'a>(ctx: &'a Ctx, creds: Option<&Creds>, targets: &[Target]) -> Result<crate::publish::Session<'a>> {
+    Ok(match creds {
+        Some(c) => {
             let s = crate::publish::Session::new(ctx, targets)?;
             for t in targets {
                 s.login(t, c)?;
             }
             s
         }
-        Access::User => {
+        None => {
             let dir = ctx.env.docker_config.clone().ok_or_else(|| {
                 exit::usage(
                     "no registry credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD, or log in with docker",

@@ -207,12 +207,7 @@ fn finding(n: usize, item: &Value) -> Result<Finding, String> {
 /// the chart passes), or why the run cannot be trusted. Exit 2, 3 and 4 are results, not
 /// failures; the code must agree with the items, and pluto must have checked `k8s`.
 pub fn judge(code: i32, stdout: &str, stderr: &str, k8s: &str) -> Result<Vec<Finding>, String> {
-    let first = stderr
-        .lines()
-        .chain(stdout.lines())
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("no output");
+    let first = crate::runner::first_line(stderr, stdout);
     let Some(said) = meaning(code) else {
         return Err(if code == 1 {
             format!("pluto detect failed (exit 1: {})", clip(first))

@@ -66,13 +66,7 @@ fn find<'a>(sections: &'a [Section], label: &str, case: &Case) -> Option<&'a Sec
 
 /// The first non-empty line of stderr, else of stdout: what a user needs to see of a crash.
 fn why(s: &Section) -> String {
-    let line = s
-        .stderr
-        .lines()
-        .chain(s.stdout.lines())
-        .map(str::trim)
-        .find(|l| !l.is_empty());
-    format!("exit {}: {}", s.code, line.unwrap_or("no output"))
+    format!("exit {}: {}", s.code, crate::runner::first_line(&s.stderr, &s.stdout))
 }
 
 /// `k8s` is the Kubernetes version pluto was asked to check against.

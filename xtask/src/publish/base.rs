@@ -87,7 +87,7 @@ pub fn line(ctx: &Ctx, s: &Session<'_>, targets: &[Target], image: &str, vtag: &
         return Err(exit::usage("no registry to read the released image from"));
     };
     let released = released_labels(s, first, image, vtag)?;
-    let now = resolve(ctx, &access(&track, targets, s), &track)?;
+    let now = resolve(ctx, &access(&track, targets, Some(s)), &track)?;
     Ok(Line::new(&track, &released, &now))
 }
 
@@ -103,11 +103,11 @@ fn released_labels(s: &Session<'_>, t: &Target, image: &str, vtag: &str) -> Resu
 }
 
 /// With the run's credentials when the track lives in a registry the run publishes to (the
-/// same host), anonymously otherwise.
-pub fn access(track: &ImageRef, targets: &[Target], s: &Session<'_>) -> skopeo::Access {
-    match targets.iter().find(|t| same_host(t, track)) {
-        Some(t) => s.access(t),
-        None => skopeo::Access::anonymous(!super::target::is_loopback_host(&track.host)),
+/// same host) and the run is logged in there, anonymously otherwise.
+pub fn access(track: &ImageRef, targets: &[Target], s: Option<&Session<'_>>) -> skopeo::Access {
+    match (targets.iter().find(|t| same_host(t, track)), s) {
+        (Some(t), Some(s)) => s.access(t),
+        _ => skopeo::Access::anonymous(!super::target::is_loopback_host(&track.host)),
     }
 }
 
@@ -164,11 +164,7 @@ pub fn bump(ctx: &Ctx, creds: Credentials) -> Result<()> {
         (false, c) => preflight::login(ctx, &mut p, &targets, Some(&c), &config.image),
     };
     p.finish("bump-base")?;
-    let a = match &session {
-        Some(s) => access(&track, &targets, s),
-        None => skopeo::Access::anonymous(!super::target::is_loopback_host(&track.host)),
-    };
-    let now = resolve(ctx, &a, &track)?;
+    let now = resolve(ctx, &access(&track, &targets, session.as_ref()), &track)?;
     for line in pin_report(&pin, &track, &now) {
         println!("{line}");
     }

@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let verified = match (&released, ctx.dry_run) {
         (Ok(r), false) => Some(crate::verify::check_published(
             ctx,
-            &crate::verify::Access::Creds(creds),
+            &creds,
             &dir.join("cosign.pub"),
             &r.pushed,
         )),

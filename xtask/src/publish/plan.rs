@@ -205,7 +205,7 @@ pub fn latest_decision(v: &Version, published: &[String]) -> Result<(), String> 
 
 /// The audit tag of a weekly rebuild: `rebuild-YYYYMMDD-HHMMSS` (UTC) from a Unix time.
 pub fn dated_tag(unix_secs: u64) -> String {
-    let crate::date::Date { y, m, d } = crate::date::Date::from_days((unix_secs / 86_400) as i64);
+    let crate::date::Date { y, m, d } = crate::date::day_of(unix_secs);
     let secs = unix_secs % 86_400;
     format!(
         "rebuild-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",

@@ -146,17 +146,14 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, local: Option<Local>) -> Result<Releas
         }
         let hook = |t: &Target, d: &str| signing.as_ref().map_or(Ok(()), |(a, _)| a.sign(t, &image, d));
         let pushed = execute(ctx, &reg, &image, &plan, &hook)?;
-        let mut rec = plan::record(&plan::Record {
-            mode: "release",
-            version: &version,
-            commit: &head.commit,
-            image_id: "",
-            pushed: &pushed,
-            tools: &tools_of(&labels),
-            policy_hash: labels.get(tags::LABEL_POLICY_HASH).map(String::as_str).unwrap_or(""),
-            scan: &json!({ "resumed": "its gates passed when it was first pushed" }),
-            integration: &json!(null),
-        });
+        let mut rec = remote_record(
+            "release",
+            &version,
+            &head.commit,
+            &pushed,
+            &labels,
+            &json!({ "resumed": "its gates passed when it was first pushed" }),
+        );
         rec["signing"] = signing
             .as_ref()
             .map_or(Value::Null, |(a, s)| a.record(s.as_ref(), &ctx.root));
@@ -240,6 +237,29 @@ pub fn record(
     })
 }
 
+/// The record of an image that was already in a registry (a resumed release, a rollback):
+/// what it holds comes from its labels; no local image, no gates run now.
+pub fn remote_record(
+    mode: &str,
+    version: &semver::Version,
+    commit: &str,
+    pushed: &[Pushed],
+    labels: &BTreeMap<String, String>,
+    scan: &Value,
+) -> Value {
+    plan::record(&plan::Record {
+        mode,
+        version,
+        commit,
+        image_id: "",
+        pushed,
+        tools: &tools_of(labels),
+        policy_hash: labels.get(tags::LABEL_POLICY_HASH).map(String::as_str).unwrap_or(""),
+        scan,
+        integration: &json!(null),
+    })
+}
+
 /// Carries the plan out, then reads every tag back.
 pub fn execute(
     ctx: &Ctx,
@@ -290,7 +310,7 @@ fn refusals(reg: &dyn push::Registry, plan: &PushPlan) -> Result<()> {
 }
 
 /// Tool → version from an image's labels.
-pub fn tools_of(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn tools_of(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let prefix = tags::tool_label("");
     labels
         .iter()

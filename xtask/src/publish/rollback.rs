@@ -3,7 +3,7 @@
 //! When releases are signed (`signing-public-key`), `latest` only goes back to a version
 //! whose signature and attestations verify with the committed key in every registry.
 
-use super::plan::{self, PushPlan, Source, Target};
+use super::plan::{PushPlan, Source, Target};
 use super::preflight::{self, Problems};
 use super::{release, PublishOpts};
 use crate::sign::check;
@@ -92,15 +92,13 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
         );
         pushed.extend(release::execute(ctx, &reg, &image, &plan, &|_, _| Ok(()))?);
     }
-    Ok(plan::record(&plan::Record {
-        mode: "rollback",
-        version: v,
-        commit: labels.get(tags::LABEL_REVISION).map(String::as_str).unwrap_or(""),
-        image_id: "",
-        pushed: &pushed,
-        tools: &release::tools_of(&labels),
-        policy_hash: labels.get(tags::LABEL_POLICY_HASH).map(String::as_str).unwrap_or(""),
-        scan: &json!(null),
-        integration: &json!(null),
-    }))
+    let commit = labels.get(tags::LABEL_REVISION).map(String::as_str).unwrap_or("");
+    Ok(release::remote_record(
+        "rollback",
+        v,
+        commit,
+        &pushed,
+        &labels,
+        &json!(null),
+    ))
 }

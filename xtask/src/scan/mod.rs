@@ -146,7 +146,7 @@ fn scan_inner(ctx: &Ctx, image: &str, shown: &str, opts: &ScanOpts) -> Result<Va
         exit::env(e)
     })?;
     write_sarif(ctx, &sarif_cmd, &sarif_path)?;
-    let today = waivers::Date::from_days(now_days());
+    let today = crate::date::day_of(crate::date::now());
     let (live, waived) = apply_waivers(ctx, &gate_cmd, &raw, &file.waivers, &ignorefile, today)?;
 
     let os = report::os(&report_json);
@@ -311,15 +311,6 @@ fn read_waivers(ctx: &Ctx) -> Result<WaiverFile> {
 
 fn rel(ctx: &Ctx, p: &Path) -> String {
     p.strip_prefix(&ctx.root).unwrap_or(p).display().to_string()
-}
-
-/// Today (UTC) as days since 1970-01-01: the only clock the scan reads.
-fn now_days() -> i64 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    (secs / 86_400) as i64
 }
 
 #[cfg(test)]
