@@ -112,10 +112,27 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
                 "org/pp/.github/workflows/release.yml@refs/heads/main",
             )
             .env("GITHUB_REPOSITORY", "org/pp")
-            .env("GITHUB_RUN_ID", "77");
+            .env("GITHUB_RUN_ID", "77")
+            .env("GITHUB_ACTIONS", "true");
     });
     ok(&run);
     assert!(!run.stderr.contains(UNSIGNED), "{run:?}");
+    // The push to both registries, signing included, is one closed log group.
+    let push: Vec<&str> = run
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("::group::push to"))
+        .take_while(|l| !l.starts_with("::group::verify"))
+        .filter(|l| l.starts_with("::"))
+        .collect();
+    assert_eq!(
+        push,
+        [
+            format!("::group::push to {}, {}", r1.addr(), r2.addr()).as_str(),
+            "::endgroup::"
+        ],
+        "{run:?}"
+    );
     let head = bed.head();
     let rec = bed.record();
     let labels_policy_hash = rec["policy_hash"].as_str().unwrap().to_string();

@@ -268,10 +268,11 @@ pub fn execute(
     plan: &PushPlan,
     before_latest: push::BeforeLatest<'_>,
 ) -> Result<Vec<Pushed>> {
-    for t in &plan.targets {
-        ctx.step(&format!("push to {}", t.target.spec));
-    }
-    let pushed = push::execute(reg, image, plan, ctx.dry_run, &|m| eprintln!("    {m}"), before_latest)?;
+    let specs: Vec<&str> = plan.targets.iter().map(|t| t.target.spec.as_str()).collect();
+    ctx.step(&format!("push to {}", specs.join(", ")));
+    let pushed = push::execute(reg, image, plan, ctx.dry_run, &|m| eprintln!("    {m}"), before_latest);
+    ctx.end_step();
+    let pushed = pushed?;
     if !ctx.dry_run {
         ctx.step("verify");
         push::verify(reg, &pushed)?;
