@@ -199,6 +199,13 @@ impl TempRepo {
     }
 }
 
+/// Where `name` is on the test's own PATH, if anywhere.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 /// Docker must answer. Every test that calls this is `#[ignore = "needs Docker"]`: a
 /// plain `cargo test` reports it as ignored; `.ci/run` runs it (`--include-ignored`), and
 /// there a missing Docker is a failure, never a pass.
