@@ -176,6 +176,17 @@ impl TempRepo {
         self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
     }
 
+    /// The commit HEAD names (40 hex digits).
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// VERSION set to `v`, committed as a release.
+    pub fn set_version(&self, v: &str) {
+        self.write("VERSION", &format!("{v}\n"));
+        self.commit(&format!("release {v}"));
+    }
+
     pub fn write(&self, rel: &str, content: &str) {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
