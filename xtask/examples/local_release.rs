@@ -32,9 +32,7 @@ fn main() {
         "--tools-mirror".into(),
         server.base_url(),
     ];
-    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
-        args.extend(["--build-arg".into(), format!("{arg}={}", support::busybox_base())]);
-    }
+    args.extend(support::image::base_args(&support::busybox_base()));
     for t in &server.tools {
         args.extend([
             "--build-arg".into(),

@@ -4,7 +4,7 @@
 //! `bump-version auto` then says major; every refusal leaves the Dockerfile byte for byte.
 mod support;
 
-use support::image::{as_strs, pinned_versions, ImageGuard, Tool, ToolServer};
+use support::image::{as_strs, base_args, pinned_versions, ImageGuard, Tool, ToolServer};
 use support::{busybox_base, docker, need_docker, unique, Run, TempRepo};
 
 fn dockerfile(repo: &TempRepo) -> Vec<u8> {
@@ -116,14 +116,7 @@ fn helm_upgrade_builds_passes_smoke_and_makes_a_major_release() {
     // versions, as stand-ins whose sums come as build arguments (the Dockerfile pins the
     // real upstream tarballs).
     let version = repo.read("VERSION").trim().to_string();
-    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
-    let _guard = ImageGuard(
-        ["latest".to_string(), version.clone(), format!("sha-{}", &commit[..7])]
-            .iter()
-            .map(|t| format!("{name}:{t}"))
-            .collect(),
-    );
-    let base = busybox_base();
+    let _guard = ImageGuard::release_tags(&name, &repo);
     let mut image_args = vec![
         "image".to_string(),
         "--tools-mirror".into(),
@@ -131,9 +124,7 @@ fn helm_upgrade_builds_passes_smoke_and_makes_a_major_release() {
         "--network".into(),
         "host".into(),
     ];
-    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
-        image_args.extend(["--build-arg".to_string(), format!("{arg}={base}")]);
-    }
+    image_args.extend(base_args(&busybox_base()));
     for tool in ["kyverno", "pluto"] {
         image_args.extend(server.release_args(server.tool(tool)));
     }

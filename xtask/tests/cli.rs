@@ -2,6 +2,7 @@
 //! its forms and its errors, bump-version auto on a real git history, doctor.
 mod support;
 
+use support::bed::{record, Started};
 use support::TempRepo;
 
 fn repo_at(version: &str) -> TempRepo {
@@ -592,20 +593,8 @@ fn a_password_file_that_is_no_key_file_exits_2_at_once() {
             .env("XTASK_ROOT", r.path())
             .env("REGISTRY_USERNAME", "ci-user")
             .env("REGISTRY_PASSWORD_FILE", &file)
-            .env_remove("REGISTRY_PASSWORD")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let start = std::time::Instant::now();
-        let mut child = c.spawn().unwrap();
-        while child.try_wait().unwrap().is_none() {
-            if start.elapsed() > std::time::Duration::from_secs(60) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{}: still running after 60 s", file.display());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let run = support::Run::from(child.wait_with_output().unwrap());
+            .env_remove("REGISTRY_PASSWORD");
+        let run = Started::spawn(c).finish(std::time::Duration::from_secs(60));
         assert_eq!(run.code, 2, "{}: {run:?}", file.display());
         let line = run.error_line();
         assert!(
@@ -631,10 +620,10 @@ fn a_refused_publish_records_the_failure_not_the_last_release() {
             .env_remove("REGISTRY_PASSWORD_FILE");
     });
     assert_eq!(run.code, 2, "{run:?}");
-    let rec: serde_json::Value = serde_json::from_str(&r.read("target/xtask/release.json")).unwrap();
+    let rec = record(&r);
     assert_eq!(rec["status"], "failed", "{rec}");
     assert_eq!(rec["version"], "v1.0.2", "{rec}");
-    assert_eq!(rec["commit"], r.git(&["rev-parse", "HEAD"]).trim(), "{rec}");
+    assert_eq!(rec["commit"], r.head(), "{rec}");
     assert_eq!(rec["exit_code"], 2, "{rec}");
     let error = rec["error"].as_str().unwrap_or_default();
     assert!(

@@ -4,8 +4,8 @@
 //! missing or altered policy file and an image over budget each fail, naming what broke.
 mod support;
 
-use support::image::{as_strs, build_args, xtask_args, ImageGuard, ToolServer};
-use support::{docker, need_docker, unique, Run, TempDir, TempRepo};
+use support::image::{as_strs, base_args, tool_args, xtask_args, ImageGuard, ToolServer};
+use support::{busybox_base, docker, need_docker, unique, Run, TempDir, TempRepo};
 
 /// A temp copy of the repo whose image name is unique to this test, with a small policy
 /// repo of the test's own (so the checks do not depend on what policies/ holds today).
@@ -117,7 +117,7 @@ fn shared() -> &'static Shared {
         Shared {
             reference: format!("{name}:{}", tag_of(&repo)),
             version: tag_of(&repo),
-            commit: repo.git(&["rev-parse", "HEAD"]).trim().to_string(),
+            commit: repo.head(),
             name,
             build,
             tools,
@@ -258,11 +258,7 @@ fn smoke_names_a_tool_that_reports_another_version_than_its_pin() {
     need_docker();
     let name = unique("wrongver");
     let repo = repo_named(&name);
-    let mut guard = ImageGuard::default();
-    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
-    for t in [tag_of(&repo), format!("sha-{}", &commit[..7]), "latest".into()] {
-        guard.add(format!("{name}:{t}"));
-    }
+    let _guard = ImageGuard::release_tags(&name, &repo);
     let wrong = ToolServer::start_with(&[("pluto", "5.0.1")]);
     let run = repo.xtask(&as_strs(&xtask_args("image", &wrong)));
     assert_eq!(run.code, 0, "{run:?}");
@@ -293,10 +289,9 @@ fn an_image_over_its_size_budget_fails_naming_the_largest_layers() {
         "--tools-mirror".into(),
         server.base_url(),
     ];
-    let given = build_args(&server);
-    for pair in given.chunks(2).filter(|p| !p[1].contains("_URL=")) {
-        args.extend(pair.iter().cloned());
-    }
+    args.extend(base_args(&busybox_base()));
+    args.extend(tool_args(&server, false));
+    args.extend(["--network".to_string(), "host".to_string()]);
     let run = repo.xtask(&as_strs(&args));
     assert_eq!(run.code, 1, "{run:?}");
     let line = run.error_line();
@@ -312,12 +307,7 @@ fn an_image_over_its_size_budget_fails_naming_the_largest_layers() {
         );
     }
     // Over budget, it is still built and tagged (the gate says what to shrink).
-    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
-    let _guard = ImageGuard(vec![
-        format!("{name}:{}", tag_of(&repo)),
-        format!("{name}:sha-{}", &commit[..7]),
-        format!("{name}:latest"),
-    ]);
+    let _guard = ImageGuard::release_tags(&name, &repo);
 }
 
 #[ignore = "needs Docker"]
@@ -329,7 +319,7 @@ fn a_tampered_download_fails_the_build_naming_the_tool() {
     let server = ToolServer::start();
     server.tamper("helm");
     let reference = format!("{name}:{}", tag_of(&repo));
-    let _guard = ImageGuard(vec![reference.clone(), format!("{name}:latest")]);
+    let _guard = ImageGuard::release_tags(&name, &repo);
     let run = repo.xtask(&as_strs(&xtask_args("image", &server)));
     assert_eq!(run.code, 3, "{run:?}");
     let line = run.error_line();

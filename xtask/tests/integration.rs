@@ -92,13 +92,9 @@ fn integration_checks_every_chart_inside_the_real_image() {
     let name = format!("{PREFIX}-integration-{}", std::process::id());
     let repo = TempRepo::named(&name);
     let version = repo.read("VERSION").trim().to_string();
-    let commit = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
     let reference = format!("{name}:{version}");
     let broken = format!("{name}-zero-rules:{version}");
-    let mut guard = ImageGuard::default();
-    for t in [version.clone(), format!("sha-{}", &commit[..7]), "latest".into()] {
-        guard.add(format!("{name}:{t}"));
-    }
+    let mut guard = ImageGuard::release_tags(&name, &repo);
     let wrong_tests = format!("{name}-wrong-tests:{version}");
     guard.add(broken.clone());
     guard.add(wrong_tests.clone());

@@ -7,39 +7,30 @@
 mod support;
 
 use std::process::Command;
-use support::image::{as_strs, build_args, sha256, standin, ImageGuard, ToolServer};
+use support::image::{as_strs, layer_of, sha256, standin, xtask_args, ImageGuard, ToolServer, PARTS};
 use support::registry::{push_image, Registry, Skopeo};
 use support::{busybox_base, derive, docker, need_docker, unique, TempDir, TempRepo};
 
-/// What the image adds to its base, one layer each, in this order (the rarest change first).
-const PARTS: [&str; 5] = ["user", "pluto", "helm", "kyverno", "policies"];
-
-/// The index of a part's layer in an image whose base has `base_layers` layers.
-fn layer_of(part: &str, base_layers: usize) -> usize {
-    base_layers + PARTS.iter().position(|p| *p == part).unwrap()
-}
-
-/// `cargo xtask image` with the stand-ins and `extra` flags. The result is kept as
-/// `<image>-built:<which>` (removed by `guard`) and the xtask's own tags are dropped, since
-/// the next build moves them.
-fn build(repo: &TempRepo, server: &ToolServer, extra: &[&str], which: &str, guard: &mut ImageGuard) -> String {
-    let mut args = build_args(server);
-    args.insert(0, "image".into());
+/// `cargo xtask image` with the stand-ins and `extra` flags, in `repo` (which names the
+/// image `image`). The result is kept as `<image>-built:<which>` (removed by `guard`) and
+/// the xtask's own tags are dropped, since the next build moves them.
+fn build(
+    repo: &TempRepo,
+    image: &str,
+    server: &ToolServer,
+    extra: &[&str],
+    which: &str,
+    guard: &mut ImageGuard,
+) -> String {
+    let mut args = xtask_args("image", server);
     args.extend(extra.iter().map(|s| s.to_string()));
     let run = repo.xtask(&as_strs(&args));
     assert_eq!(run.code, 0, "{run:?}");
     let id = repo.read("target/xtask/image/iid").trim().to_string();
-    let image = repo
-        .read("Cargo.toml")
-        .lines()
-        .find_map(|l| l.strip_prefix("image = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
     let keep = format!("{image}-built:{which}");
     assert_eq!(docker(&["tag", &id, &keep]).code, 0);
     guard.add(&keep);
-    let tags = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &image]).stdout;
+    let tags = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", image]).stdout;
     let mut rmi = vec!["rmi"];
     rmi.extend(tags.lines());
     assert_eq!(docker(&rmi).code, 0, "untag the xtask's tags {tags}");
@@ -221,6 +212,7 @@ fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and
 
     let a = build(
         &TempRepo::named(&name),
+        &name,
         &server,
         &["--build-arg", &format!("BASE_IMAGE={one}")],
         "a",
@@ -230,7 +222,7 @@ fn the_same_tools_and_policies_give_the_same_layers_on_another_base_checkout_and
     // again, seconds later.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let b_args = ["--no-cache", "--build-arg", &format!("BASE_IMAGE={other}")];
-    let b = build(&TempRepo::named(&name), &server, &b_args, "b", &mut guard);
+    let b = build(&TempRepo::named(&name), &name, &server, &b_args, "b", &mut guard);
 
     assert_parts(&a, &one, &pinned(&server));
     assert_parts(&b, &other, &pinned(&server));
@@ -269,13 +261,13 @@ fn a_one_tool_upgrade_changes_that_tools_layer_and_no_other() {
     let base = own_base(&format!("{name}-base:one"), "LABEL base=one", &mut bases);
     let base_arg = format!("BASE_IMAGE={base}");
     let repo = TempRepo::named(&name);
-    let before = build(&repo, &server, &["--build-arg", &base_arg], "before", &mut guard);
+    let before = build(&repo, &name, &server, &["--build-arg", &base_arg], "before", &mut guard);
     // helm sits between pluto and kyverno: the parts after it are copied again, and must
     // come out as the same layers.
     let helm = server.add_release("helm", "3.99.0");
     let mut up = vec!["--build-arg".to_string(), base_arg.clone()];
     up.extend(server.release_args(&helm));
-    let after = build(&repo, &server, &as_strs(&up), "after", &mut guard);
+    let after = build(&repo, &name, &server, &as_strs(&up), "after", &mut guard);
 
     let r = docker(&["run", "--rm", &after, "helm", "version", "--short"]);
     assert!(r.stdout.starts_with("v3.99.0+"), "the upgrade is in the image: {r:?}");

@@ -4,8 +4,8 @@
 //! registry's HTTP API with curl, never through the xtask.
 mod support;
 
-use support::bed::{built, canary, ok, Bed};
-use support::image::build_args;
+use support::bed::{built, canary, ok, with_password, Bed};
+use support::image::{as_strs, base_args};
 use support::registry::{push_image, ArgvWatch, Registry};
 use support::trivy::BinDir;
 use support::{docker, TempDir};
@@ -279,12 +279,10 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     let img = bed.image.as_str();
     let base_name = format!("{img}-base");
     let base = push_image(&reg, &bed.base, &base_name, "1");
-    let (base_arg, dl_arg) = (format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}"));
-    ok(&bed.publish(
-        &[&reg],
-        &["--build-arg", &base_arg, "--build-arg", &dl_arg],
-        Some(canary()),
-    ));
+    let on_base = base_args(&base);
+    let on_base = as_strs(&on_base);
+    let rebuild = [&["--rebuild"], &on_base[..]].concat();
+    ok(&bed.publish(&[&reg], &on_base, Some(canary())));
     let released = reg.state(img);
     let v100 = reg.digest(img, "v1.0.0").unwrap();
 
@@ -292,11 +290,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     bed.repo.write("NOTES.md", "not in the image\n");
     bed.repo.commit("docs");
     let puts = reg.manifest_puts();
-    let same = bed.publish(
-        &[&reg],
-        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
-        Some(canary()),
-    );
+    let same = bed.publish(&[&reg], &rebuild, Some(canary()));
     ok(&same);
     assert!(same.stdout.contains("unchanged"), "{same:?}");
     assert_eq!(reg.manifest_puts(), puts, "an unchanged rebuild pushed: {same:?}");
@@ -308,11 +302,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
         "# not released yet\n",
     );
     bed.repo.commit("unreleased policy");
-    let refused = bed.publish(
-        &[&reg],
-        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
-        Some(canary()),
-    );
+    let refused = bed.publish(&[&reg], &rebuild, Some(canary()));
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(
         refused
@@ -336,11 +326,7 @@ fn rebuild_pushes_nothing_when_unchanged_and_moves_latest_on_a_new_base() {
     assert_eq!(b.code, 0, "{b:?}");
     push_image(&reg, &newbase, &base_name, "1");
     docker(&["rmi", "-f", &newbase, &base]);
-    let moved = bed.publish(
-        &[&reg],
-        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
-        Some(canary()),
-    );
+    let moved = bed.publish(&[&reg], &rebuild, Some(canary()));
     ok(&moved);
     let latest = reg.digest(img, "latest").unwrap();
     assert_ne!(latest, v100, "{moved:?}");
@@ -430,20 +416,14 @@ fn unchanged_rebuild_on_a_fresh_runner_pushes_nothing() {
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     let base = push_image(&reg, &bed.base, &format!("{img}-base"), "1");
-    let (base_arg, dl_arg) = (format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}"));
-    ok(&bed.publish(
-        &[&reg],
-        &["--build-arg", &base_arg, "--build-arg", &dl_arg],
-        Some(canary()),
-    ));
+    let on_base = base_args(&base);
+    let on_base = as_strs(&on_base);
+    let rebuild = [&["--rebuild"], &on_base[..]].concat();
+    ok(&bed.publish(&[&reg], &on_base, Some(canary())));
     let id = reg.config_digest(img, "latest").unwrap();
     assert_eq!(docker(&["rmi", "-f", &id]).code, 0);
     let puts = reg.manifest_puts();
-    let fresh = bed.publish(
-        &[&reg],
-        &["--rebuild", "--build-arg", &base_arg, "--build-arg", &dl_arg],
-        Some(canary()),
-    );
+    let fresh = bed.publish(&[&reg], &rebuild, Some(canary()));
     ok(&fresh);
     assert!(
         fresh.stdout.contains("unchanged") && fresh.stderr.contains("docker pull"),
@@ -506,19 +486,8 @@ fn ctrl_c_leaves_no_credentials_and_no_registry() {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let bed = Bed::new("intr");
-    let mut args: Vec<String> = vec!["publish".into(), "--local".into(), "--no-cache".into()];
-    args.extend(build_args(&bed.tools));
-    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
-        args.extend(["--build-arg".to_string(), format!("{arg}={}", bed.base)]);
-    }
-    let mut child = std::process::Command::new(support::xtask_bin())
-        .args(&args)
-        .current_dir(bed.repo.path())
-        .env("XTASK_ROOT", bed.repo.path())
-        .env("PATH", bed.trivy.path_var())
-        .env("TRIVY_CACHE_DIR", bed.cache.path())
-        .env("TRIVY_SKIP_DB_UPDATE", "true")
-        .env_remove("CI")
+    let mut child = bed
+        .command(&bed.repo, &[], &["--local", "--no-cache"], |c| with_password(c, None))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .process_group(0)

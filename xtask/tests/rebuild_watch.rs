@@ -6,6 +6,7 @@
 mod support;
 
 use support::bed::{canary, ok, with_password, Bed};
+use support::image::{as_strs, base_args};
 use support::registry::{push_image, Registry};
 use support::signing::{self, Keys};
 use support::trivy::{alpine_files, Advisory, Cache};
@@ -43,8 +44,8 @@ fn an_unchanged_rebuild_with_a_new_critical_in_the_db_fails_and_pushes_nothing()
     let reg = Registry::start(canary());
     let img = bed.image.as_str();
     let base = alpine_base(&bed, &reg, "1", "");
-    let args = [format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}")];
-    let build = ["--build-arg", &args[0], "--build-arg", &args[1]];
+    let args = base_args(&base);
+    let build = as_strs(&args);
     ok(&bed.publish(&[&reg], &build, Some(canary())));
     let released = reg.digest(img, "latest").unwrap();
 
@@ -113,8 +114,8 @@ fn a_changed_rebuild_is_signed_and_attested_like_a_release() {
     let pair = keys.pkcs8("release");
     signing::configure(&bed.repo, &pair.public, &[]);
     let base = alpine_base(&bed, &reg, "1", "");
-    let args = [format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}")];
-    let build = ["--build-arg", &args[0], "--build-arg", &args[1]];
+    let args = base_args(&base);
+    let build = as_strs(&args);
     let key = |c: &mut std::process::Command| {
         with_password(c, Some(canary()));
         c.env("SIGNING_KEY_FILE", &pair.key);

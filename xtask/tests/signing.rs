@@ -9,9 +9,9 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use support::bed::{built, canary, ok, set_version, with_password, Bed};
+use support::bed::{built, canary, ok, with_password, Bed};
 use support::fakebin::FakeBin;
-use support::image::pinned_versions;
+use support::image::{as_strs, base_args, pinned_versions};
 use support::registry::{push_image, ArgvWatch, Registry};
 use support::signing::{self, check, Keys};
 use support::{xtask_bin, Run, TempDir, TempRepo};
@@ -98,10 +98,10 @@ fn a_signed_release_verifies_independently_and_verify_refuses_tampering() {
     assert_eq!(b.code, 0, "{b:?}");
     let base = push_image(&r1, &local_base, &base_name, "1");
     let base_digest = r1.digest(&base_name, "1").unwrap();
-    let (base_arg, dl_arg) = (format!("BASE_IMAGE={base}"), format!("DOWNLOAD_IMAGE={base}"));
+    let on_base = base_args(&base);
     let page = TempDir::new("step-summary");
     let summary = page.path().join("summary.md");
-    let run = bed.publish_with(&[&r1, &r2], &["--build-arg", &base_arg, "--build-arg", &dl_arg], |c| {
+    let run = bed.publish_with(&[&r1, &r2], &as_strs(&on_base), |c| {
         with_password(c, Some(canary()));
         c.env("SIGNING_KEY_FILE", &pair.key)
             .env("CI", "true")
@@ -487,16 +487,7 @@ fn preflight_checks_the_key_and_secrets_stay_secret() {
     }
     for s in &secrets {
         assert!(!r.all().contains(s.as_str()), "a key secret is in the output");
-        let grep = Command::new("grep")
-            .args(["-r", "-l", "-F", "--", s])
-            .arg(bed.repo.path())
-            .output()
-            .unwrap();
-        assert!(
-            grep.stdout.is_empty(),
-            "a key secret is in {}",
-            String::from_utf8_lossy(&grep.stdout)
-        );
+        bed.assert_not_in_files(s, "a key secret");
     }
     let envs = fake.envs();
     assert!(
@@ -605,7 +596,7 @@ fn unsigned_releases_warn_and_rollback_goes_back_only_to_a_signed_one() {
 
     signing::configure(&bed.repo, &sec1.public, &[]);
     let signed = |v: &str| {
-        set_version(&bed.repo, v);
+        bed.repo.set_version(v);
         let r = bed.publish_with(&regs, &[], |c| {
             with_password(c, Some(canary()));
             c.env("SIGNING_KEY_FILE", &sec1.key);

@@ -8,10 +8,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::bed::{built, canary, head, ok, set_version, with_password, Bed};
+use support::bed::{built, canary, ok, with_password, Bed};
 use support::fakebin::FakeBin;
 use support::registry::{ArgvWatch, Registry, USER};
-use support::{busybox_base, docker, need_docker, unique, TempDir, TempRepo};
+use support::{busybox_base, derive, docker, need_docker, unique, TempDir, TempRepo};
 
 const LONG: Duration = Duration::from_secs(600);
 const OWNER_LABEL: &str = "io.policy-platform.xtask";
@@ -35,7 +35,7 @@ fn a_lower_release_pushing_after_a_higher_one_leaves_latest_alone() {
     let img = bed.image.as_str();
     bed.set_version("v1.0.1");
     let other = bed.checkout();
-    set_version(&other, "v1.1.0");
+    other.set_version("v1.1.0");
 
     let hold = FakeBin::new();
     hold.hold("trivy", &trivy());
@@ -90,8 +90,8 @@ fn the_same_version_from_two_commits_one_wins_and_the_other_pushes_nothing() {
     bed.set_version("v2.0.0");
     let other = bed.checkout();
     other.write("NOTES.md", "another commit of the same version\n");
-    set_version(&other, "v2.0.0");
-    assert_ne!(head(&other), bed.head());
+    other.set_version("v2.0.0");
+    assert_ne!(other.head(), bed.head());
 
     let hold = FakeBin::new();
     hold.hold("trivy", &trivy());
@@ -380,16 +380,11 @@ fn ctrl_c_during_a_gate_leaves_no_container_and_no_temp_folder() {
     need_docker();
     let repo = TempRepo::new();
     let image = format!("{}:sleepy", unique("sleepy"));
-    let b = Command::new("sh")
-        .args(["-c", "printf '%s\\n' \"$1\" | docker build -q -t \"$2\" -", "sh"])
-        .arg(format!(
-            "FROM {}\nRUN printf '#!/bin/sh\\nexec sleep 300\\n' > /usr/local/bin/kyverno && chmod 755 /usr/local/bin/kyverno",
-            busybox_base()
-        ))
-        .arg(&image)
-        .output()
-        .unwrap();
-    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    derive(
+        &image,
+        &busybox_base(),
+        "RUN printf '#!/bin/sh\\nexec sleep 300\\n' > /usr/local/bin/kyverno && chmod 755 /usr/local/bin/kyverno",
+    );
     let _image = support::image::ImageGuard(vec![image.clone()]);
     let of_image = format!("ancestor={image}");
     let _left = Containers(vec![of_image.clone()]);

@@ -6,14 +6,11 @@
 //! (bytes), never through the xtask.
 mod support;
 
-use support::bed::ok;
-use support::image::{build_args, ToolServer};
+use support::bed::{ok, record};
+use support::image::{layer_of, tool_args, ToolServer, PARTS};
 use support::registry::{push_image, Registry, Skopeo, USER};
 use support::trivy::{BinDir, Cache};
 use support::{busybox_base, derive, docker, need_docker, remove_images_named, unique, Run, TempRepo};
-
-/// What the image adds to its base, one layer each (see tests/layers.rs).
-const PARTS: [&str; 5] = ["user", "pluto", "helm", "kyverno", "policies"];
 
 fn password() -> String {
     format!("weekly{}pw", std::process::id())
@@ -82,14 +79,8 @@ impl Bed {
     fn xtask(&self, args: &[&str], to: &Registry) -> Run {
         let mut argv: Vec<String> = vec![args[0].to_string()];
         if args[0] == "publish" {
-            let all = build_args(&self.tools);
-            for pair in all.chunks(2) {
-                if !(pair[0] == "--build-arg"
-                    && (pair[1].starts_with("BASE_IMAGE=") || pair[1].starts_with("DOWNLOAD_IMAGE=")))
-                {
-                    argv.extend_from_slice(pair);
-                }
-            }
+            argv.extend(tool_args(&self.tools, true));
+            argv.extend(["--network".to_string(), "host".to_string()]);
             argv.extend(["--build-arg".to_string(), format!("DOWNLOAD_IMAGE={}", self.download)]);
             argv.extend(["--registry".to_string(), to.addr()]);
         }
@@ -106,15 +97,6 @@ impl Bed {
                 .env("REGISTRY_USERNAME", USER)
                 .env("REGISTRY_PASSWORD", &to.password);
         })
-    }
-
-    fn set_version(&self, v: &str) {
-        self.repo.write("VERSION", &format!("{v}\n"));
-        self.repo.commit(&format!("release {v}"));
-    }
-
-    fn record(&self) -> serde_json::Value {
-        serde_json::from_str(&self.repo.read("target/xtask/release.json")).unwrap()
     }
 }
 
@@ -187,7 +169,7 @@ fn the_weekly_job_follows_a_moved_base_and_pushes_only_that() {
         "an unchanged rebuild pushed: {same:?}"
     );
     assert_eq!(reg.state(img), released);
-    assert_eq!(bed.record()["base"]["moved"], false);
+    assert_eq!(record(&bed.repo)["base"]["moved"], false);
 
     // The base moves: a patched base (a new 1 MB layer) under the same tag.
     derive(
@@ -204,7 +186,7 @@ fn the_weekly_job_follows_a_moved_base_and_pushes_only_that() {
     ok(&moved);
     let said = format!("base {} moved {d1} → {d2}", bed.track);
     assert!(moved.stdout.contains(&said), "{moved:?}");
-    let rec = bed.record();
+    let rec = record(&bed.repo);
     assert_eq!(rec["base"]["summary"], said.as_str());
     assert_eq!(
         (rec["base"]["moved"].as_bool(), rec["base"]["now"].as_str()),
@@ -294,7 +276,7 @@ fn a_one_tool_upgrade_pushes_one_layer_and_says_how_much() {
 
     let kyverno = bed.tools.add_release("kyverno", "1.20.0");
     let upgrade: Vec<String> = bed.tools.release_args(&kyverno);
-    bed.set_version("v1.1.0");
+    bed.repo.set_version("v1.1.0");
     let bytes = reg.storage_bytes();
     let mut args = vec!["publish", "--build-arg", &pinned];
     args.extend(upgrade.iter().map(String::as_str));
@@ -304,13 +286,13 @@ fn a_one_tool_upgrade_pushes_one_layer_and_says_how_much() {
     let (old, new) = (sk.layers(img, "v1.0.0"), sk.layers(img, "v1.1.0"));
     assert_eq!(old.len(), new.len());
     let changed: Vec<usize> = (0..new.len()).filter(|&i| old[i] != new[i]).collect();
-    let kyverno_at = new.len() - PARTS.len() + PARTS.iter().position(|p| *p == "kyverno").unwrap();
+    let kyverno_at = layer_of("kyverno", new.len() - PARTS.len());
     assert_eq!(
         changed,
         vec![kyverno_at],
         "only kyverno's layer is new: {old:?} → {new:?}"
     );
-    let rec = bed.record();
+    let rec = record(&bed.repo);
     let (pushed, there, layer_bytes, summary) = upload(&rec);
     assert_eq!(
         (pushed, there, layer_bytes),
@@ -321,7 +303,7 @@ fn a_one_tool_upgrade_pushes_one_layer_and_says_how_much() {
         summary,
         format!(
             "pushed 1 new layer, {}; {} layers already there",
-            mb(layer_bytes),
+            xtask::image::plan::mb(layer_bytes),
             new.len() - 1
         )
     );
@@ -353,12 +335,4 @@ fn a_one_tool_upgrade_pushes_one_layer_and_says_how_much() {
         "{lags:?}"
     );
     assert!(!lags.all().contains(&reg.password), "{lags:?}");
-}
-
-/// `image::plan::mb`, as the summary prints sizes.
-fn mb(bytes: u64) -> String {
-    if bytes < 100_000 {
-        return format!("{:.1} kB", bytes as f64 / 1e3);
-    }
-    format!("{:.1} MB", bytes as f64 / 1e6)
 }

@@ -3,7 +3,7 @@
 //! `cargo xtask publish` against real registries, in the foreground or in the background,
 //! from its own checkout or from a second checkout of the same image (two releases racing).
 
-use super::image::{build_args, ToolServer};
+use super::image::{base_args, tool_args, ToolServer};
 use super::registry::{Registry, USER};
 use super::trivy::{BinDir, Cache};
 use super::{busybox_base, derive, need_docker, remove_images_named, unique, xtask_bin, Run, TempDir, TempRepo};
@@ -100,26 +100,12 @@ impl Bed {
         extra: &[&str],
         f: impl FnOnce(&mut Command),
     ) -> Command {
+        // The base of this test's own, for every stage of the Dockerfile that takes one;
+        // with a mirror, the mirror gives every download URL.
         let mut args: Vec<String> = vec!["publish".into()];
-        let mut build = build_args(&self.tools);
-        if extra.contains(&"--tools-mirror") {
-            // The mirror replaces every download URL: drop the per-tool URL overrides.
-            let mut kept = Vec::new();
-            for pair in build.chunks(2) {
-                if !(pair[0] == "--build-arg" && pair[1].contains("_URL=")) {
-                    kept.extend_from_slice(pair);
-                }
-            }
-            build = kept;
-        }
-        args.extend(build);
-        // The base of this test's own, for every stage of the Dockerfile that takes one.
-        let dockerfile = std::fs::read_to_string(repo.path().join("Dockerfile")).unwrap_or_default();
-        for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
-            if dockerfile.contains(&format!("ARG {arg}")) {
-                args.extend(["--build-arg".to_string(), format!("{arg}={}", self.base)]);
-            }
-        }
+        args.extend(base_args(&self.base));
+        args.extend(tool_args(&self.tools, !extra.contains(&"--tools-mirror")));
+        args.extend(["--network".to_string(), "host".to_string()]);
         for r in regs {
             args.push("--registry".into());
             args.push(r.addr());
@@ -142,27 +128,33 @@ impl Bed {
     }
 
     pub fn set_version(&self, v: &str) {
-        set_version(&self.repo, v);
+        self.repo.set_version(v);
     }
 
     pub fn head(&self) -> String {
-        head(&self.repo)
+        self.repo.head()
     }
 
     pub fn record(&self) -> serde_json::Value {
-        serde_json::from_str(&self.repo.read("target/xtask/release.json")).unwrap()
+        record(&self.repo)
     }
 
     /// The canary in no file of the repo copy (sources, target/, .git).
     pub fn assert_no_canary_in_files(&self) {
+        self.assert_not_in_files(canary(), "the password");
+    }
+
+    /// `secret` (`what` it is, for the message) in no file of the repo copy (sources,
+    /// target/, .git).
+    pub fn assert_not_in_files(&self, secret: &str, what: &str) {
         let out = Command::new("grep")
-            .args(["-r", "-l", "-F", canary()])
+            .args(["-r", "-l", "-F", "--", secret])
             .arg(self.repo.path())
             .output()
             .unwrap();
         assert!(
             out.stdout.is_empty(),
-            "the password is in: {}",
+            "{what} is in: {}",
             String::from_utf8_lossy(&out.stdout)
         );
     }
@@ -197,13 +189,9 @@ fn checkout_of(image: &str) -> TempRepo {
     repo
 }
 
-pub fn set_version(repo: &TempRepo, v: &str) {
-    repo.write("VERSION", &format!("{v}\n"));
-    repo.commit(&format!("release {v}"));
-}
-
-pub fn head(repo: &TempRepo) -> String {
-    repo.git(&["rev-parse", "HEAD"]).trim().to_string()
+/// What the last publish in `repo` recorded (`target/xtask/release.json`).
+pub fn record(repo: &TempRepo) -> serde_json::Value {
+    serde_json::from_str(&repo.read("target/xtask/release.json")).unwrap()
 }
 
 /// A publish running in the background, its output going to files.

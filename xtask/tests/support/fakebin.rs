@@ -3,7 +3,7 @@
 //! was started with and then run it, and a hold that stops a real tool at its start until
 //! the test lets it go (to make one of two racing publishes slow at a chosen point).
 
-use super::TempDir;
+use super::{on_path, TempDir};
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,8 @@ impl FakeBin {
     /// A wrapper for the real `name` (as found on the test's PATH now): writes its
     /// arguments and environment to `env/NAME.<pid>`, then runs the real tool.
     pub fn wrap_env(&self, name: &str) {
-        self.wrap_env_of(name, &real(name));
+        let real = on_path(name).unwrap_or_else(|| panic!("{name} is not on PATH"));
+        self.wrap_env_of(name, &real);
     }
 
     /// The same for a tool not on the test's PATH (the real Trivy).
@@ -133,12 +134,4 @@ impl FakeBin {
         dirs.extend(std::env::split_paths(rest));
         std::env::join_paths(dirs).unwrap()
     }
-}
-
-/// Where `name` is on the test's own PATH.
-pub fn real(name: &str) -> PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not on PATH"))
 }

@@ -11,13 +11,22 @@
 //! packs a stand-in that reports another version than the pinned one.
 
 use super::http::FileServer;
-use super::{busybox_base, repo_root, TempDir};
+use super::{busybox_base, repo_root, TempDir, TempRepo};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 pub const TOOLS: [&str; 3] = ["kyverno", "helm", "pluto"];
+
+/// What the Dockerfile adds to its base, one layer each, in this order (the rarest change
+/// first).
+pub const PARTS: [&str; 5] = ["user", "pluto", "helm", "kyverno", "policies"];
+
+/// The index of a part's layer in an image whose base has `base_layers` layers.
+pub fn layer_of(part: &str, base_layers: usize) -> usize {
+    base_layers + PARTS.iter().position(|p| *p == part).unwrap()
+}
 
 /// The versions the repo's Dockerfile pins (`ARG KYVERNO_VERSION=...`), without a `v`.
 pub fn pinned_versions() -> BTreeMap<String, String> {
@@ -203,16 +212,18 @@ impl ToolServer {
 
     /// `--build-arg T_VERSION/T_URL/T_SHA256` pointing at one release this server holds.
     pub fn release_args(&self, tool: &Tool) -> Vec<String> {
+        self.args_of(tool, true)
+    }
+
+    /// The same, without `T_URL` when `url` is false (`--tools-mirror` gives the URLs).
+    fn args_of(&self, tool: &Tool, url: bool) -> Vec<String> {
         let up = tool.name.to_ascii_uppercase();
-        let url = format!("{}/{}", self.base_url(), tool.file);
-        [
-            format!("{up}_VERSION={}", tool.version),
-            format!("{up}_URL={url}"),
-            format!("{up}_SHA256={}", tool.sha256),
-        ]
-        .into_iter()
-        .flat_map(|kv| ["--build-arg".to_string(), kv])
-        .collect()
+        let mut kv = vec![format!("{up}_VERSION={}", tool.version)];
+        if url {
+            kv.push(format!("{up}_URL={}/{}", self.base_url(), tool.file));
+        }
+        kv.push(format!("{up}_SHA256={}", tool.sha256));
+        kv.into_iter().flat_map(|kv| ["--build-arg".to_string(), kv]).collect()
     }
 
     /// Also serve `bytes` as `/<name>` (e.g. a checksum file next to a release).
@@ -231,27 +242,28 @@ impl ToolServer {
     }
 }
 
+/// `--build-arg BASE_IMAGE=<base>` and `DOWNLOAD_IMAGE=<base>`: every stage of the
+/// Dockerfile on `base`.
+pub fn base_args(base: &str) -> Vec<String> {
+    ["BASE_IMAGE", "DOWNLOAD_IMAGE"]
+        .into_iter()
+        .flat_map(|arg| ["--build-arg".to_string(), format!("{arg}={base}")])
+        .collect()
+}
+
+/// Each tool's `--build-arg T_VERSION/T_URL/T_SHA256` pointing at `server`; without
+/// `T_URL` when `urls` is false (`--tools-mirror` gives the URLs).
+pub fn tool_args(server: &ToolServer, urls: bool) -> Vec<String> {
+    server.tools.iter().flat_map(|t| server.args_of(t, urls)).collect()
+}
+
 /// The `--build-arg`s (BASE_IMAGE and DOWNLOAD_IMAGE = the busybox test base; each tool's
 /// VERSION, URL and SHA256 pointing at `server`) and `--network host`, as arguments for
 /// `cargo xtask image` or `publish`.
 pub fn build_args(server: &ToolServer) -> Vec<String> {
-    let mut a = Vec::new();
-    for arg in ["BASE_IMAGE", "DOWNLOAD_IMAGE"] {
-        a.extend(["--build-arg".to_string(), format!("{arg}={}", busybox_base())]);
-    }
-    for t in &server.tools {
-        let up = t.name.to_ascii_uppercase();
-        for kv in [
-            format!("{up}_VERSION={}", t.version),
-            format!("{up}_URL={}", server.url(&t.name)),
-            format!("{up}_SHA256={}", t.sha256),
-        ] {
-            a.push("--build-arg".into());
-            a.push(kv);
-        }
-    }
-    a.push("--network".into());
-    a.push("host".into());
+    let mut a = base_args(&busybox_base());
+    a.extend(tool_args(server, true));
+    a.extend(["--network".to_string(), "host".to_string()]);
     a
 }
 
@@ -271,6 +283,18 @@ pub fn as_strs(v: &[String]) -> Vec<&str> {
 pub struct ImageGuard(pub Vec<String>);
 
 impl ImageGuard {
+    /// The three local tags `cargo xtask image` gives `name` built from `repo`:
+    /// `{name}:{VERSION}`, `{name}:sha-<head, 7>` and `{name}:latest`.
+    pub fn release_tags(name: &str, repo: &TempRepo) -> ImageGuard {
+        let (version, head) = (repo.read("VERSION").trim().to_string(), repo.head());
+        ImageGuard(
+            [version, format!("sha-{}", &head[..7]), "latest".to_string()]
+                .iter()
+                .map(|t| format!("{name}:{t}"))
+                .collect(),
+        )
+    }
+
     pub fn add(&mut self, reference: impl Into<String>) {
         self.0.push(reference.into());
     }

@@ -176,6 +176,17 @@ impl TempRepo {
         self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
     }
 
+    /// The commit HEAD names (40 hex digits).
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// VERSION set to `v`, committed as a release.
+    pub fn set_version(&self, v: &str) {
+        self.write("VERSION", &format!("{v}\n"));
+        self.commit(&format!("release {v}"));
+    }
+
     pub fn write(&self, rel: &str, content: &str) {
         let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -197,6 +208,13 @@ impl TempRepo {
         f(&mut cmd);
         Run::from(cmd.output().unwrap())
     }
+}
+
+/// Where `name` is on the test's own PATH, if anywhere.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Docker must answer. Every test that calls this is `#[ignore = "needs Docker"]`: a

@@ -2,7 +2,7 @@
 //! offline vulnerability DB written with `boltdb`, and small test images to scan.
 
 use super::boltdb::{self, Bucket};
-use super::{docker, TempDir, PREFIX};
+use super::{docker, on_path, TempDir, PREFIX};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +26,7 @@ pub fn binary() -> PathBuf {
                 .filter(|o| o.status.success())
                 .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("bin/trivy"))
                 .filter(|p| p.is_file());
-            let bin = from_wheel.or_else(|| which_on_path("trivy"))?;
+            let bin = from_wheel.or_else(|| on_path("trivy"))?;
             let sum = Command::new("sha256sum").arg(&bin).output().expect("sha256sum runs");
             let sum = String::from_utf8_lossy(&sum.stdout);
             assert_eq!(
@@ -39,12 +39,6 @@ pub fn binary() -> PathBuf {
         })
         .clone();
     found.unwrap_or_else(|| panic!("this test needs the real Trivy {VERSION}: {INSTALL} (bash .ci/setup)"))
-}
-
-fn which_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// A folder to put first on PATH, holding `trivy` (a link to the real one or a stand-in), and
