@@ -59,11 +59,17 @@ pub fn require(ctx: &Ctx) -> Result<()> {
 
 /// The local image id behind a reference, `None` when the engine does not have it.
 pub fn image_id(ctx: &Ctx, reference: &str) -> Result<Option<String>> {
+    Ok(inspect(ctx, reference, "{{.Id}}")?.map(|out| out.text().trim().to_string()))
+}
+
+/// `docker image inspect --format FORMAT -- REF`; `None` when the engine does not have
+/// the image, exit 3 with docker's words for any other failure.
+fn inspect(ctx: &Ctx, reference: &str, format: &str) -> Result<Option<Out>> {
     let out = ctx
         .run
-        .read(&docker().args(["image", "inspect", "--format", "{{.Id}}", "--", reference]))?;
+        .read(&docker().args(["image", "inspect", "--format", format, "--", reference]))?;
     if out.ok() {
-        return Ok(Some(out.text().trim().to_string()));
+        return Ok(Some(out));
     }
     if is_no_such_image(&out.stderr) {
         return Ok(None);
@@ -92,48 +98,15 @@ pub fn not_found(reference: &str) -> anyhow::Error {
 
 /// The image's labels (exit 3 when the image is not there).
 pub fn labels(ctx: &Ctx, reference: &str) -> Result<BTreeMap<String, String>> {
-    let out = ctx.run.read(&docker().args([
-        "image",
-        "inspect",
-        "--format",
-        "{{json .Config.Labels}}",
-        "--",
-        reference,
-    ]))?;
-    if !out.ok() {
-        if is_no_such_image(&out.stderr) {
-            return Err(not_found(reference));
-        }
-        return Err(exit::env(format!(
-            "docker image inspect {reference} failed: {}",
-            out.error_line()
-        )));
-    }
+    let out = inspect(ctx, reference, "{{json .Config.Labels}}")?.ok_or_else(|| not_found(reference))?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("docker image inspect printed no JSON")?;
-    Ok(v.as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(super::string_map(&v))
 }
 
 /// The `name@sha256:…` digests a local image was pulled or pushed by (empty when it was
 /// built or imported here).
 pub fn repo_digests(ctx: &Ctx, reference: &str) -> Result<Vec<String>> {
-    let out =
-        ctx.run
-            .read(&docker().args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]))?;
-    if !out.ok() {
-        if is_no_such_image(&out.stderr) {
-            return Err(not_found(reference));
-        }
-        return Err(exit::env(format!(
-            "docker image inspect {reference} failed: {}",
-            out.error_line()
-        )));
-    }
+    let out = inspect(ctx, reference, "{{json .RepoDigests}}")?.ok_or_else(|| not_found(reference))?;
     let v: Option<Vec<String>> = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("docker image inspect {reference} printed no JSON"))?;
     Ok(v.unwrap_or_default())

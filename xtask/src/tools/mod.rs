@@ -13,6 +13,7 @@ pub mod trivy;
 
 use crate::exit;
 use anyhow::Result;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// How to get each tool, for the error a user reads.
@@ -48,6 +49,18 @@ pub fn require(tools: &[&str]) -> Result<()> {
         return Ok(());
     }
     Err(exit::env(format!("missing on PATH: {}", missing.join("; "))))
+}
+
+/// A JSON object's string values by key (labels, as docker and skopeo print them); empty
+/// for anything but an object, and values that are not strings left out.
+pub fn string_map(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Where the registry credentials of a command come from.
