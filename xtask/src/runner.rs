@@ -188,6 +188,14 @@ impl Out {
     pub fn error_line(&self) -> String {
         error_line(&self.stderr)
     }
+
+    /// `Ok` when the command succeeded, else exit 3: `"{what}: {error line}"`.
+    pub fn env_ok(&self, what: impl std::fmt::Display) -> Result<()> {
+        if self.ok() {
+            return Ok(());
+        }
+        Err(crate::exit::env(format!("{what}: {}", self.error_line())))
+    }
 }
 
 /// The most telling line of a tool's stderr: the first that says error/fatal/failed,
@@ -547,6 +555,23 @@ mod tests {
         let s = r.stream(&c, true, None).unwrap().unwrap();
         assert_eq!(s.tail, vec!["report", "log1", "log2"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_command_is_an_environment_error_naming_it() {
+        let failed = Out {
+            code: Some(1),
+            stderr: "WARNING x\nError: no such thing\n".into(),
+            ..Out::default()
+        };
+        let e = failed.env_ok(format_args!("docker tag {} failed", "a")).unwrap_err();
+        assert_eq!(e.to_string(), "docker tag a failed: Error: no such thing");
+        assert_eq!(crate::exit::code_of(&e), 3);
+        let ok = Out {
+            code: Some(0),
+            ..Out::default()
+        };
+        assert!(ok.env_ok("x").is_ok());
     }
 
     #[test]

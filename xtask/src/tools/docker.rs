@@ -68,16 +68,11 @@ fn inspect(ctx: &Ctx, reference: &str, format: &str) -> Result<Option<Out>> {
     let out = ctx
         .run
         .read(&docker().args(["image", "inspect", "--format", format, "--", reference]))?;
-    if out.ok() {
-        return Ok(Some(out));
-    }
-    if is_no_such_image(&out.stderr) {
+    if !out.ok() && is_no_such_image(&out.stderr) {
         return Ok(None);
     }
-    Err(exit::env(format!(
-        "docker image inspect {reference} failed: {}",
-        out.error_line()
-    )))
+    out.env_ok(format_args!("docker image inspect {reference} failed"))?;
+    Ok(Some(out))
 }
 
 fn is_no_such_image(stderr: &str) -> bool {
@@ -142,9 +137,7 @@ pub fn history(ctx: &Ctx, id: &str) -> Result<String> {
         "--",
         id,
     ]))?;
-    if !out.ok() {
-        return Err(exit::env(format!("docker history {id} failed: {}", out.error_line())));
-    }
+    out.env_ok(format_args!("docker history {id} failed"))?;
     Ok(out.text())
 }
 
@@ -171,12 +164,7 @@ pub fn build_cmd(argv: &[String]) -> Cmd {
 
 pub fn tag(ctx: &Ctx, src: &str, dst: &str) -> Result<()> {
     if let Some(out) = ctx.run.change(&docker().args(["tag", "--", src, dst]))? {
-        if !out.ok() {
-            return Err(exit::env(format!(
-                "docker tag {src} {dst} failed: {}",
-                out.error_line()
-            )));
-        }
+        out.env_ok(format_args!("docker tag {src} {dst} failed"))?;
     }
     Ok(())
 }
@@ -226,14 +214,9 @@ pub fn run_detached(ctx: &Ctx, name: &str, args: &[&str], image: &str) -> Result
         .arg(format!("{OWNER_LABEL}={}", std::process::id()))
         .args(args)
         .args(["--", image]);
-    let out = ctx.run.read(&c)?;
-    if !out.ok() {
-        return Err(exit::env(format!(
-            "cannot start the container {name}: {}",
-            out.error_line()
-        )));
-    }
-    Ok(())
+    ctx.run
+        .read(&c)?
+        .env_ok(format_args!("cannot start the container {name}"))
 }
 
 /// Stops (and so removes) a container of ours; best effort.

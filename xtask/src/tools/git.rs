@@ -121,12 +121,7 @@ pub fn changed_between(ctx: &Ctx, from: &str, to: &str, paths: &[&str]) -> Resul
 pub fn worktree_add(ctx: &Ctx, dir: &Path, commit: &str) -> Result<()> {
     let c = git(ctx).args(["worktree", "add", "--detach"]).arg(dir).arg(commit);
     if let Some(out) = ctx.run.change(&c)? {
-        if !out.ok() {
-            return Err(exit::env(format!(
-                "cannot check out the release commit {commit}: {}",
-                out.error_line()
-            )));
-        }
+        out.env_ok(format_args!("cannot check out the release commit {commit}"))?;
     }
     Ok(())
 }
