@@ -98,10 +98,6 @@ impl Cmd {
         self
     }
 
-    pub fn program(&self) -> &OsStr {
-        &self.program
-    }
-
     pub fn arg_list(&self) -> &[OsString] {
         &self.args
     }
@@ -355,11 +351,6 @@ pub struct Background {
 }
 
 impl Background {
-    /// Still running?
-    pub fn running(&self) -> bool {
-        matches!(self.handle.try_wait(), Ok(None))
-    }
-
     /// Its exit code once it has ended (`Some(None)`: killed by a signal).
     pub fn ended(&self) -> Option<Option<i32>> {
         match self.handle.try_wait() {

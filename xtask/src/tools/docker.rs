@@ -157,11 +157,6 @@ pub fn build(
     ctx.run.stream(&c, false, None)
 }
 
-/// The `docker build` command, for a plan to print.
-pub fn build_cmd(argv: &[String]) -> Cmd {
-    docker().args(argv)
-}
-
 pub fn tag(ctx: &Ctx, src: &str, dst: &str) -> Result<()> {
     if let Some(out) = ctx.run.change(&docker().args(["tag", "--", src, dst]))? {
         out.env_ok(format_args!("docker tag {src} {dst} failed"))?;

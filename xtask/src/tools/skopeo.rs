@@ -96,19 +96,6 @@ pub fn digest_of(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String
     Ok(Some(format!("sha256:{}", super::system::sha256_of(ctx, &out.stdout)?)))
 }
 
-/// The config blob of an image (labels, history, rootfs diff ids), `None` when absent.
-pub fn raw_config(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Value>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
-        .args(["--config", "--raw", "--"])
-        .arg(format!("docker://{reference}"));
-    let Some(out) = retry::query(ctx, &format!("reading the config of {reference}"), &c)? else {
-        return Ok(None);
-    };
-    Ok(Some(
-        serde_json::from_slice(&out.stdout).with_context(|| format!("the config of {reference} is not JSON"))?,
-    ))
-}
-
 /// Every tag of a repository (empty when it does not exist yet).
 pub fn list_tags(ctx: &Ctx, a: &Access, repo: &str) -> Result<Vec<String>> {
     let c = tls(cmd(a, "list-tags"), a, &["--tls-verify"])
