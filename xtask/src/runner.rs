@@ -127,12 +127,17 @@ impl Cmd {
     }
 
     fn mask(&self, text: &str) -> String {
-        let mut t = text.to_string();
-        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
-            t = t.replace(s.as_str(), "<redacted>");
-        }
-        t
+        mask(&self.secrets, text)
     }
+}
+
+/// `text` with every (non-empty) secret replaced by `<redacted>`.
+fn mask(secrets: &[String], text: &str) -> String {
+    let mut t = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        t = t.replace(s.as_str(), "<redacted>");
+    }
+    t
 }
 
 /// One shell word per argument, so a transcript line can be pasted: plain when safe,
@@ -306,27 +311,25 @@ impl Runner {
     /// Starts `cmd` in the background (a server, a watchdog, a container run that other
     /// reads overlap), output to `log` or discarded. The caller waits for or kills it.
     pub fn spawn(&self, cmd: &Cmd, log: Option<&Path>) -> Result<Background> {
-        self.echo(cmd, true);
-        let mut e = expression(cmd).unchecked();
-        // The outer redirection applies first: stdout to the log, then stderr joins it.
-        e = match log {
-            Some(p) => e.stderr_to_stdout().stdout_path(p),
-            None => e.stdout_null().stderr_null(),
-        };
-        let handle = e
-            .start()
-            .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
-        Ok(Background {
-            handle,
-            secrets: cmd.secrets.clone(),
+        self.start(cmd, |e| {
+            let e = e.unchecked();
+            // The outer redirection applies first: stdout to the log, then stderr joins it.
+            match log {
+                Some(p) => e.stderr_to_stdout().stdout_path(p),
+                None => e.stdout_null().stderr_null(),
+            }
         })
     }
 
     /// Starts `cmd` with its output captured, to be collected with [`Background::wait`].
     pub fn spawn_captured(&self, cmd: &Cmd) -> Result<Background> {
+        self.start(cmd, |e| e.stdout_capture().stderr_capture().unchecked())
+    }
+
+    /// Echoes `cmd` and starts it in the background, its output wired by `wire`.
+    fn start(&self, cmd: &Cmd, wire: impl FnOnce(duct::Expression) -> duct::Expression) -> Result<Background> {
         self.echo(cmd, true);
-        let e = expression(cmd).stdout_capture().stderr_capture().unchecked();
-        let handle = e
+        let handle = wire(expression(cmd))
             .start()
             .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
         Ok(Background {
@@ -370,14 +373,10 @@ impl Background {
 
     pub fn wait(self) -> Result<Out> {
         let o = self.handle.wait()?;
-        let mut stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
-            stderr = stderr.replace(s.as_str(), "<redacted>");
-        }
         Ok(Out {
             code: o.status.code(),
             stdout: o.stdout.clone(),
-            stderr,
+            stderr: mask(&self.secrets, &String::from_utf8_lossy(&o.stderr)),
         })
     }
 }
@@ -521,6 +520,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(only.text(), "none kept\n");
+    }
+
+    #[test]
+    fn background_output_is_captured_and_masked() {
+        let r = Runner { dry_run: false };
+        let c = Cmd::new("sh").args(["-c", "echo out; cat >&2"]).secret_stdin("hush");
+        let out = r.spawn_captured(&c).unwrap().wait().unwrap();
+        assert_eq!((out.code, out.text().as_str()), (Some(0), "out\n"));
+        assert_eq!(out.stderr, "<redacted>");
     }
 
     #[test]
