@@ -111,12 +111,15 @@ impl Cmd {
             .and_then(|(_, v)| v.as_deref())
     }
 
-    /// How the transcript shows it: shell-quoted where needed, secrets masked.
+    /// How the transcript shows it: shell-quoted where needed, secrets masked. Each word
+    /// is masked before it is quoted (quoting escapes a quote, a space or a control
+    /// character, and the escaped secret would not be found), the line once more after.
     pub fn display(&self) -> String {
-        let mut s = quote(&self.program.to_string_lossy());
+        let word = |w: &OsStr| quote(&self.mask(&w.to_string_lossy()));
+        let mut s = word(&self.program);
         for a in &self.args {
             s.push(' ');
-            s.push_str(&quote(&a.to_string_lossy()));
+            s.push_str(&word(a));
         }
         let mut s = self.mask(&s);
         if let Some(n) = &self.note {
@@ -481,7 +484,21 @@ mod tests {
         let c = Cmd::new("sh").args(["-c", "a\nb 'c'"]);
         assert_eq!(c.display(), "sh -c $'a\\nb \\'c\\''");
         let c = Cmd::new("x").arg("token-s3cret").secret_stdin("s3cret");
-        assert_eq!(c.display(), "x token-<redacted>");
+        assert_eq!(c.display(), "x 'token-<redacted>'");
+    }
+
+    #[test]
+    fn secrets_are_masked_before_quoting() {
+        // Quoting escapes a quote, a space or a control character: masked after it, such a
+        // secret would no longer be found and would show.
+        for (secret, arg, shown) in [
+            ("p'w d", "--password=p'w d", "x '--password=<redacted>'"),
+            ("a\tb", "token=a\tb", "x 'token=<redacted>'"),
+            ("it's", "it's", "x '<redacted>'"),
+        ] {
+            let c = Cmd::new("x").arg(arg).secret_stdin(secret);
+            assert_eq!(c.display(), shown, "{secret:?}");
+        }
     }
 
     #[test]
