@@ -5,7 +5,7 @@
 use crate::bump_tool::{self, plan::Wanted, BumpToolOpts};
 use crate::exit;
 use crate::flags::{self, XtaskCmd};
-use crate::image::BuildOpts;
+use crate::image::{self, BuildOpts};
 use crate::publish::{self, Credentials, Creds, Mode, PublishOpts, Target};
 use crate::scan::ScanOpts;
 use crate::sign::signer::SigningInput;
@@ -345,9 +345,7 @@ fn build_opts(
     tools_mirror: Option<String>,
 ) -> Result<BuildOpts> {
     for kv in &build_args {
-        if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
-            return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
-        }
+        image::plan::build_arg(kv)?;
     }
     self::tools_mirror(tools_mirror.as_deref())?;
     if let Some(n) = &network {
@@ -368,12 +366,7 @@ fn build_opts(
 }
 
 fn tools_mirror(mirror: Option<&str>) -> Result<()> {
-    match mirror {
-        Some(m) if !(m.starts_with("http://") || m.starts_with("https://")) => Err(exit::usage(format!(
-            "--tools-mirror `{m}` must be an http:// or https:// URL"
-        ))),
-        _ => Ok(()),
-    }
+    mirror.map_or(Ok(()), image::plan::check_tools_mirror)
 }
 
 fn rollback_version(v: &str) -> Result<semver::Version> {
