@@ -4,6 +4,7 @@
 
 use crate::bump_tool::{self, plan::Wanted, BumpToolOpts};
 use crate::exit;
+use crate::files::{self, SmallFileError};
 use crate::flags::{self, XtaskCmd};
 use crate::image::{self, BuildOpts};
 use crate::publish::{self, Credentials, Creds, Mode, PublishOpts, Target};
@@ -12,7 +13,6 @@ use crate::sign::signer::SigningInput;
 use crate::version::{self, Bump};
 use anyhow::Result;
 use std::ffi::OsString;
-use std::io::Read;
 
 /// One task and its options.
 #[derive(Debug)]
@@ -444,24 +444,19 @@ fn read_secret_file(var: &str, file: &OsString) -> Result<String, String> {
     let shown = std::path::Path::new(file).display().to_string();
     let cannot =
         |e: std::io::Error| format!("{var} names `{shown}`, which cannot be read ({e}); point it at the key file");
-    // Checked before opening: opening a FIFO would wait for a writer.
-    if !std::fs::metadata(file).map_err(cannot)?.is_file() {
-        return Err(format!(
-            "{var} names `{shown}`, which is not a regular file; point it at the key file"
-        ));
-    }
-    let f = std::fs::File::open(file).map_err(cannot)?;
-    let mut buf = Vec::new();
-    f.take(MAX_SECRET_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("{var}: cannot read `{shown}` ({e})"))?;
-    if buf.len() as u64 > MAX_SECRET_FILE {
-        return Err(format!(
-            "{var} names `{shown}`, which is over 64 KiB: that is not a key file; point it at the key file"
-        ));
-    }
-    let mut text = String::from_utf8(buf)
-        .map_err(|_| format!("{var} names `{shown}`, which is not UTF-8 text; point it at the key file"))?;
+    let mut text = files::read_small(std::path::Path::new(file), MAX_SECRET_FILE).map_err(|e| match e {
+        SmallFileError::Unreadable(e) => cannot(e),
+        SmallFileError::NotAFile => {
+            format!("{var} names `{shown}`, which is not a regular file; point it at the key file")
+        }
+        SmallFileError::Read(e) => format!("{var}: cannot read `{shown}` ({e})"),
+        SmallFileError::TooBig => {
+            format!("{var} names `{shown}`, which is over 64 KiB: that is not a key file; point it at the key file")
+        }
+        SmallFileError::NotUtf8 => {
+            format!("{var} names `{shown}`, which is not UTF-8 text; point it at the key file")
+        }
+    })?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
