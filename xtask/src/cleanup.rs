@@ -16,7 +16,13 @@ pub const PREFIX: &str = "pp-xtask-";
 
 /// A private temp folder of this run (see [`TempDir`]), found by the watchdog by its name.
 pub fn temp_dir(ctx: &Ctx, what: &str) -> Result<TempDir> {
-    TempDir::new(&ctx.env.tmp, &format!("{PREFIX}{}-{what}-", std::process::id()))
+    temp_dir_in(&ctx.env.tmp, what)
+}
+
+/// [`temp_dir`] under `parent`, which must be the run's temp folder (the same folder by
+/// another path, e.g. its canonical one), or the watchdog does not find it.
+pub fn temp_dir_in(parent: &Path, what: &str) -> Result<TempDir> {
+    TempDir::new(parent, &format!("{PREFIX}{}-{what}-", std::process::id()))
 }
 
 /// A background process of this run (a throwaway registry) that the watchdog stops when
