@@ -90,7 +90,7 @@ pub fn serve_registry(ctx: &Ctx, config: &Path, log: &Path) -> Result<Background
         .env_remove("REGISTRY_PASSWORD_FILE");
     let server = ctx.run.spawn(&c, Some(log))?;
     if let Some(pid) = server.pid() {
-        crate::cleanup::own_process(ctx, pid);
+        crate::cleanup::own_process(pid);
     }
     Ok(server)
 }
