@@ -65,6 +65,12 @@ impl Task {
     pub fn needs_config(&self) -> bool {
         !matches!(self, Task::Bump { .. } | Task::BumpTool(_) | Task::Doctor)
     }
+
+    /// Tasks that start containers or background processes, or make temp folders: they
+    /// get the cleanup watchdog ([`crate::cleanup::guard`]).
+    pub fn guarded(&self) -> bool {
+        self.needs_config() || matches!(self, Task::BumpTool(_))
+    }
 }
 
 /// The tasks, with the first line of their help, in the order `--help` lists them.
@@ -599,6 +605,19 @@ mod tests {
         assert!(usage_err(&["bump-tool", "helm", "3.23.0", "--sha256", "abc"]).contains("--sha256 `abc`"));
         assert!(usage_err(&["bump-tool", "helm", "3.23.0", "--tools-mirror", "file:///x"]).contains("--tools-mirror"));
         assert!(usage_err(&["bump-tool", "helm"]).contains("version"));
+    }
+
+    #[test]
+    fn tasks_that_make_temp_folders_get_the_watchdog() {
+        for (argv, guarded) in [
+            (&["bump-tool", "helm", "3.23.0"][..], true),
+            (&["scan"], true),
+            (&["publish", "--local"], true),
+            (&["bump-version", "patch"], false),
+            (&["doctor"], false),
+        ] {
+            assert_eq!(task(argv).unwrap().guarded(), guarded, "{argv:?}");
+        }
     }
 
     #[test]
