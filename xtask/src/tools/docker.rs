@@ -30,8 +30,18 @@ fn with_auth(c: Cmd, auth: Option<&Auth>) -> Cmd {
     }
 }
 
-/// The engine's version, or exit 3 saying how to get a daemon that answers.
+/// The engine's version, or exit 3 saying how to get a daemon that answers. Asked once
+/// per run (see [`super::Found`]).
 pub fn daemon_version(ctx: &Ctx) -> Result<String> {
+    let found = &ctx.found().docker_version;
+    if let Some(v) = found.get() {
+        return Ok(v.clone());
+    }
+    let v = ask_version(ctx)?;
+    Ok(found.get_or_init(|| v).clone())
+}
+
+fn ask_version(ctx: &Ctx) -> Result<String> {
     let out = ctx
         .run
         .read(&docker().args(["version", "--format", "{{.Server.Version}}"]))?;

@@ -15,6 +15,18 @@ use crate::exit;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// What a run found out about its tools, kept so it is asked once: the pinned Trivy and
+/// the Docker daemon's version. A context and its dry-run twin share it
+/// ([`Ctx::as_dry_run`](crate::ctx::Ctx::as_dry_run)); a context on another checkout
+/// starts afresh ([`Ctx::at`](crate::ctx::Ctx::at)), as its config may pin another Trivy.
+/// Only what was found is kept: a failed look is repeated, with the same error.
+#[derive(Debug, Default)]
+pub struct Found {
+    trivy: OnceLock<trivy::Trivy>,
+    docker_version: OnceLock<String>,
+}
 
 /// How to get each tool, for the error a user reads.
 pub fn how_to_get(tool: &str) -> &'static str {
