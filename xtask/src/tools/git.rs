@@ -14,9 +14,7 @@ fn git(ctx: &Ctx) -> Cmd {
 /// Runs a read-only git command in the repo; its stdout, or an error with git's words.
 fn read(ctx: &Ctx, args: &[&str]) -> Result<String> {
     let out = ctx.run.read(&git(ctx).args(args))?;
-    if !out.ok() {
-        anyhow::bail!("git {} failed: {}", args.join(" "), out.error_line());
-    }
+    out.env_ok(format_args!("git {} failed", args.join(" ")))?;
     Ok(out.text())
 }
 
