@@ -4,15 +4,15 @@
 
 use crate::bump_tool::{self, plan::Wanted, BumpToolOpts};
 use crate::exit;
+use crate::files::{self, SmallFileError};
 use crate::flags::{self, XtaskCmd};
-use crate::image::BuildOpts;
+use crate::image::{self, BuildOpts};
 use crate::publish::{self, Credentials, Creds, Mode, PublishOpts, Target};
 use crate::scan::ScanOpts;
 use crate::sign::signer::SigningInput;
 use crate::version::{self, Bump};
 use anyhow::Result;
 use std::ffi::OsString;
-use std::io::Read;
 
 /// One task and its options.
 #[derive(Debug)]
@@ -64,6 +64,12 @@ impl Task {
     /// Tasks that read the config before any work (a bad config is named first).
     pub fn needs_config(&self) -> bool {
         !matches!(self, Task::Bump { .. } | Task::BumpTool(_) | Task::Doctor)
+    }
+
+    /// Tasks that start containers or background processes, or make temp folders: they
+    /// get the cleanup watchdog ([`crate::cleanup::guard`]).
+    pub fn guarded(&self) -> bool {
+        self.needs_config() || matches!(self, Task::BumpTool(_))
     }
 }
 
@@ -345,9 +351,7 @@ fn build_opts(
     tools_mirror: Option<String>,
 ) -> Result<BuildOpts> {
     for kv in &build_args {
-        if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
-            return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
-        }
+        image::plan::build_arg(kv)?;
     }
     self::tools_mirror(tools_mirror.as_deref())?;
     if let Some(n) = &network {
@@ -368,12 +372,7 @@ fn build_opts(
 }
 
 fn tools_mirror(mirror: Option<&str>) -> Result<()> {
-    match mirror {
-        Some(m) if !(m.starts_with("http://") || m.starts_with("https://")) => Err(exit::usage(format!(
-            "--tools-mirror `{m}` must be an http:// or https:// URL"
-        ))),
-        _ => Ok(()),
-    }
+    mirror.map_or(Ok(()), image::plan::check_tools_mirror)
 }
 
 fn rollback_version(v: &str) -> Result<semver::Version> {
@@ -451,24 +450,19 @@ fn read_secret_file(var: &str, file: &OsString) -> Result<String, String> {
     let shown = std::path::Path::new(file).display().to_string();
     let cannot =
         |e: std::io::Error| format!("{var} names `{shown}`, which cannot be read ({e}); point it at the key file");
-    // Checked before opening: opening a FIFO would wait for a writer.
-    if !std::fs::metadata(file).map_err(cannot)?.is_file() {
-        return Err(format!(
-            "{var} names `{shown}`, which is not a regular file; point it at the key file"
-        ));
-    }
-    let f = std::fs::File::open(file).map_err(cannot)?;
-    let mut buf = Vec::new();
-    f.take(MAX_SECRET_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("{var}: cannot read `{shown}` ({e})"))?;
-    if buf.len() as u64 > MAX_SECRET_FILE {
-        return Err(format!(
-            "{var} names `{shown}`, which is over 64 KiB: that is not a key file; point it at the key file"
-        ));
-    }
-    let mut text = String::from_utf8(buf)
-        .map_err(|_| format!("{var} names `{shown}`, which is not UTF-8 text; point it at the key file"))?;
+    let mut text = files::read_small(std::path::Path::new(file), MAX_SECRET_FILE).map_err(|e| match e {
+        SmallFileError::Unreadable(e) => cannot(e),
+        SmallFileError::NotAFile => {
+            format!("{var} names `{shown}`, which is not a regular file; point it at the key file")
+        }
+        SmallFileError::Read(e) => format!("{var}: cannot read `{shown}` ({e})"),
+        SmallFileError::TooBig => {
+            format!("{var} names `{shown}`, which is over 64 KiB: that is not a key file; point it at the key file")
+        }
+        SmallFileError::NotUtf8 => {
+            format!("{var} names `{shown}`, which is not UTF-8 text; point it at the key file")
+        }
+    })?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -611,6 +605,19 @@ mod tests {
         assert!(usage_err(&["bump-tool", "helm", "3.23.0", "--sha256", "abc"]).contains("--sha256 `abc`"));
         assert!(usage_err(&["bump-tool", "helm", "3.23.0", "--tools-mirror", "file:///x"]).contains("--tools-mirror"));
         assert!(usage_err(&["bump-tool", "helm"]).contains("version"));
+    }
+
+    #[test]
+    fn tasks_that_make_temp_folders_get_the_watchdog() {
+        for (argv, guarded) in [
+            (&["bump-tool", "helm", "3.23.0"][..], true),
+            (&["scan"], true),
+            (&["publish", "--local"], true),
+            (&["bump-version", "patch"], false),
+            (&["doctor"], false),
+        ] {
+            assert_eq!(task(argv).unwrap().guarded(), guarded, "{argv:?}");
+        }
     }
 
     #[test]

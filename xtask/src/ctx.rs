@@ -3,9 +3,10 @@
 
 use crate::config::Config;
 use crate::runner::Runner;
+use crate::tools::Found;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The environment as `main` read it, once, before any child process started. Nothing
 /// below `main` reads the process environment itself.
@@ -101,6 +102,8 @@ pub struct Ctx {
     /// Every process starts here.
     pub run: Runner,
     config: OnceLock<Config>,
+    /// Shared with the dry-run twin (an `Arc`: [`Ctx::as_dry_run`] clones the context).
+    found: Arc<Found>,
 }
 
 impl Ctx {
@@ -111,6 +114,7 @@ impl Ctx {
             env,
             run: Runner { dry_run },
             config: OnceLock::new(),
+            found: Arc::default(),
         }
     }
 
@@ -138,6 +142,11 @@ impl Ctx {
         }
         let c = Config::load(self)?;
         Ok(self.config.get_or_init(|| c))
+    }
+
+    /// What this run already found out about its tools.
+    pub(crate) fn found(&self) -> &Found {
+        &self.found
     }
 
     pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {

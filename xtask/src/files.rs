@@ -45,6 +45,37 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Why [`read_small`] refused a file; each caller words it for its own file.
+#[derive(Debug)]
+pub enum SmallFileError {
+    /// It cannot be looked at or opened.
+    Unreadable(std::io::Error),
+    /// Not a regular file (a folder, a FIFO, a device).
+    NotAFile,
+    /// Opened, but reading it failed.
+    Read(std::io::Error),
+    /// Over the size limit.
+    TooBig,
+    NotUtf8,
+}
+
+/// A small text file (VERSION, a key file): refused when it is not a regular file or over
+/// `max` bytes, so that a planted FIFO or a huge file cannot stall or exhaust the xtask.
+pub fn read_small(path: &Path, max: u64) -> Result<String, SmallFileError> {
+    use SmallFileError::*;
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path).map_err(Unreadable)?.is_file() {
+        return Err(NotAFile);
+    }
+    let f = std::fs::File::open(path).map_err(Unreadable)?;
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf).map_err(Read)?;
+    if buf.len() as u64 > max {
+        return Err(TooBig);
+    }
+    String::from_utf8(buf).map_err(|_| NotUtf8)
+}
+
 /// Mode 0600 on a file of ours.
 pub fn restrict(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -114,6 +145,22 @@ mod tests {
         std::fs::write(d.path().join("dir/x"), "").unwrap();
         assert!(write_atomic(&d.path().join("dir"), b"x", 0o644).is_err());
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn small_files_only() {
+        let d = TempDir::new(&std::env::temp_dir(), "pp-files-test-").unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"1234").unwrap();
+        assert_eq!(read_small(&f, 4).unwrap(), "1234");
+        assert!(matches!(read_small(&f, 3), Err(SmallFileError::TooBig)));
+        assert!(matches!(read_small(d.path(), 4), Err(SmallFileError::NotAFile)));
+        assert!(matches!(
+            read_small(&d.path().join("none"), 4),
+            Err(SmallFileError::Unreadable(_))
+        ));
+        std::fs::write(&f, [0xff, 0xfe]).unwrap();
+        assert!(matches!(read_small(&f, 4), Err(SmallFileError::NotUtf8)));
     }
 
     #[test]

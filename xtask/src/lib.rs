@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, task: Task) -> Result<()> {
         ctx.config()?;
     }
     // Tasks that start containers or make temp folders clean up even when killed.
-    let _guard = task.needs_config().then(|| cleanup::guard(ctx));
+    let _guard = task.guarded().then(|| cleanup::guard(ctx));
     match task {
         Task::Bump { how, .. } => bump::run(ctx, how),
         Task::BumpTool(opts) => bump_tool::run(ctx, &opts),

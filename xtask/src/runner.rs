@@ -98,10 +98,6 @@ impl Cmd {
         self
     }
 
-    pub fn program(&self) -> &OsStr {
-        &self.program
-    }
-
     pub fn arg_list(&self) -> &[OsString] {
         &self.args
     }
@@ -115,12 +111,15 @@ impl Cmd {
             .and_then(|(_, v)| v.as_deref())
     }
 
-    /// How the transcript shows it: shell-quoted where needed, secrets masked.
+    /// How the transcript shows it: shell-quoted where needed, secrets masked. Each word
+    /// is masked before it is quoted (quoting escapes a quote, a space or a control
+    /// character, and the escaped secret would not be found), the line once more after.
     pub fn display(&self) -> String {
-        let mut s = quote(&self.program.to_string_lossy());
+        let word = |w: &OsStr| quote(&self.mask(&w.to_string_lossy()));
+        let mut s = word(&self.program);
         for a in &self.args {
             s.push(' ');
-            s.push_str(&quote(&a.to_string_lossy()));
+            s.push_str(&word(a));
         }
         let mut s = self.mask(&s);
         if let Some(n) = &self.note {
@@ -131,12 +130,17 @@ impl Cmd {
     }
 
     fn mask(&self, text: &str) -> String {
-        let mut t = text.to_string();
-        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
-            t = t.replace(s.as_str(), "<redacted>");
-        }
-        t
+        mask(&self.secrets, text)
     }
+}
+
+/// `text` with every (non-empty) secret replaced by `<redacted>`.
+fn mask(secrets: &[String], text: &str) -> String {
+    let mut t = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        t = t.replace(s.as_str(), "<redacted>");
+    }
+    t
 }
 
 /// One shell word per argument, so a transcript line can be pasted: plain when safe,
@@ -187,6 +191,14 @@ impl Out {
     /// The most telling line of stderr, for a one-line error (`msg="..."` unwrapped).
     pub fn error_line(&self) -> String {
         error_line(&self.stderr)
+    }
+
+    /// `Ok` when the command succeeded, else exit 3: `"{what}: {error line}"`.
+    pub fn env_ok(&self, what: impl std::fmt::Display) -> Result<()> {
+        if self.ok() {
+            return Ok(());
+        }
+        Err(crate::exit::env(format!("{what}: {}", self.error_line())))
     }
 }
 
@@ -313,27 +325,25 @@ impl Runner {
     /// Starts `cmd` in the background (a server, a watchdog, a container run that other
     /// reads overlap), output to `log` or discarded. The caller waits for or kills it.
     pub fn spawn(&self, cmd: &Cmd, log: Option<&Path>) -> Result<Background> {
-        self.echo(cmd, true);
-        let mut e = expression(cmd).unchecked();
-        // The outer redirection applies first: stdout to the log, then stderr joins it.
-        e = match log {
-            Some(p) => e.stderr_to_stdout().stdout_path(p),
-            None => e.stdout_null().stderr_null(),
-        };
-        let handle = e
-            .start()
-            .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
-        Ok(Background {
-            handle,
-            secrets: cmd.secrets.clone(),
+        self.start(cmd, |e| {
+            let e = e.unchecked();
+            // The outer redirection applies first: stdout to the log, then stderr joins it.
+            match log {
+                Some(p) => e.stderr_to_stdout().stdout_path(p),
+                None => e.stdout_null().stderr_null(),
+            }
         })
     }
 
     /// Starts `cmd` with its output captured, to be collected with [`Background::wait`].
     pub fn spawn_captured(&self, cmd: &Cmd) -> Result<Background> {
+        self.start(cmd, |e| e.stdout_capture().stderr_capture().unchecked())
+    }
+
+    /// Echoes `cmd` and starts it in the background, its output wired by `wire`.
+    fn start(&self, cmd: &Cmd, wire: impl FnOnce(duct::Expression) -> duct::Expression) -> Result<Background> {
         self.echo(cmd, true);
-        let e = expression(cmd).stdout_capture().stderr_capture().unchecked();
-        let handle = e
+        let handle = wire(expression(cmd))
             .start()
             .with_context(|| format!("cannot start `{}`", cmd.program.to_string_lossy()))?;
         Ok(Background {
@@ -358,11 +368,6 @@ pub struct Background {
 }
 
 impl Background {
-    /// Still running?
-    pub fn running(&self) -> bool {
-        matches!(self.handle.try_wait(), Ok(None))
-    }
-
     /// Its exit code once it has ended (`Some(None)`: killed by a signal).
     pub fn ended(&self) -> Option<Option<i32>> {
         match self.handle.try_wait() {
@@ -382,14 +387,10 @@ impl Background {
 
     pub fn wait(self) -> Result<Out> {
         let o = self.handle.wait()?;
-        let mut stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
-            stderr = stderr.replace(s.as_str(), "<redacted>");
-        }
         Ok(Out {
             code: o.status.code(),
             stdout: o.stdout.clone(),
-            stderr,
+            stderr: mask(&self.secrets, &String::from_utf8_lossy(&o.stderr)),
         })
     }
 }
@@ -494,7 +495,21 @@ mod tests {
         let c = Cmd::new("sh").args(["-c", "a\nb 'c'"]);
         assert_eq!(c.display(), "sh -c $'a\\nb \\'c\\''");
         let c = Cmd::new("x").arg("token-s3cret").secret_stdin("s3cret");
-        assert_eq!(c.display(), "x token-<redacted>");
+        assert_eq!(c.display(), "x 'token-<redacted>'");
+    }
+
+    #[test]
+    fn secrets_are_masked_before_quoting() {
+        // Quoting escapes a quote, a space or a control character: masked after it, such a
+        // secret would no longer be found and would show.
+        for (secret, arg, shown) in [
+            ("p'w d", "--password=p'w d", "x '--password=<redacted>'"),
+            ("a\tb", "token=a\tb", "x 'token=<redacted>'"),
+            ("it's", "it's", "x '<redacted>'"),
+        ] {
+            let c = Cmd::new("x").arg(arg).secret_stdin(secret);
+            assert_eq!(c.display(), shown, "{secret:?}");
+        }
     }
 
     #[test]
@@ -536,6 +551,15 @@ mod tests {
     }
 
     #[test]
+    fn background_output_is_captured_and_masked() {
+        let r = Runner { dry_run: false };
+        let c = Cmd::new("sh").args(["-c", "echo out; cat >&2"]).secret_stdin("hush");
+        let out = r.spawn_captured(&c).unwrap().wait().unwrap();
+        assert_eq!((out.code, out.text().as_str()), (Some(0), "out\n"));
+        assert_eq!(out.stderr, "<redacted>");
+    }
+
+    #[test]
     fn timeouts_stop_the_command() {
         let r = Runner { dry_run: false };
         let e = r
@@ -558,6 +582,23 @@ mod tests {
         let s = r.stream(&c, true, None).unwrap().unwrap();
         assert_eq!(s.tail, vec!["report", "log1", "log2"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_command_is_an_environment_error_naming_it() {
+        let failed = Out {
+            code: Some(1),
+            stderr: "WARNING x\nError: no such thing\n".into(),
+            ..Out::default()
+        };
+        let e = failed.env_ok(format_args!("docker tag {} failed", "a")).unwrap_err();
+        assert_eq!(e.to_string(), "docker tag a failed: Error: no such thing");
+        assert_eq!(crate::exit::code_of(&e), 3);
+        let ok = Out {
+            code: Some(0),
+            ..Out::default()
+        };
+        assert!(ok.env_ok("x").is_ok());
     }
 
     #[test]

@@ -84,15 +84,31 @@ pub fn arg_names(dockerfile: &str) -> Vec<String> {
     names
 }
 
+/// A `--build-arg` split into its key and value; a usage error unless it is `KEY=VALUE`
+/// with a key. The command line checks it, and so does the plan (whoever built the options).
+pub fn build_arg(kv: &str) -> Result<(&str, &str)> {
+    kv.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")))
+}
+
+/// `--tools-mirror` must be an http:// or https:// URL (a usage error otherwise).
+pub fn check_tools_mirror(mirror: &str) -> Result<()> {
+    if mirror.starts_with("http://") || mirror.starts_with("https://") {
+        return Ok(());
+    }
+    Err(exit::usage(format!(
+        "--tools-mirror `{mirror}` must be an http:// or https:// URL"
+    )))
+}
+
 /// The `--build-arg`s docker gets (the user's, checked against the Dockerfile's `ARG`s,
 /// plus the mirror's URLs) and every argument's value after them.
 pub fn resolve_args(dockerfile: &str, opts: &BuildOpts) -> Result<(Vec<String>, BTreeMap<String, String>)> {
     let known = arg_names(dockerfile);
     let mut user: BTreeMap<String, String> = BTreeMap::new();
     for kv in &opts.build_args {
-        let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            return Err(exit::usage(format!("--build-arg `{kv}` is not KEY=VALUE")));
-        };
+        let (k, v) = build_arg(kv)?;
         if !known.iter().any(|n| n == k) {
             return Err(exit::usage(format!(
                 "--build-arg {k}: the Dockerfile has no `ARG {k}` (it has: {}); check the spelling",
@@ -112,11 +128,7 @@ pub fn resolve_args(dockerfile: &str, opts: &BuildOpts) -> Result<(Vec<String>, 
 
     let mut build_args = opts.build_args.clone();
     if let Some(mirror) = &opts.tools_mirror {
-        if !(mirror.starts_with("http://") || mirror.starts_with("https://")) {
-            return Err(exit::usage(format!(
-                "--tools-mirror `{mirror}` must be an http:// or https:// URL"
-            )));
-        }
+        check_tools_mirror(mirror)?;
         let pins = tags::tool_pins(&tags::dockerfile_args(dockerfile, &build_args));
         for tool in tags::TOOLS {
             let key = format!("{}_URL", tool.to_ascii_uppercase());

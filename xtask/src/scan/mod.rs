@@ -231,9 +231,8 @@ impl Work {
         let tmp = &ctx.env.tmp;
         let parent =
             std::fs::canonicalize(tmp).with_context(|| format!("cannot use the temp folder {}", tmp.display()))?;
-        let name = |what: &str| format!("{}{}-{what}-", crate::cleanup::PREFIX, std::process::id());
-        let cwd = TempDir::new(&parent, &name("trivy-cwd"))?;
-        let inputs = TempDir::new(&parent, &name("trivy-in"))?;
+        let cwd = crate::cleanup::temp_dir_in(&parent, "trivy-cwd")?;
+        let inputs = crate::cleanup::temp_dir_in(&parent, "trivy-in")?;
         let ignorefile = inputs.write_private(waivers::FILE, waivers.as_bytes())?;
         let empty_report = inputs.write_private("empty-report.json", trivy::EMPTY_REPORT.as_bytes())?;
         Ok(Work {

@@ -30,8 +30,18 @@ fn with_auth(c: Cmd, auth: Option<&Auth>) -> Cmd {
     }
 }
 
-/// The engine's version, or exit 3 saying how to get a daemon that answers.
+/// The engine's version, or exit 3 saying how to get a daemon that answers. Asked once
+/// per run (see [`super::Found`]).
 pub fn daemon_version(ctx: &Ctx) -> Result<String> {
+    let found = &ctx.found().docker_version;
+    if let Some(v) = found.get() {
+        return Ok(v.clone());
+    }
+    let v = ask_version(ctx)?;
+    Ok(found.get_or_init(|| v).clone())
+}
+
+fn ask_version(ctx: &Ctx) -> Result<String> {
     let out = ctx
         .run
         .read(&docker().args(["version", "--format", "{{.Server.Version}}"]))?;
@@ -59,19 +69,20 @@ pub fn require(ctx: &Ctx) -> Result<()> {
 
 /// The local image id behind a reference, `None` when the engine does not have it.
 pub fn image_id(ctx: &Ctx, reference: &str) -> Result<Option<String>> {
+    Ok(inspect(ctx, reference, "{{.Id}}")?.map(|out| out.text().trim().to_string()))
+}
+
+/// `docker image inspect --format FORMAT -- REF`; `None` when the engine does not have
+/// the image, exit 3 with docker's words for any other failure.
+fn inspect(ctx: &Ctx, reference: &str, format: &str) -> Result<Option<Out>> {
     let out = ctx
         .run
-        .read(&docker().args(["image", "inspect", "--format", "{{.Id}}", "--", reference]))?;
-    if out.ok() {
-        return Ok(Some(out.text().trim().to_string()));
-    }
-    if is_no_such_image(&out.stderr) {
+        .read(&docker().args(["image", "inspect", "--format", format, "--", reference]))?;
+    if !out.ok() && is_no_such_image(&out.stderr) {
         return Ok(None);
     }
-    Err(exit::env(format!(
-        "docker image inspect {reference} failed: {}",
-        out.error_line()
-    )))
+    out.env_ok(format_args!("docker image inspect {reference} failed"))?;
+    Ok(Some(out))
 }
 
 fn is_no_such_image(stderr: &str) -> bool {
@@ -92,48 +103,15 @@ pub fn not_found(reference: &str) -> anyhow::Error {
 
 /// The image's labels (exit 3 when the image is not there).
 pub fn labels(ctx: &Ctx, reference: &str) -> Result<BTreeMap<String, String>> {
-    let out = ctx.run.read(&docker().args([
-        "image",
-        "inspect",
-        "--format",
-        "{{json .Config.Labels}}",
-        "--",
-        reference,
-    ]))?;
-    if !out.ok() {
-        if is_no_such_image(&out.stderr) {
-            return Err(not_found(reference));
-        }
-        return Err(exit::env(format!(
-            "docker image inspect {reference} failed: {}",
-            out.error_line()
-        )));
-    }
+    let out = inspect(ctx, reference, "{{json .Config.Labels}}")?.ok_or_else(|| not_found(reference))?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("docker image inspect printed no JSON")?;
-    Ok(v.as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(super::string_map(&v))
 }
 
 /// The `name@sha256:…` digests a local image was pulled or pushed by (empty when it was
 /// built or imported here).
 pub fn repo_digests(ctx: &Ctx, reference: &str) -> Result<Vec<String>> {
-    let out =
-        ctx.run
-            .read(&docker().args(["image", "inspect", "--format", "{{json .RepoDigests}}", "--", reference]))?;
-    if !out.ok() {
-        if is_no_such_image(&out.stderr) {
-            return Err(not_found(reference));
-        }
-        return Err(exit::env(format!(
-            "docker image inspect {reference} failed: {}",
-            out.error_line()
-        )));
-    }
+    let out = inspect(ctx, reference, "{{json .RepoDigests}}")?.ok_or_else(|| not_found(reference))?;
     let v: Option<Vec<String>> = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("docker image inspect {reference} printed no JSON"))?;
     Ok(v.unwrap_or_default())
@@ -169,9 +147,7 @@ pub fn history(ctx: &Ctx, id: &str) -> Result<String> {
         "--",
         id,
     ]))?;
-    if !out.ok() {
-        return Err(exit::env(format!("docker history {id} failed: {}", out.error_line())));
-    }
+    out.env_ok(format_args!("docker history {id} failed"))?;
     Ok(out.text())
 }
 
@@ -191,19 +167,9 @@ pub fn build(
     ctx.run.stream(&c, false, None)
 }
 
-/// The `docker build` command, for a plan to print.
-pub fn build_cmd(argv: &[String]) -> Cmd {
-    docker().args(argv)
-}
-
 pub fn tag(ctx: &Ctx, src: &str, dst: &str) -> Result<()> {
     if let Some(out) = ctx.run.change(&docker().args(["tag", "--", src, dst]))? {
-        if !out.ok() {
-            return Err(exit::env(format!(
-                "docker tag {src} {dst} failed: {}",
-                out.error_line()
-            )));
-        }
+        out.env_ok(format_args!("docker tag {src} {dst} failed"))?;
     }
     Ok(())
 }
@@ -253,14 +219,9 @@ pub fn run_detached(ctx: &Ctx, name: &str, args: &[&str], image: &str) -> Result
         .arg(format!("{OWNER_LABEL}={}", std::process::id()))
         .args(args)
         .args(["--", image]);
-    let out = ctx.run.read(&c)?;
-    if !out.ok() {
-        return Err(exit::env(format!(
-            "cannot start the container {name}: {}",
-            out.error_line()
-        )));
-    }
-    Ok(())
+    ctx.run
+        .read(&c)?
+        .env_ok(format_args!("cannot start the container {name}"))
 }
 
 /// Stops (and so removes) a container of ours; best effort.

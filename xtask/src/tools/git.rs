@@ -14,9 +14,7 @@ fn git(ctx: &Ctx) -> Cmd {
 /// Runs a read-only git command in the repo; its stdout, or an error with git's words.
 fn read(ctx: &Ctx, args: &[&str]) -> Result<String> {
     let out = ctx.run.read(&git(ctx).args(args))?;
-    if !out.ok() {
-        anyhow::bail!("git {} failed: {}", args.join(" "), out.error_line());
-    }
+    out.env_ok(format_args!("git {} failed", args.join(" ")))?;
     Ok(out.text())
 }
 
@@ -121,12 +119,7 @@ pub fn changed_between(ctx: &Ctx, from: &str, to: &str, paths: &[&str]) -> Resul
 pub fn worktree_add(ctx: &Ctx, dir: &Path, commit: &str) -> Result<()> {
     let c = git(ctx).args(["worktree", "add", "--detach"]).arg(dir).arg(commit);
     if let Some(out) = ctx.run.change(&c)? {
-        if !out.ok() {
-            return Err(exit::env(format!(
-                "cannot check out the release commit {commit}: {}",
-                out.error_line()
-            )));
-        }
+        out.env_ok(format_args!("cannot check out the release commit {commit}"))?;
     }
     Ok(())
 }

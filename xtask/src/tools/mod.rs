@@ -13,7 +13,20 @@ pub mod trivy;
 
 use crate::exit;
 use anyhow::Result;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// What a run found out about its tools, kept so it is asked once: the pinned Trivy and
+/// the Docker daemon's version. A context and its dry-run twin share it
+/// ([`Ctx::as_dry_run`](crate::ctx::Ctx::as_dry_run)); a context on another checkout
+/// starts afresh ([`Ctx::at`](crate::ctx::Ctx::at)), as its config may pin another Trivy.
+/// Only what was found is kept: a failed look is repeated, with the same error.
+#[derive(Debug, Default)]
+pub struct Found {
+    trivy: OnceLock<trivy::Trivy>,
+    docker_version: OnceLock<String>,
+}
 
 /// How to get each tool, for the error a user reads.
 pub fn how_to_get(tool: &str) -> &'static str {
@@ -48,6 +61,18 @@ pub fn require(tools: &[&str]) -> Result<()> {
         return Ok(());
     }
     Err(exit::env(format!("missing on PATH: {}", missing.join("; "))))
+}
+
+/// A JSON object's string values by key (labels, as docker and skopeo print them); empty
+/// for anything but an object, and values that are not strings left out.
+pub fn string_map(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Where the registry credentials of a command come from.

@@ -144,12 +144,7 @@ pub fn generate(ctx: &Ctx, dir: &Path) -> Result<()> {
         ])
         .arg(&key);
     let out = ctx.run.read(&c)?;
-    if !out.ok() {
-        return Err(exit::env(format!(
-            "openssl could not make a key pair: {}",
-            out.error_line()
-        )));
-    }
+    out.env_ok("openssl could not make a key pair")?;
     crate::files::restrict(&key)?;
     let out = ctx.run.read(
         &openssl()
@@ -158,11 +153,6 @@ pub fn generate(ctx: &Ctx, dir: &Path) -> Result<()> {
             .arg("-out")
             .arg(dir.join("cosign.pub")),
     )?;
-    if !out.ok() {
-        return Err(exit::env(format!(
-            "openssl could not write the public key: {}",
-            out.error_line()
-        )));
-    }
+    out.env_ok("openssl could not write the public key")?;
     Ok(())
 }

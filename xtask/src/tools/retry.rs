@@ -66,35 +66,34 @@ pub fn is_missing(err: &str) -> bool {
 /// A registry read (it runs in a dry run too), retried on transient errors. `None` when
 /// the registry says the thing does not exist. `what` names it in the error.
 pub fn query(ctx: &Ctx, what: &str, cmd: &Cmd) -> Result<Option<Out>> {
-    let mut last = String::new();
-    for retry in 0..=RETRIES {
-        let out = ctx.run.read(cmd)?;
-        if out.ok() {
-            return Ok(Some(out));
-        }
-        last = out.error_line();
-        if is_missing(&last) {
-            return Ok(None);
-        }
-        if !is_transient(&last) || retry == RETRIES {
-            break;
-        }
-        wait(retry, &last);
-    }
-    Err(registry_error(what, &last))
+    attempt(ctx, what, cmd, false)
 }
 
 /// A registry write (skipped in a dry run: `None`), retried likewise.
 pub fn change(ctx: &Ctx, what: &str, cmd: &Cmd) -> Result<Option<Out>> {
+    attempt(ctx, what, cmd, true)
+}
+
+/// Runs `cmd` (a change when `write`, else a read) until it succeeds, fails for good, or
+/// the retries are used up. Only a read takes "not found" for an answer (`None`).
+fn attempt(ctx: &Ctx, what: &str, cmd: &Cmd, write: bool) -> Result<Option<Out>> {
     let mut last = String::new();
     for retry in 0..=RETRIES {
-        let Some(out) = ctx.run.change(cmd)? else {
-            return Ok(None);
+        let out = if write {
+            let Some(out) = ctx.run.change(cmd)? else {
+                return Ok(None);
+            };
+            out
+        } else {
+            ctx.run.read(cmd)?
         };
         if out.ok() {
             return Ok(Some(out));
         }
         last = out.error_line();
+        if !write && is_missing(&last) {
+            return Ok(None);
+        }
         if !is_transient(&last) || retry == RETRIES {
             break;
         }

@@ -4,7 +4,7 @@
 
 use super::retry;
 use crate::ctx::Ctx;
-use crate::runner::Cmd;
+use crate::runner::{Cmd, Out};
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -67,51 +67,33 @@ pub fn inspect(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Inspecte
         .as_str()
         .filter(|d| is_digest(d))
         .context("skopeo printed no digest")?;
-    let labels = v["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
     Ok(Some(Inspected {
         digest: digest.to_string(),
-        labels,
+        labels: super::string_map(&v["Labels"]),
     }))
+}
+
+/// `skopeo inspect --raw docker://REF`: the manifest's exact bytes, `None` when it does
+/// not exist.
+fn raw(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Out>> {
+    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
+        .args(["--raw", "--"])
+        .arg(format!("docker://{reference}"));
+    retry::query(ctx, &format!("reading {reference}"), &c)
 }
 
 /// The raw manifest behind a reference, `None` when it does not exist.
 pub fn raw_manifest(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
-        .args(["--raw", "--"])
-        .arg(format!("docker://{reference}"));
-    Ok(retry::query(ctx, &format!("reading {reference}"), &c)?.map(|o| o.text()))
+    Ok(raw(ctx, a, reference)?.map(|o| o.text()))
 }
 
 /// The digest of the manifest a reference points at now (a tag's manifest list, for a
 /// multi-platform image): the sha256 of its exact bytes. `None` when it does not exist.
 pub fn digest_of(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<String>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
-        .args(["--raw", "--"])
-        .arg(format!("docker://{reference}"));
-    let Some(out) = retry::query(ctx, &format!("reading {reference}"), &c)? else {
+    let Some(out) = raw(ctx, a, reference)? else {
         return Ok(None);
     };
     Ok(Some(format!("sha256:{}", super::system::sha256_of(ctx, &out.stdout)?)))
-}
-
-/// The config blob of an image (labels, history, rootfs diff ids), `None` when absent.
-pub fn raw_config(ctx: &Ctx, a: &Access, reference: &str) -> Result<Option<Value>> {
-    let c = tls(cmd(a, "inspect"), a, &["--tls-verify"])
-        .args(["--config", "--raw", "--"])
-        .arg(format!("docker://{reference}"));
-    let Some(out) = retry::query(ctx, &format!("reading the config of {reference}"), &c)? else {
-        return Ok(None);
-    };
-    Ok(Some(
-        serde_json::from_slice(&out.stdout).with_context(|| format!("the config of {reference} is not JSON"))?,
-    ))
 }
 
 /// Every tag of a repository (empty when it does not exist yet).

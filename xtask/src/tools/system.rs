@@ -11,9 +11,7 @@ pub fn sha256_files(ctx: &Ctx, dir: &Path, files: &[String]) -> Result<Vec<(Stri
     let mut sums = Vec::new();
     for chunk in files.chunks(500) {
         let out = ctx.run.read(&Cmd::new("sha256sum").arg("--").args(chunk).dir(dir))?;
-        if !out.ok() {
-            anyhow::bail!("sha256sum failed in {}: {}", dir.display(), out.error_line());
-        }
+        out.env_ok(format_args!("sha256sum failed in {}", dir.display()))?;
         for line in out.text().lines() {
             if let Some((sum, path)) = line.split_once("  ") {
                 sums.push((path.to_string(), sum.to_string()));
@@ -73,9 +71,7 @@ pub fn htpasswd_line(ctx: &Ctx, user: &str, password: &str) -> Result<String> {
     let out = ctx
         .run
         .read(&Cmd::new("htpasswd").args(["-Bin", user]).secret_stdin(password))?;
-    if !out.ok() {
-        anyhow::bail!("htpasswd failed: {}", out.error_line());
-    }
+    out.env_ok("htpasswd failed")?;
     Ok(out.text())
 }
 
@@ -90,7 +86,7 @@ pub fn serve_registry(ctx: &Ctx, config: &Path, log: &Path) -> Result<Background
         .env_remove("REGISTRY_PASSWORD_FILE");
     let server = ctx.run.spawn(&c, Some(log))?;
     if let Some(pid) = server.pid() {
-        crate::cleanup::own_process(ctx, pid);
+        crate::cleanup::own_process(pid);
     }
     Ok(server)
 }

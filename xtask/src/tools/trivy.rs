@@ -22,8 +22,19 @@ pub enum Trivy {
 }
 
 /// The pinned Trivy, or exit 3 saying what was found and how to get the right one.
-/// `cwd` is where the version check runs (with nothing of our environment but [`HOST_ENV`]).
+/// `cwd` is where the version check runs (with nothing of our environment but [`HOST_ENV`]):
+/// an empty folder of ours, so the answer does not depend on it. Looked for once per run
+/// (see [`super::Found`]).
 pub fn find(ctx: &Ctx, cfg: &Config, cwd: &Path) -> Result<Trivy> {
+    let found = &ctx.found().trivy;
+    if let Some(t) = found.get() {
+        return Ok(t.clone());
+    }
+    let t = look(ctx, cfg, cwd)?;
+    Ok(found.get_or_init(|| t).clone())
+}
+
+fn look(ctx: &Ctx, cfg: &Config, cwd: &Path) -> Result<Trivy> {
     let want = &cfg.trivy_version;
     if let Some(bin) = super::find("trivy") {
         let out = ctx
