@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, how: Option<Bump>) -> Result<()> {
     };
     let next = version::bump(&cur, &bump)?;
     let line = format!("{} -> {}", version::tag(&cur), version::tag(&next));
-    if ctx.dry_run {
+    if ctx.dry_run() {
         println!("{line} (dry run: VERSION not written)");
         return Ok(());
     }

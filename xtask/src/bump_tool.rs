@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, opts: &BumpToolOpts) -> Result<()> {
     println!("  downloaded  {} ({size} bytes)", sources.tarball_url);
     println!("  sha256      {sum}");
     println!("  matches     {}", checked.join(" and "));
-    if opts.dry_run {
+    if ctx.dry_run() {
         println!("dry run: the download ran (a read); the Dockerfile is not written. It would set {up}_VERSION={version} {up}_SHA256={sum}");
         return Ok(());
     }

@@ -97,7 +97,6 @@ fn invocation(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 #[derive(Clone)]
 pub struct Ctx {
     pub root: PathBuf,
-    pub dry_run: bool,
     pub env: Env,
     /// Every process starts here.
     pub run: Runner,
@@ -110,7 +109,6 @@ impl Ctx {
     pub fn new(root: PathBuf, dry_run: bool, env: Env) -> Ctx {
         Ctx {
             root,
-            dry_run,
             env,
             run: Runner { dry_run },
             config: OnceLock::new(),
@@ -121,15 +119,19 @@ impl Ctx {
     /// The same context on another checkout (publish --rebuild builds a worktree of the
     /// release); its config is read from there.
     pub fn at(&self, root: PathBuf) -> Ctx {
-        Ctx::new(root, self.dry_run, self.env.clone())
+        Ctx::new(root, self.dry_run(), self.env.clone())
     }
 
     /// The same context as a dry run (publish's preflight runs the scan's own checks so).
     pub fn as_dry_run(&self) -> Ctx {
         let mut c = self.clone();
-        c.dry_run = true;
         c.run = Runner { dry_run: true };
         c
+    }
+
+    /// Whether this run only shows what it would change (its runner's setting).
+    pub fn dry_run(&self) -> bool {
+        self.run.dry_run
     }
 
     pub fn ci(&self) -> bool {
@@ -156,7 +158,7 @@ impl Ctx {
     /// `target/xtask/<rel>`, where every report and record goes.
     pub fn out_dir(&self, rel: &str) -> Result<PathBuf> {
         let dir = self.root.join("target/xtask").join(rel);
-        if !self.dry_run {
+        if !self.dry_run() {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         Ok(dir)

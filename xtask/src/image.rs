@@ -91,7 +91,7 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         out_dir: &out_dir,
         context: &ctx.root,
     })?;
-    if !ctx.dry_run {
+    if !ctx.dry_run() {
         docker::require(ctx)?;
     }
     let mut built = Built {
@@ -111,13 +111,13 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
         docker::build(ctx, &ctx.root, &p.argv, None, opts.auth.as_ref())?,
         p.base_image.as_deref(),
     )?;
-    let built_id = if ctx.dry_run {
+    let built_id = if ctx.dry_run() {
         "<id of the build above>".to_string()
     } else {
         read_id(&p.build_iidfile)?
     };
     let mut labels = p.labels.clone();
-    if !ctx.dry_run {
+    if !ctx.dry_run() {
         built.base_digest = base_digest(ctx, p.base_image.as_deref())?;
     }
     if let Some(d) = &built.base_digest {
@@ -134,7 +134,7 @@ pub fn build(ctx: &Ctx, opts: &BuildOpts) -> Result<Built> {
     let labelled = docker::build(ctx, &ctx.root, &p.label_argv, Some(label_df), opts.auth.as_ref())?;
     finished(labelled, p.base_image.as_deref())?;
     ctx.end_step();
-    if ctx.dry_run {
+    if ctx.dry_run() {
         return Ok(built);
     }
     built.id = read_id(&p.iidfile)?;

@@ -94,7 +94,7 @@ pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<serde_json::Value
         mount_ro: Some((&root, "/workspace")),
         workdir: Some("/workspace"),
     };
-    if ctx.dry_run {
+    if ctx.dry_run() {
         ctx.run.show(&run.cmd());
         let names: Vec<String> = cases.iter().map(Case::name).collect();
         println!(

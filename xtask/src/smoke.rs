@@ -26,7 +26,7 @@ pub fn check_as(ctx: &Ctx, image: &str, shown: &str) -> Result<()> {
         mount_ro: None,
         workdir: None,
     };
-    if ctx.dry_run {
+    if ctx.dry_run() {
         ctx.run.show(&run.cmd());
         return Ok(());
     }

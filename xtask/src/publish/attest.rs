@@ -60,7 +60,7 @@ impl<'a> Attestor<'a> {
         std::fs::create_dir_all(&work)?;
         // Part of the push step that calls it (a group of its own would nest in CI logs).
         eprintln!("    sign {repo}@{digest}");
-        if !self.ctx.dry_run {
+        if !self.ctx.dry_run() {
             let types: Vec<&str> = self.predicates.iter().map(|(t, _)| *t).collect();
             if let Ok(v) = check::verify(
                 self.ctx,

@@ -22,7 +22,7 @@ const IMAGE: &str = "registry:2";
 
 pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     // A dry run keeps nothing: its registry lives in a private temp folder.
-    let scratch = if ctx.dry_run {
+    let scratch = if ctx.dry_run() {
         Some(crate::cleanup::temp_dir(ctx, "local")?)
     } else {
         None
@@ -43,7 +43,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     };
     let released = release::run(ctx, opts, Some(local));
     // Checked as a consumer would, while the registry still runs.
-    let verified = match (&released, ctx.dry_run) {
+    let verified = match (&released, ctx.dry_run()) {
         (Ok(r), false) => Some(crate::verify::check_published(
             ctx,
             &creds,
@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
     let addr = server.addr.clone();
     drop(server);
     let released = released?;
-    if ctx.dry_run {
+    if ctx.dry_run() {
         return Ok(released.record);
     }
     if let Some(v) = verified {

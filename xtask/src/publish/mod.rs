@@ -73,7 +73,7 @@ const TOOLS: [&str; 3] = ["docker", "git", "skopeo"];
 
 pub fn run(ctx: &Ctx, opts: PublishOpts) -> Result<()> {
     let record_path = ctx.path("target/xtask/release.json");
-    if !ctx.dry_run {
+    if !ctx.dry_run() {
         // A failed run's artifacts must never carry the previous release's record.
         match std::fs::remove_file(&record_path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, opts: PublishOpts) -> Result<()> {
         Mode::Rebuild => rebuild::run(ctx, &opts),
         Mode::Release => release::run(ctx, &opts, None).map(|r| r.record),
     };
-    if ctx.dry_run {
+    if ctx.dry_run() {
         return outcome.map(|_| ());
     }
     let record = match &outcome {

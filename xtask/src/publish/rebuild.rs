@@ -126,7 +126,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts) -> Result<Value> {
         .filter(|t| latest.get(&t.spec).map(|r| r.config.as_str()) != Some(built.id.as_str()))
         .cloned()
         .collect();
-    if !ctx.dry_run && changed.is_empty() {
+    if !ctx.dry_run() && changed.is_empty() {
         let r = latest.values().next().map(|r| r.digest.clone()).unwrap_or_default();
         // The weekly job watches what is published: the same image (same id as latest's),
         // scanned with today's vulnerability DB. A new finding stops here, nothing pushed.
@@ -241,7 +241,7 @@ fn build_like(
     let Some((t, remote)) = like.filter(|_| !opts.no_cache) else {
         return image::build(bctx, opts);
     };
-    if !ctx.dry_run && docker::image_id(ctx, &remote.config)?.is_some() {
+    if !ctx.dry_run() && docker::image_id(ctx, &remote.config)?.is_some() {
         let built = image::build(bctx, opts)?;
         if built.id == remote.config {
             return Ok(built);
@@ -251,7 +251,7 @@ fn build_like(
         return image::build(bctx, opts);
     }
     let cache = t.reference(image, "latest");
-    if docker::pull(ctx, Some(session.auth()), &cache)? || ctx.dry_run {
+    if docker::pull(ctx, Some(session.auth()), &cache)? || ctx.dry_run() {
         opts.cache_from.push(cache.clone());
     } else {
         eprintln!("    warning: cannot pull {cache} as build cache; building without it (the digest will differ)");
@@ -297,7 +297,7 @@ impl<'a> Worktree<'a> {
     /// `None` in a dry run (the command is only shown; the plan builds the checkout).
     fn add(ctx: &'a Ctx, commit: &str) -> Result<Option<Worktree<'a>>> {
         let parent = ctx.path("target/xtask");
-        if ctx.dry_run {
+        if ctx.dry_run() {
             git::worktree_add(ctx, &parent.join("rebuild-src-<random>"), commit)?;
             return Ok(None);
         }

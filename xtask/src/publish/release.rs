@@ -122,7 +122,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, local: Option<Local>) -> Result<Releas
         let mut signing = None;
         if let (Some(signer), Source::Remote { repo, digest }) = (&signer, &source) {
             let local = format!("{repo}@{digest}");
-            if !docker::pull(ctx, Some(session.auth()), &local)? && !ctx.dry_run {
+            if !docker::pull(ctx, Some(session.auth()), &local)? && !ctx.dry_run() {
                 return Err(exit::env(format!(
                     "cannot pull {local} to sign it; check the registry and rerun"
                 )));
@@ -173,7 +173,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, local: Option<Local>) -> Result<Releas
     // While the gates run: would any fixed tag have to move (then stop before pushing)?
     // And the SBOM, when the release is signed.
     let meanwhile = |id: &str| -> Result<Option<Sbom>> {
-        if !ctx.dry_run {
+        if !ctx.dry_run() {
             refusals(&reg, &plan)?;
         }
         match &signer {
@@ -270,10 +270,17 @@ pub fn execute(
 ) -> Result<Vec<Pushed>> {
     let specs: Vec<&str> = plan.targets.iter().map(|t| t.target.spec.as_str()).collect();
     ctx.step(&format!("push to {}", specs.join(", ")));
-    let pushed = push::execute(reg, image, plan, ctx.dry_run, &|m| eprintln!("    {m}"), before_latest);
+    let pushed = push::execute(
+        reg,
+        image,
+        plan,
+        ctx.dry_run(),
+        &|m| eprintln!("    {m}"),
+        before_latest,
+    );
     ctx.end_step();
     let pushed = pushed?;
-    if !ctx.dry_run {
+    if !ctx.dry_run() {
         ctx.step("verify");
         push::verify(reg, &pushed)?;
         for p in &pushed {

@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, opts: &PublishOpts, v: &Version) -> Result<Value> {
     // Before latest moves anywhere: the version's signature in every registry, when
     // releases are signed, so that a copy that does not verify in one registry leaves
     // latest unchanged in all of them.
-    if let (Some(key), false) = (&public, ctx.dry_run) {
+    if let (Some(key), false) = (&public, ctx.dry_run()) {
         for (t, i) in &found {
             let dir = work.path().join(t.spec.replace(['/', ':'], "_"));
             check::verify(

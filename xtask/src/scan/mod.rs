@@ -122,7 +122,7 @@ fn scan_inner(ctx: &Ctx, image: &str, shown: &str, opts: &ScanOpts) -> Result<Va
         let check = trivy::validate_args(&ignorefile, &see(&work.empty_report, &to_in));
         validate(ctx, &cmd(check, &to_in), &ignorefile)?;
     }
-    if ctx.dry_run {
+    if ctx.dry_run() {
         ctx.run.show(&scan_cmd);
         ctx.run.show(&sarif_cmd);
         ctx.run.show(&gate_cmd);

@@ -49,7 +49,7 @@ pub fn sbom(ctx: &Ctx, image: &str, shown: &str) -> Result<Option<Sbom>> {
     let dir = ctx.out_dir("sbom")?;
     let path = dir.join(format!("{}.cdx.json", report::file_stem(shown)));
     let cmd = tools::trivy::command(&runner, &args(image), &env, cwd.path(), &[]);
-    if ctx.dry_run {
+    if ctx.dry_run() {
         ctx.run.show(&cmd);
         return Ok(None);
     }
